@@ -1,0 +1,48 @@
+# kohya_orchestrator: every target creates its own virtual environment on first use.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+# The tests also drive the real `accelerate launch`, so the test venv gets the CPU build of
+# torch and accelerate. Set TRAIN_DEPS= (empty) to skip them; those tests are then skipped.
+TRAIN_DEPS ?= torch==2.13.0 accelerate
+
+.PHONY: install test test-slow check lint demo bench faults e2e clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@if [ -n "$(TRAIN_DEPS)" ]; then $(PY) -m pip install -q $(TRAIN_DEPS); fi
+	touch $(STAMP)
+
+install: $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+test-slow: $(STAMP)
+	$(PY) -m pytest -q -m slow
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check kohya_orchestrator tests scripts bench
+	$(VENV)/bin/ruff format --check kohya_orchestrator tests scripts bench
+	$(VENV)/bin/mypy kohya_orchestrator
+
+check: lint test
+
+demo: $(STAMP)
+	$(PY) scripts/demo.py
+
+bench: $(STAMP)
+	$(PY) bench/run.py
+
+faults: $(STAMP)
+	$(PY) -m pytest -q -m faults -p no:randomly
+
+e2e: $(STAMP)
+	SD_SCRIPTS="$(SD_SCRIPTS)" MODEL="$(MODEL)" TOKENIZERS="$(TOKENIZERS)" \
+		$(PY) -m pytest -q -m e2e -s
+
+clean:
+	rm -rf $(VENV) demo bench/out .pytest_cache .mypy_cache .ruff_cache

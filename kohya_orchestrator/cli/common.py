@@ -1,0 +1,76 @@
+"""Shared CLI plumbing: error mapping, --verbose, --json output, progress bars."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import traceback
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import click
+
+from kohya_orchestrator.errors import OrchError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# Progress bars appear only for at least this many items, and only on a terminal.
+PROGRESS_MIN_ITEMS = 200
+
+
+class OrchGroup(click.Group):
+    """A group that lists commands in the order they were added, not alphabetically."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)
+
+
+def verbose_option(func: F) -> F:
+    """`--verbose/-v`: more output, and a traceback when a command fails."""
+    return click.option(
+        "-v", "--verbose", is_flag=True, help="Show more detail, and tracebacks on errors."
+    )(func)
+
+
+def json_option(func: F) -> F:
+    """`--json`: machine-readable output on stdout instead of the human table."""
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")(func)
+
+
+def handle_errors(func: F) -> F:
+    """Turn OrchError into `Error: ...` on stderr with exit 1 (traceback with --verbose)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except OrchError as exc:
+            if kwargs.get("verbose"):
+                traceback.print_exc(file=sys.stderr)
+            raise click.ClickException(exc.render()) from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
+def echo_json(data: Any) -> None:
+    """Print `data` as indented JSON (paths and other objects become strings)."""
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+def warn(message: str) -> None:
+    """A warning line on stderr."""
+    click.echo(f"warning: {message}", err=True)
+
+
+@contextmanager
+def progress(
+    items: Iterable[Any], *, length: int, label: str, quiet: bool = False
+) -> Iterator[Iterable[Any]]:
+    """A progress bar on stderr for large jobs on a terminal; the plain iterable otherwise."""
+    if quiet or length < PROGRESS_MIN_ITEMS or not sys.stderr.isatty():
+        yield items
+        return
+    with click.progressbar(items, length=length, label=label, file=sys.stderr) as bar:
+        yield bar

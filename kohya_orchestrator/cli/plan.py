@@ -1,0 +1,7 @@
+"""CLI commands of the 'plan' group (placeholder until its issue lands)."""
+
+from __future__ import annotations
+
+import click
+
+COMMANDS: list[click.Command] = []

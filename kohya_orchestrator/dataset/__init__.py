@@ -1,0 +1,1 @@
+"""Dataset steps: scanning image folders, renaming, captions and image metadata."""

@@ -1,0 +1,96 @@
+"""Finding the images of a dataset folder and the sidecar files that belong to each."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kohya_orchestrator.errors import DatasetError
+
+# What the user's folders hold and what sd-scripts trains on (.bmp is sd-scripts-only).
+IMAGE_EXTENSIONS = frozenset({".webp", ".jpg", ".jpeg", ".png"})
+
+_DIGITS = re.compile(r"(\d+)")
+
+
+def natural_key(name: str) -> tuple[tuple[int, int | str], ...]:
+    """Sort key where digit runs compare as numbers: img2 < img10; case-insensitive."""
+    parts: list[tuple[int, int | str]] = []
+    for i, chunk in enumerate(_DIGITS.split(name)):
+        if i % 2:
+            parts.append((0, int(chunk)))
+        elif chunk:
+            parts.append((1, chunk.casefold()))
+    parts.append((2, name))  # ties broken by the exact name, so the order is total
+    return tuple(parts)
+
+
+def is_image_name(name: str) -> bool:
+    """True for a file name with one of the image extensions, in any case."""
+    return not name.startswith(".") and Path(name).suffix.lower() in IMAGE_EXTENSIONS
+
+
+@dataclass(frozen=True)
+class ImageEntry:
+    """One image and the other files of the same stem beside it (captions, latents...)."""
+
+    image: Path
+    sidecars: tuple[Path, ...] = field(default=())
+
+    @property
+    def stem(self) -> str:
+        return self.image.stem
+
+
+def require_folder(folder: Path) -> Path:
+    """Return `folder` if it is an existing directory, else raise a DatasetError."""
+    if not folder.exists():
+        raise DatasetError(
+            f"Folder not found: {folder}", "Check the path, or cd into the image folder."
+        )
+    if not folder.is_dir():
+        raise DatasetError(f"Not a folder: {folder}", "Give the folder that holds the images.")
+    return folder
+
+
+def scan_folder(folder: Path) -> list[ImageEntry]:
+    """The images directly in `folder` (not subfolders), naturally sorted, with sidecars.
+
+    A sidecar is any other regular file whose name is `<image stem>.<anything>` and is
+    not itself an image. Hidden files (dot-prefixed) are ignored. When two images share a
+    stem, both list the same sidecars; callers that move files refuse that case.
+    """
+    require_folder(folder)
+    names = sorted((e.name for e in folder.iterdir() if _is_regular(e)), key=natural_key)
+    return group_sidecars(folder, names)
+
+
+def group_sidecars(folder: Path, names: Iterable[str]) -> list[ImageEntry]:
+    """Pure grouping of a folder listing into images and their sidecars."""
+    names = list(names)
+    images = [n for n in names if is_image_name(n)]
+    by_stem: dict[str, list[str]] = {}
+    for n in names:
+        if n.startswith(".") or is_image_name(n) or "." not in n.lstrip("."):
+            continue
+        by_stem.setdefault(_stem_of_sidecar(n), []).append(n)
+    entries = []
+    for img in images:
+        stem = Path(img).stem
+        side = sorted(by_stem.get(stem, []), key=natural_key)
+        entries.append(ImageEntry(folder / img, tuple(folder / s for s in side)))
+    return entries
+
+
+def _stem_of_sidecar(name: str) -> str:
+    # `a.b.txt` belongs to image `a.b.png`: the sidecar's stem is all before the last dot.
+    return name.rsplit(".", 1)[0]
+
+
+def _is_regular(entry: Path) -> bool:
+    try:
+        return entry.is_file()
+    except OSError:
+        return False
