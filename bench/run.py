@@ -35,7 +35,8 @@ def _machine() -> str:
             mem = f", {kb / 1024 / 1024:.0f} GiB"
     except OSError:
         pass
-    return f"{platform.system()} {platform.machine()}, {cpus} cores{mem}, Python {platform.python_version()}"
+    py = platform.python_version()
+    return f"{platform.system()} {platform.machine()}, {cpus} cores{mem}, Python {py}"
 
 
 def main() -> None:
