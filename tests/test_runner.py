@@ -1,0 +1,215 @@
+"""run_launch against the stand-in trainer: live output, log teeing, exit codes, Ctrl-C."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import toml
+from fake_trainer import FAILURES
+
+from kohya_orchestrator.diagnose import diagnose_log
+from kohya_orchestrator.launch import LaunchSpec, build_launch
+from kohya_orchestrator.runner import run_launch
+
+FAKE = Path(__file__).with_name("fake_trainer.py")
+HAS_ACCELERATE = importlib.util.find_spec("accelerate") is not None
+
+
+def write_config(dest: Path, **values: object) -> Path:
+    doc = {
+        "model": {"output_dir": str(dest / "model"), "output_name": "hakone"},
+        "training": {"max_train_epochs": 3, "save_every_n_epochs": 1, "network_dim": 4},
+    }
+    doc["training"].update(values)
+    path = dest / "config.toml"
+    path.write_text(toml.dumps(doc))
+    return path
+
+
+def direct_spec(dest: Path, env: dict[str, str] | None = None, *args: str) -> LaunchSpec:
+    """The stand-in started straight by Python (no accelerate)."""
+    config = write_config(dest)
+    return LaunchSpec(
+        argv=[sys.executable, str(FAKE), "--config_file", str(config), *args],
+        env=env or {},
+        cwd=dest,
+        log_path=dest / "log" / "train-1.log",
+    )
+
+
+def accelerate_spec(dest: Path, env: dict[str, str] | None = None) -> LaunchSpec:
+    """The stand-in started through the real `python -m accelerate.commands.launch`."""
+    config = write_config(dest)
+    spec = build_launch(
+        python=sys.executable,
+        sd_scripts=FAKE.parent,
+        script=FAKE.name,
+        config_file=config,
+        log_path=dest / "log" / "train-1.log",
+        num_cpu_threads=1,
+    )
+    return LaunchSpec(spec.argv, {**spec.env, **(env or {})}, dest, spec.log_path)
+
+
+SPECS = [pytest.param(direct_spec, id="direct")]
+if HAS_ACCELERATE:
+    SPECS.append(pytest.param(accelerate_spec, id="accelerate"))
+
+
+@pytest.mark.parametrize("make_spec", SPECS)
+def test_success_output_live_and_teed(tmp_path: Path, make_spec: object) -> None:
+    spec = make_spec(tmp_path)  # type: ignore[operator]
+    chunks: list[bytes] = []
+    result = run_launch(spec, on_output=chunks.append)
+    assert result.returncode == 0
+    assert result.exit_code == 0
+    shown = b"".join(chunks)
+    assert spec.log_path.read_bytes() == shown
+    assert b"\rsteps: 100%|" in shown  # tqdm's carriage-return progress is passed through
+    assert result.tail_lines()[-1] == "model saved."
+    names = sorted(p.name for p in (tmp_path / "model").iterdir())
+    assert names == ["hakone-000001.safetensors", "hakone-000002.safetensors", "hakone.safetensors"]
+
+
+def test_output_arrives_while_the_child_runs(tmp_path: Path) -> None:
+    spec = direct_spec(tmp_path, {"FAKE_TRAINER_MODE": "hang"})
+    seen = threading.Event()
+
+    def on_output(chunk: bytes) -> None:
+        if b"ready" in chunk:
+            seen.set()
+            os.kill(pid_of(tmp_path), signal.SIGINT)
+
+    spec = LaunchSpec(
+        spec.argv,
+        {**spec.env, "FAKE_TRAINER_PIDFILE": str(tmp_path / "pid")},
+        spec.cwd,
+        spec.log_path,
+    )
+    result = run_launch(spec, on_output=on_output)
+    assert seen.is_set()  # "ready" was shown before the child ended
+    assert result.returncode == 130
+
+
+def pid_of(dest: Path) -> int:
+    return int((dest / "pid").read_text())
+
+
+def test_environment_laid_over_base(tmp_path: Path) -> None:
+    spec = LaunchSpec(
+        [sys.executable, "-c", "import os; print(os.environ['A'], os.environ['B'])"],
+        {"B": "mine"},
+        tmp_path,
+        tmp_path / "log" / "x.log",
+    )
+    result = run_launch(spec, base_env={"A": "inherited", "B": "theirs", "PATH": ""})
+    assert result.tail_lines() == ["inherited mine"]
+
+
+@pytest.mark.parametrize("make_spec", SPECS)
+def test_exit_code_and_crash(tmp_path: Path, make_spec: object) -> None:
+    spec = make_spec(tmp_path, {"FAKE_TRAINER_MODE": "crash"})  # type: ignore[operator]
+    result = run_launch(spec)
+    assert result.returncode == 1
+    assert "RuntimeError: something nobody has seen before" in result.tail
+    assert diagnose_log(result.log_path) is None
+
+
+def test_exit_code_passed_through(tmp_path: Path) -> None:
+    result = run_launch(direct_spec(tmp_path, {"FAKE_TRAINER_MODE": "exit:7"}))
+    assert result.exit_code == 7
+
+
+@pytest.mark.parametrize("key", sorted(FAILURES))
+def test_known_failure_diagnosed_from_log(tmp_path: Path, key: str) -> None:
+    result = run_launch(direct_spec(tmp_path, {"FAKE_TRAINER_MODE": f"fail:{key}"}))
+    assert result.returncode == 1
+    found = diagnose_log(result.log_path)
+    assert found is not None
+    assert found.key == key
+
+
+def interrupt_when_ready(dest: Path, times: int, gap: float = 0.2) -> threading.Thread:
+    """Send SIGINT to ourselves (as a terminal's Ctrl-C would) once the child said 'ready'."""
+
+    def worker() -> None:
+        log = dest / "log" / "train-1.log"
+        for _ in range(600):
+            if log.exists() and b"ready" in log.read_bytes():
+                break
+            time.sleep(0.05)
+        for _ in range(times):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(gap)
+
+    thread = threading.Thread(target=worker, daemon=True)
+    thread.start()
+    return thread
+
+
+def process_gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+@pytest.mark.parametrize("make_spec", SPECS)
+def test_ctrl_c_forwarded_and_child_stops(tmp_path: Path, make_spec: object) -> None:
+    env = {"FAKE_TRAINER_MODE": "hang", "FAKE_TRAINER_PIDFILE": str(tmp_path / "pid")}
+    spec = make_spec(tmp_path, env)  # type: ignore[operator]
+    thread = interrupt_when_ready(tmp_path, times=1)
+    result = run_launch(spec)
+    thread.join()
+    assert result.interrupts == 1
+    assert "interrupted: saving and stopping" in result.tail
+    assert result.returncode != 0
+    assert process_gone(pid_of(tmp_path))
+
+
+def test_second_ctrl_c_ends_a_stubborn_child(tmp_path: Path) -> None:
+    env = {"FAKE_TRAINER_MODE": "stubborn", "FAKE_TRAINER_PIDFILE": str(tmp_path / "pid")}
+    thread = interrupt_when_ready(tmp_path, times=2)
+    result = run_launch(direct_spec(tmp_path, env), grace_seconds=5)
+    thread.join()
+    assert result.interrupts == 2
+    assert result.returncode == -signal.SIGTERM
+    assert result.exit_code == 128 + signal.SIGTERM
+    assert process_gone(pid_of(tmp_path))
+
+
+def test_sigint_handler_restored(tmp_path: Path) -> None:
+    before = signal.getsignal(signal.SIGINT)
+    run_launch(direct_spec(tmp_path))
+    assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_resume_continues_from_state(tmp_path: Path) -> None:
+    config = write_config(tmp_path, save_state=True)
+    first = LaunchSpec(
+        [sys.executable, str(FAKE), "--config_file", str(config)],
+        {},
+        tmp_path,
+        tmp_path / "log" / "a.log",
+    )
+    assert run_launch(first).returncode == 0
+    states = sorted(p.name for p in (tmp_path / "model").glob("*-state"))
+    assert states == ["hakone-000001-state", "hakone-000002-state", "hakone-state"]
+    second = LaunchSpec(
+        [*first.argv, "--resume", str(tmp_path / "model" / "hakone-000002-state")],
+        {},
+        tmp_path,
+        tmp_path / "log" / "b.log",
+    )
+    result = run_launch(second)
+    assert "epoch 2" in result.tail  # "resume training from state: ... epoch 2"
+    assert "epoch 3/3" in result.tail
+    assert "epoch 1/3" not in result.tail
