@@ -1,0 +1,386 @@
+"""Captioning a folder: plan each image's caption, then write images and `.txt` files safely.
+
+`plan_captions` reads the folder and decides, per image, where its caption comes from
+(the `.txt`, else a caption this tool embedded earlier, else --tags, else nothing), the new
+caption with the trigger first, and whether the image and/or the caption file change. It
+writes nothing. `apply_captions` carries a plan out: each image is re-read and checked
+against the plan (size, mtime and SHA-256), the caption is embedded without re-encoding,
+the image is replaced atomically, then its caption file (the `.txt` marks completion);
+each touched folder is fsynced once at the end. A file that cannot be handled is left
+untouched and reported; the others are processed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from kohya_orchestrator import fsutil
+from kohya_orchestrator.dataset.captions import (
+    Trigger,
+    caption_with_trigger,
+    parse_trigger,
+    split_tags,
+)
+from kohya_orchestrator.dataset.scan import IMAGE_EXTENSIONS, ImageEntry, scan_folder
+from kohya_orchestrator.errors import CaptionError, InputError, OrchError
+
+CaptionSource = Literal["txt", "embedded", "tags", "empty"]
+Iterate = Callable[[list[Any]], Iterable[Any]]
+
+FORMAT_NAMES = {"jpeg": "JPEG", "png": "PNG", "webp": "WebP"}
+_FORMAT_OF_SUFFIX = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png", ".webp": "webp"}
+_SOURCE_NAMES = {
+    "txt": "from the caption file",
+    "embedded": "from the embedded caption",
+    "tags": "from --tags",
+    "empty": "no caption yet: trigger only",
+}
+
+
+@dataclass(frozen=True)
+class FileStamp:
+    """What a file looked like when it was read: size, mtime and content hash."""
+
+    size: int
+    mtime_ns: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A file that was left untouched, and why (one line)."""
+
+    path: Path
+    message: str
+
+    def line(self) -> str:
+        return f"{self.path.name}: {self.message}"
+
+
+@dataclass(frozen=True)
+class ImageCaption:
+    """The plan for one image."""
+
+    image: Path
+    caption_file: Path
+    format: str | None = None
+    source: CaptionSource = "empty"
+    old_txt: str | None = None
+    embedded: str | None = None
+    caption: str | None = None
+    image_changes: bool = False
+    txt_changes: bool = False
+    warnings: tuple[str, ...] = ()
+    error: str | None = None
+    image_stamp: FileStamp | None = None
+    txt_stamp: FileStamp | None = None
+
+    @property
+    def changes(self) -> bool:
+        return self.error is None and (self.image_changes or self.txt_changes)
+
+    def what_changes(self) -> str:
+        """'image and .txt', 'image', '.txt' or '' for messages."""
+        parts = []
+        if self.image_changes:
+            parts.append("image")
+        if self.txt_changes:
+            parts.append(self.caption_file.suffix)
+        return " and ".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "image": str(self.image),
+            "caption_file": str(self.caption_file),
+            "format": self.format,
+            "source": self.source,
+            "old_caption_file": self.old_txt,
+            "old_embedded": self.embedded,
+            "caption": self.caption,
+            "image_changes": self.image_changes,
+            "caption_file_changes": self.txt_changes,
+            "warnings": list(self.warnings),
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
+class CaptionPlan:
+    """What `apply_captions` would do to a folder; nothing has been written."""
+
+    folder: Path
+    trigger: Trigger
+    ext: str
+    tags: str | None
+    overwrite_generation_info: bool
+    items: tuple[ImageCaption, ...]
+    stale_temps: tuple[Path, ...] = ()
+
+    @property
+    def pending(self) -> list[ImageCaption]:
+        return [i for i in self.items if i.changes]
+
+    @property
+    def failures(self) -> list[Failure]:
+        return [Failure(i.image, i.error) for i in self.items if i.error is not None]
+
+    @property
+    def warnings(self) -> list[Failure]:
+        return [Failure(i.image, w) for i in self.items for w in i.warnings]
+
+
+@dataclass
+class CaptionResult:
+    """What `apply_captions` did."""
+
+    plan: CaptionPlan
+    images_written: list[Path] = field(default_factory=list)
+    captions_written: list[Path] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    removed_temps: list[Path] = field(default_factory=list)
+
+
+def normalise_ext(ext: str) -> str:
+    """'.txt' or 'txt' -> '.txt'; InputError for an unusable caption extension."""
+    value = ext if ext.startswith(".") else f".{ext}"
+    body = value[1:]
+    if not body or "/" in body or "\\" in body or "." in body or body.strip() != body:
+        raise InputError(
+            f"Not a usable caption extension: {ext!r}.",
+            "Give a simple extension such as .txt or .caption.",
+        )
+    if value.lower() in IMAGE_EXTENSIONS:
+        raise InputError(
+            f"The caption extension {ext!r} is an image extension.",
+            "Use .txt (what sd-scripts is told to read) or .caption.",
+        )
+    return value
+
+
+def plan_captions(
+    folder: Path,
+    trigger: str | Trigger,
+    tags: str | None = None,
+    ext: str = ".txt",
+    overwrite_generation_info: bool = False,
+    *,
+    iterate: Iterate | None = None,
+) -> CaptionPlan:
+    """Read `folder` and plan every image's caption (see the module docstring)."""
+    trig = trigger if isinstance(trigger, Trigger) else parse_trigger(trigger)
+    ext = normalise_ext(ext)
+    if tags is not None:
+        try:
+            split_tags(tags)
+        except CaptionError as exc:
+            raise InputError(f"--tags: {exc.message}", exc.hint) from exc
+    entries = scan_folder(folder)
+    shared = shared_stems(entries)
+    stale = tuple(sorted(p for p in folder.iterdir() if p.name.startswith(fsutil.TEMP_PREFIX)))
+    items = []
+    for entry in iterate(entries) if iterate else entries:
+        caption_file = folder / f"{entry.stem}{ext}"
+        if entry.image in shared:
+            items.append(ImageCaption(entry.image, caption_file, error=shared[entry.image]))
+            continue
+        items.append(_plan_one(entry.image, caption_file, trig, tags, overwrite_generation_info))
+    return CaptionPlan(folder, trig, ext, tags, overwrite_generation_info, tuple(items), stale)
+
+
+def apply_captions(plan: CaptionPlan, *, iterate: Iterate | None = None) -> CaptionResult:
+    """Carry out `plan`: embed, write images then caption files, fsync folders once."""
+    result = CaptionResult(plan, failures=plan.failures)
+    result.removed_temps = fsutil.remove_stale_temps(plan.folder)
+    folders: set[Path] = set()
+    try:
+        for item in iterate(plan.pending) if iterate else plan.pending:
+            try:
+                _apply_one(item, plan, result, folders)
+            except OrchError as exc:
+                result.failures.append(Failure(item.image, exc.message))
+            except OSError as exc:
+                result.failures.append(Failure(item.image, _os_message(exc, item.image)))
+    finally:
+        for folder in sorted(folders):
+            fsutil.fsync_dir(folder)
+    return result
+
+
+def shared_stems(entries: list[ImageEntry]) -> dict[Path, str]:
+    """Images whose stem another image shares (ignoring case), with the message to show.
+
+    Such images would share one caption file. Case is ignored because macOS and Windows
+    folders are case-insensitive: `A.png` and `a.jpg` would share `A.txt` there.
+    """
+    groups: dict[str, list[Path]] = {}
+    for entry in entries:
+        groups.setdefault(entry.stem.casefold(), []).append(entry.image)
+    messages = {}
+    for images in groups.values():
+        if len(images) < 2:
+            continue
+        for image in images:
+            others = ", ".join(p.name for p in images if p != image)
+            messages[image] = (
+                f"shares its stem with {others}: both would use the caption file "
+                f"{image.stem}.*; rename one of them (kohya-orch rename)"
+            )
+    return messages
+
+
+def read_stamped(path: Path) -> tuple[bytes, FileStamp]:
+    """A file's bytes and its stamp, read through one open file."""
+    with open(path, "rb") as fh:
+        st = os.fstat(fh.fileno())
+        data = fh.read()
+    return data, FileStamp(len(data), st.st_mtime_ns, hashlib.sha256(data).hexdigest())
+
+
+def decode_caption_file(data: bytes, name: str) -> str:
+    """The text of a caption file; CaptionError if it is not UTF-8."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CaptionError(
+            f"{name} is not UTF-8 text (byte 0x{data[exc.start]:02X} at offset {exc.start})",
+            f"Re-save {name} as UTF-8.",
+        ) from exc
+
+
+def mislabel_warning(path: Path, fmt: str) -> str | None:
+    """A warning when the content's format does not match the file's extension."""
+    expected = _FORMAT_OF_SUFFIX.get(path.suffix.lower())
+    if expected is None or expected == fmt:
+        return None
+    name = FORMAT_NAMES[fmt]
+    return (
+        f"is a {name} file named {path.suffix}; it is handled as {name} "
+        f"(rename it to .{'jpg' if fmt == 'jpeg' else fmt} so other tools agree)"
+    )
+
+
+def _plan_one(
+    image: Path,
+    caption_file: Path,
+    trigger: Trigger,
+    tags: str | None,
+    overwrite_generation_info: bool,
+) -> ImageCaption:
+    from kohya_orchestrator.dataset.metadata import embed_caption, read_embedded
+
+    item = ImageCaption(image, caption_file)
+    try:
+        data, stamp = read_stamped(image)
+        info = read_embedded(data)
+        item = replace(item, format=info.format, embedded=info.caption, image_stamp=stamp)
+        warnings = list(info.warnings)
+        label = mislabel_warning(image, info.format)
+        if label:
+            warnings.insert(0, label)
+        old_txt, txt_stamp = _read_caption_file(caption_file)
+        item = replace(item, old_txt=old_txt, txt_stamp=txt_stamp)
+        source, text = _choose_source(old_txt, info.caption, tags, caption_file.name)
+        caption = caption_with_trigger(text, trigger)
+        embedded = embed_caption(data, caption, overwrite_generation_info=overwrite_generation_info)
+        warnings.extend(w for w in embedded.warnings if w not in warnings)
+        if embedded.changed and os.stat(image).st_nlink > 1:
+            warnings.append(
+                "has other hard links; only this name gets the captioned file, "
+                "the other names keep the old one"
+            )
+        txt_changes = old_txt is None or old_txt not in (caption, f"{caption}\n")
+        return replace(
+            item,
+            source=source,
+            caption=caption,
+            image_changes=embedded.changed,
+            txt_changes=txt_changes,
+            warnings=tuple(warnings),
+        )
+    except OrchError as exc:
+        return replace(item, error=exc.message)
+    except OSError as exc:
+        return replace(item, error=_os_message(exc, image))
+
+
+def _read_caption_file(path: Path) -> tuple[str | None, FileStamp | None]:
+    if not os.path.lexists(path):
+        return None, None
+    if not path.is_file():
+        raise CaptionError(f"{path.name} exists but is not a file", None)
+    data, stamp = read_stamped(path)
+    return decode_caption_file(data, path.name), stamp
+
+
+def _choose_source(
+    old_txt: str | None, embedded: str | None, tags: str | None, txt_name: str
+) -> tuple[CaptionSource, str]:
+    # A caption file that is empty (or only commas and spaces) counts as no caption.
+    if old_txt is not None:
+        try:
+            if split_tags(old_txt):
+                return "txt", old_txt
+        except CaptionError as exc:
+            raise CaptionError(f"{txt_name}: {exc.message}", exc.hint) from exc
+    if embedded is not None:
+        try:
+            if split_tags(embedded):
+                return "embedded", embedded
+        except CaptionError as exc:
+            raise CaptionError(f"embedded caption: {exc.message}", exc.hint) from exc
+    if tags is not None and split_tags(tags):
+        return "tags", tags
+    return "empty", ""
+
+
+def _apply_one(
+    item: ImageCaption, plan: CaptionPlan, result: CaptionResult, folders: set[Path]
+) -> None:
+    from kohya_orchestrator.dataset.metadata import embed_caption
+
+    assert item.caption is not None
+    if item.image_changes:
+        data, stamp = read_stamped(item.image)
+        if stamp != item.image_stamp:
+            raise _changed("the image")
+        embedded = embed_caption(
+            data, item.caption, overwrite_generation_info=plan.overwrite_generation_info
+        )
+        if embedded.changed:
+            # Last look just before replacing: a change since the read above would be lost.
+            st = os.stat(item.image)
+            if (st.st_size, st.st_mtime_ns) != (stamp.size, stamp.mtime_ns):
+                raise _changed("the image")
+            fsutil.atomic_write_bytes(item.image, embedded.data, sync_dir=False)
+            folders.add(Path(os.path.realpath(item.image)).parent)
+            result.images_written.append(item.image)
+    if item.txt_changes:
+        now = read_stamped(item.caption_file)[1] if os.path.lexists(item.caption_file) else None
+        if now != item.txt_stamp:
+            raise _changed(item.caption_file.name)
+        fsutil.atomic_write_text(item.caption_file, f"{item.caption}\n", sync_dir=False)
+        folders.add(Path(os.path.realpath(item.caption_file)).parent)
+        result.captions_written.append(item.caption_file)
+
+
+def _changed(what: str) -> CaptionError:
+    return CaptionError(
+        f"{what} changed since it was read; left untouched",
+        "Run the command again once nothing else is writing to the folder.",
+    )
+
+
+def _os_message(exc: OSError, image: Path) -> str:
+    reason = exc.strerror or str(exc)
+    where = Path(exc.filename).name if exc.filename else image.name
+    return reason if where == image.name else f"{where}: {reason}"
+
+
+def source_name(source: CaptionSource) -> str:
+    """Where a caption came from, as said in messages ("from the caption file")."""
+    return _SOURCE_NAMES[source]

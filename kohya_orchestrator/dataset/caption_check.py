@@ -1,0 +1,256 @@
+"""The caption check: every image with its caption file and embedded caption, and what is off.
+
+When the trigger is not given, it is guessed from the captions themselves: the leading
+tags that more than half of the captions share (see `captions.guess_trigger`). A folder
+where most captions lack the trigger then has no trigger to check against, which the
+report says; `--trigger` removes the guess.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from kohya_orchestrator.dataset.caption_apply import (
+    FORMAT_NAMES,
+    Iterate,
+    decode_caption_file,
+    mislabel_warning,
+    normalise_ext,
+    read_stamped,
+    shared_stems,
+)
+from kohya_orchestrator.dataset.captions import (
+    Trigger,
+    guess_trigger,
+    normalise_caption,
+    parse_trigger,
+    split_tags,
+    starts_with_trigger,
+)
+from kohya_orchestrator.dataset.scan import scan_folder
+from kohya_orchestrator.errors import CaptionError, OrchError
+
+TriggerSource = Literal["given", "guessed"]
+
+# Flag names (stable, for --json) and what they mean.
+FLAGS = {
+    "unreadable": "the image or its caption file cannot be read",
+    "shared-stem": "another image has the same stem: they would share one caption file",
+    "no-caption": "no caption file and nothing embedded",
+    "no-caption-file": "embedded caption but no caption file: sd-scripts reads only the file",
+    "not-embedded": "caption file but nothing embedded in the image",
+    "mismatch": "the caption file and the embedded caption differ",
+    "no-trigger": "the caption does not start with the trigger",
+    "untidy": "the caption file is not one clean line (line breaks, empty tags, BOM)",
+    "extension": "the file's content is another format than its extension says",
+}
+
+
+@dataclass(frozen=True)
+class CheckRow:
+    """One image: its captions and what is flagged."""
+
+    image: Path
+    caption_file: Path
+    format: str | None
+    txt: str | None
+    embedded: str | None
+    generation_info: bool
+    flags: tuple[str, ...]
+    problems: tuple[str, ...]
+
+    @property
+    def caption(self) -> str | None:
+        """The caption sd-scripts would use (the file's), else the embedded one."""
+        return self.txt if self.txt is not None else self.embedded
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "image": str(self.image),
+            "caption_file": str(self.caption_file),
+            "format": self.format,
+            "caption_file_text": self.txt,
+            "embedded": self.embedded,
+            "generation_info": self.generation_info,
+            "flags": list(self.flags),
+            "problems": list(self.problems),
+        }
+
+
+@dataclass(frozen=True)
+class CaptionCheck:
+    """The whole folder's check."""
+
+    folder: Path
+    ext: str
+    trigger: Trigger | None
+    trigger_source: TriggerSource | None
+    rows: tuple[CheckRow, ...]
+
+    @property
+    def flagged(self) -> list[CheckRow]:
+        return [r for r in self.rows if r.flags]
+
+    def flag_counts(self) -> dict[str, int]:
+        counts = {name: 0 for name in FLAGS}
+        for row in self.rows:
+            for flag in row.flags:
+                counts[flag] += 1
+        return {k: v for k, v in counts.items() if v}
+
+    def to_dict(self) -> dict[str, Any]:
+        trig = None
+        if self.trigger is not None:
+            trig = {
+                "text": self.trigger.text,
+                "tokens": list(self.trigger.tokens),
+                "keep_tokens": self.trigger.keep_tokens,
+                "source": self.trigger_source,
+            }
+        return {
+            "folder": str(self.folder),
+            "caption_extension": self.ext,
+            "trigger": trig,
+            "images": [r.to_dict() for r in self.rows],
+            "summary": {
+                "images": len(self.rows),
+                "flagged": len(self.flagged),
+                "flags": self.flag_counts(),
+            },
+        }
+
+
+@dataclass(frozen=True)
+class _Read:
+    image: Path
+    caption_file: Path
+    format: str | None
+    txt: str | None
+    embedded: str | None
+    generation_info: bool
+    flags: list[str]
+    problems: list[str]
+
+
+def check_captions(
+    folder: Path,
+    trigger: str | Trigger | None = None,
+    ext: str = ".txt",
+    *,
+    iterate: Iterate | None = None,
+) -> CaptionCheck:
+    """Read every image's captions in `folder` and flag what is off (writes nothing)."""
+    trig = parse_trigger(trigger) if isinstance(trigger, str) else trigger
+    ext = normalise_ext(ext)
+    entries = scan_folder(folder)
+    shared = shared_stems(entries)
+    reads = []
+    for entry in iterate(entries) if iterate else entries:
+        read = _read_one(entry.image, folder / f"{entry.stem}{ext}")
+        if entry.image in shared:
+            read.flags.insert(0, "shared-stem")
+            read.problems.insert(0, shared[entry.image])
+        reads.append(read)
+    source: TriggerSource | None = "given" if trig is not None else None
+    if trig is None:
+        trig = guess_trigger(
+            c for r in reads if (c := r.txt if r.txt is not None else r.embedded) is not None
+        )
+        source = "guessed" if trig is not None else None
+    rows = []
+    for r in reads:
+        caption = r.txt if r.txt is not None else r.embedded
+        if trig is not None and caption is not None and "unreadable" not in r.flags:
+            try:
+                ok = starts_with_trigger(split_tags(caption), trig)
+            except CaptionError:
+                ok = True  # already flagged as unreadable or untidy
+            if not ok:
+                r.flags.append("no-trigger")
+                r.problems.append(f"does not start with the trigger '{trig.text}'")
+        rows.append(
+            CheckRow(
+                r.image,
+                r.caption_file,
+                r.format,
+                r.txt,
+                r.embedded,
+                r.generation_info,
+                tuple(r.flags),
+                tuple(r.problems),
+            )
+        )
+    return CaptionCheck(folder, ext, trig, source, tuple(rows))
+
+
+def _read_one(image: Path, caption_file: Path) -> _Read:
+    from kohya_orchestrator.dataset.metadata import read_embedded
+
+    read = _Read(image, caption_file, None, None, None, False, [], [])
+    flags, problems = read.flags, read.problems
+    fmt = embedded = txt = None
+    generation_info = False
+    try:
+        data = read_stamped(image)[0]
+        info = read_embedded(data)
+        fmt, embedded = info.format, info.caption
+        generation_info = info.generation_info is not None
+        label = mislabel_warning(image, info.format)
+        if label:
+            flags.append("extension")
+            problems.append(label)
+    except (OrchError, OSError) as exc:
+        flags.append("unreadable")
+        problems.append(exc.message if isinstance(exc, OrchError) else str(exc.strerror))
+    try:
+        if caption_file.exists():
+            txt = decode_caption_file(read_stamped(caption_file)[0], caption_file.name)
+            split_tags(txt)
+    except CaptionError as exc:
+        flags.append("unreadable")
+        problems.append(f"{caption_file.name}: {exc.message}")
+        txt = None
+    except OSError as exc:
+        flags.append("unreadable")
+        problems.append(f"{caption_file.name}: {exc.strerror}")
+        txt = None
+    if "unreadable" not in flags:
+        _flag_captions(caption_file, txt, embedded, flags, problems)
+    return _Read(image, caption_file, fmt, txt, embedded, generation_info, flags, problems)
+
+
+def _flag_captions(
+    caption_file: Path,
+    txt: str | None,
+    embedded: str | None,
+    flags: list[str],
+    problems: list[str],
+) -> None:
+    has_txt = txt is not None and bool(split_tags(txt))
+    has_embedded = embedded is not None and bool(split_tags(embedded))
+    if not has_txt and not has_embedded:
+        flags.append("no-caption")
+        what = f"{caption_file.name} is empty" if txt is not None else f"no {caption_file.name}"
+        problems.append(f"no caption ({what}, nothing embedded)")
+        return
+    if not has_txt:
+        flags.append("no-caption-file")
+        problems.append(f"caption embedded, but no {caption_file.name} (sd-scripts reads that)")
+    elif not has_embedded:
+        flags.append("not-embedded")
+        problems.append("caption not embedded in the image")
+    elif normalise_caption(txt or "") != normalise_caption(embedded or ""):
+        flags.append("mismatch")
+        problems.append(f"{caption_file.name} and the embedded caption differ")
+    if has_txt and txt is not None:
+        line = txt[:-1] if txt.endswith("\n") else txt
+        if line != normalise_caption(txt):
+            flags.append("untidy")
+            problems.append(f"{caption_file.name} is not one clean line (run caption to tidy it)")
+
+
+def format_name(fmt: str | None) -> str:
+    """'JPEG', 'PNG', 'WebP' or '?'."""
+    return FORMAT_NAMES.get(fmt or "", "?")
