@@ -1,0 +1,152 @@
+"""XMP packets: read dc:description / dc:subject and merge our caption into a packet.
+
+Our properties live in one `rdf:Description` of our own (marked `kohyaorch:CaptionedBy`),
+inserted just before `</rdf:RDF>`; the rest of a foreign packet is kept byte for byte, except
+foreign dc:description / dc:subject, which are removed (a property may appear only once).
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from xml.sax.saxutils import escape, quoteattr
+
+from kohya_orchestrator.dataset.metadata.common import TOOL_NAME, XMP_NAMESPACE, XMP_PREFIX
+from kohya_orchestrator.errors import ImageFormatError
+
+RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
+DC = "http://purl.org/dc/elements/1.1/"
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+
+_BLOCK_START = '<rdf:Description xmlns:rdf="' + RDF + '"'
+_BLOCK_RE = re.compile(
+    re.escape(_BLOCK_START)
+    + r"[^>]*?xmlns:"
+    + XMP_PREFIX
+    + '="'
+    + re.escape(XMP_NAMESPACE)
+    + r'".*?</rdf:Description>',
+    re.DOTALL,
+)
+_PACKET_HEAD = '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n'
+_PACKET_TAIL = '\n<?xpacket end="w"?>'
+
+
+def _bad(problem: str) -> ImageFormatError:
+    return ImageFormatError(
+        f"malformed XMP: {problem}",
+        hint="the file's existing XMP packet is damaged; repair or remove it first",
+    )
+
+
+def parse(packet: bytes) -> ET.Element:
+    """The packet's XML tree; refuses DTD/ENTITY declarations and ill-formed XML."""
+    upper = packet.upper()
+    if b"<!DOCTYPE" in upper or b"<!ENTITY" in upper:
+        raise ImageFormatError(
+            "XMP packet contains a DTD/ENTITY declaration; refused (entity expansion risk)",
+            hint="remove the XMP packet from this file with another tool first",
+        )
+    try:
+        return ET.fromstring(packet.rstrip(b"\x00"))
+    except ET.ParseError as err:
+        raise _bad(str(err)) from None
+
+
+def _descriptions(root: ET.Element) -> list[ET.Element]:
+    return list(root.iter(f"{{{RDF}}}Description"))
+
+
+def read_fields(packet: bytes) -> tuple[dict[str, str], str | None]:
+    """Caption-ish XMP fields (name -> text) and the caption we embedded, if marked."""
+    root = parse(packet)
+    fields: dict[str, str] = {}
+    ours: str | None = None
+    for desc in _descriptions(root):
+        description = _lang_alt(desc.find(f"{{{DC}}}description"))
+        if description is not None:
+            fields["XMP dc:description"] = description
+            if desc.get(f"{{{XMP_NAMESPACE}}}CaptionedBy") == TOOL_NAME:
+                ours = description
+        subject = desc.find(f"{{{DC}}}subject")
+        if subject is not None:
+            items = [li.text or "" for li in subject.iter(f"{{{RDF}}}li")]
+            fields["XMP dc:subject"] = ", ".join(items)
+    return fields, ours
+
+
+def _lang_alt(node: ET.Element | None) -> str | None:
+    if node is None:
+        return None
+    items = list(node.iter(f"{{{RDF}}}li"))
+    if not items:
+        return node.text or ""
+    default = next((li for li in items if li.get(XML_LANG) == "x-default"), items[0])
+    return default.text or ""
+
+
+def our_block(caption: str, tags: list[str], about: str) -> str:
+    """Our rdf:Description: the marker, dc:description (x-default) and dc:subject."""
+    subject = "".join(f"<rdf:li>{escape(tag)}</rdf:li>" for tag in tags)
+    return (
+        f"{_BLOCK_START} xmlns:dc={quoteattr(DC)}"
+        f" xmlns:{XMP_PREFIX}={quoteattr(XMP_NAMESPACE)}"
+        f" rdf:about={quoteattr(about)} {XMP_PREFIX}:CaptionedBy={quoteattr(TOOL_NAME)}>"
+        f'<dc:description><rdf:Alt><rdf:li xml:lang="x-default">{escape(caption)}'
+        "</rdf:li></rdf:Alt></dc:description>"
+        f"<dc:subject><rdf:Bag>{subject}</rdf:Bag></dc:subject></rdf:Description>"
+    )
+
+
+def new_packet(caption: str, tags: list[str]) -> bytes:
+    body = (
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/">'
+        f'<rdf:RDF xmlns:rdf="{RDF}">{our_block(caption, tags, "")}</rdf:RDF></x:xmpmeta>'
+    )
+    return (_PACKET_HEAD + body + _PACKET_TAIL).encode("utf-8")
+
+
+def _prefixes(packet: bytes, uri: str) -> set[str]:
+    import io
+
+    found: set[str] = set()
+    for _event, (prefix, bound) in ET.iterparse(io.BytesIO(packet), events=("start-ns",)):
+        if bound == uri:
+            found.add(prefix)
+    return found
+
+
+def _remove_element(text: str, name: str) -> str:
+    pattern = re.compile(
+        rf"<{re.escape(name)}(?:\s[^>]*)?/>|<{re.escape(name)}(?:\s[^>]*)?>.*?</{re.escape(name)}\s*>",
+        re.DOTALL,
+    )
+    return pattern.sub("", text)
+
+
+def merge(packet: bytes | None, caption: str, tags: list[str]) -> bytes:
+    """A packet holding our caption: a new one, or `packet` with our block replaced."""
+    if packet is None:
+        return new_packet(caption, tags)
+    root = parse(packet)
+    try:
+        text = packet.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise _bad(f"packet is not UTF-8 ({err.reason} at byte {err.start})") from None
+    text = _BLOCK_RE.sub("", text)
+    clean = text.encode("utf-8").rstrip(b"\x00")
+    for prefix in _prefixes(clean, DC):
+        for local in ("description", "subject"):
+            text = _remove_element(text, f"{prefix}:{local}" if prefix else local)
+    rdf_prefixes = _prefixes(clean, RDF)
+    closing = [m for p in rdf_prefixes for m in re.finditer(rf"</{re.escape(p)}:RDF\s*>", text)]
+    if not closing or "" in rdf_prefixes:
+        raise _bad("no rdf:RDF element to add the caption to")
+    about = next((d.get(f"{{{RDF}}}about") or "" for d in _descriptions(root)), "")
+    at = max(m.start() for m in closing)
+    merged = (text[:at] + our_block(caption, tags, about) + text[at:]).encode("utf-8")
+    check = parse(merged)
+    count = sum(1 for _ in check.iter(f"{{{DC}}}description"))
+    if count != 1:
+        raise _bad(f"cannot merge the caption: {count} dc:description properties after merging")
+    return merged
