@@ -92,3 +92,7 @@ class LaunchError(OrchError):
 
 class ResultsError(OrchError):
     """Training results (LoRA files, samples) cannot be read or exported as asked."""
+
+
+class ContractError(OrchError):
+    """sd-scripts' argument facts cannot be loaded or regenerated."""

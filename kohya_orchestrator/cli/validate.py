@@ -1,7 +1,174 @@
-"""CLI commands of the 'validate' group (placeholder until its issue lands)."""
+"""CLI: `validate` (lint an sd-scripts training TOML) and the `contract` group (refresh, show)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
-COMMANDS: list[click.Command] = []
+from kohya_orchestrator.cli.common import echo_json, handle_errors, json_option, verbose_option
+
+SCRIPT_CHOICE = click.Choice(["sdxl_train_network.py", "train_network.py"])
+PROFILE_CHOICE = click.Choice(["apple-silicon", "cuda", "cpu"])
+
+
+@click.command("validate")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--script",
+    type=SCRIPT_CHOICE,
+    default=None,
+    help="The training script the file is for (default sdxl_train_network.py).",
+)
+@click.option(
+    "--profile",
+    type=PROFILE_CHOICE,
+    default=None,
+    help="Hardware the run is for: options that fail there become errors "
+    "(default: Mac-only problems are warnings).",
+)
+@click.option(
+    "--contract",
+    "contract_file",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    default=None,
+    help="Argument facts JSON to check against (default: refreshed, else shipped).",
+)
+@json_option
+@verbose_option
+@handle_errors
+def validate_command(
+    file: Path,
+    script: str | None,
+    profile: str | None,
+    contract_file: Path | None,
+    as_json: bool,
+    verbose: bool,
+) -> None:
+    """Lint an sd-scripts training TOML: every problem at once, errors and warnings apart.
+
+    Flattens the tables as sd-scripts does, then reports unknown keys (with did-you-mean and
+    the kohya_ss GUI's names), wrong types, values outside the choices, and the rules that
+    make sd-scripts crash or silently train something else. Exit 1 when there is an error,
+    0 with warnings only.
+
+    \b
+    Examples:
+      kohya-orch validate project/config.toml
+      kohya-orch validate gui_config.toml --script train_network.py --json
+      kohya-orch validate config.toml --profile apple-silicon
+    """
+    from kohya_orchestrator.contract import DEFAULT_SCRIPT, load_contract
+    from kohya_orchestrator.validate import lint_file
+
+    contract = load_contract(script or DEFAULT_SCRIPT, facts=contract_file)
+    report = lint_file(file, contract=contract, profile=profile)
+    if as_json:
+        echo_json(report.to_dict())
+    else:
+        click.echo(f"{file}: checked against {report.contract}")
+        for title, problems in (("error", report.errors), ("warning", report.warnings)):
+            for p in problems:
+                click.echo(f"{title}: {p.message}")
+                if p.hint:
+                    click.echo(f"  hint: {p.hint}")
+        n_err, n_warn = len(report.errors), len(report.warnings)
+        if report.ok and not n_warn:
+            click.echo("ok: no problems found")
+        else:
+            click.echo(f"{n_err} error{'s' * (n_err != 1)}, {n_warn} warning{'s' * (n_warn != 1)}")
+    if not report.ok:
+        click.get_current_context().exit(1)
+
+
+@click.group("contract")
+def contract_group() -> None:
+    """The sd-scripts argument facts that `validate` checks against.
+
+    \b
+    Examples:
+      kohya-orch contract show
+      kohya-orch contract refresh --sd-scripts ~/sd-scripts --python ~/sd-scripts/venv/bin/python
+    """
+
+
+@contract_group.command("show")
+@json_option
+@handle_errors
+def contract_show(as_json: bool) -> None:
+    """Show which argument facts are in use for each training script, and where they come from.
+
+    \b
+    Examples:
+      kohya-orch contract show
+      kohya-orch contract show --json
+    """
+    from kohya_orchestrator.contract import contracts_in_use, user_contract_dir
+
+    contracts = contracts_in_use()
+    if as_json:
+        echo_json(
+            {
+                "refreshed_dir": str(user_contract_dir()),
+                "contracts": [
+                    {
+                        "script": c.script,
+                        "sd_scripts_commit": c.commit,
+                        "options": len(c.options),
+                        "source": c.source,
+                    }
+                    for c in contracts
+                ],
+            }
+        )
+        return
+    for c in contracts:
+        click.echo(c.describe())
+    click.echo(f"refreshed facts are stored in {user_contract_dir()}")
+
+
+@contract_group.command("refresh")
+@click.option(
+    "--sd-scripts",
+    "sd_scripts",
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    required=True,
+    help="Your sd-scripts checkout (the folder with train_network.py).",
+)
+@click.option(
+    "--python",
+    "python",
+    default=None,
+    help="The Python of your sd-scripts environment (default: this one). "
+    "It needs torch, transformers and diffusers.",
+)
+@json_option
+@verbose_option
+@handle_errors
+def contract_refresh(sd_scripts: Path, python: str | None, as_json: bool, verbose: bool) -> None:
+    """Regenerate the argument facts from your own sd-scripts checkout.
+
+    Runs the checkout's own parser (train_network.setup_parser, and the SDXL script's) in its
+    own Python, and stores the facts; `validate` then uses them instead of the shipped ones.
+
+    \b
+    Examples:
+      kohya-orch contract refresh --sd-scripts ~/sd-scripts
+      kohya-orch contract refresh --sd-scripts ~/sd-scripts --python ~/sd-scripts/venv/bin/python
+    """
+    from kohya_orchestrator.contract import refresh_contract
+
+    results = refresh_contract(sd_scripts, python)
+    if as_json:
+        echo_json(
+            [
+                {"script": r.script, "path": str(r.path), "options": len(r.contract.options)}
+                for r in results
+            ]
+        )
+        return
+    for r in results:
+        click.echo(f"{r.contract.describe()} -> {r.path}")
+
+
+COMMANDS: list[click.Command] = [validate_command, contract_group]

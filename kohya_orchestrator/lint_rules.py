@@ -1,0 +1,591 @@
+"""The cross-key and filesystem rules of `validate.lint` (facts from SD_SCRIPTS.md).
+
+Each rule reads only values that already passed the type check, so one wrong type gives one
+message, not a cascade.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kohya_orchestrator.buckets import parse_resolution
+from kohya_orchestrator.concepts import ConceptFolder, list_images, scan_concepts
+from kohya_orchestrator.contract import Contract
+from kohya_orchestrator.errors import ImageFormatError
+
+if TYPE_CHECKING:
+    from kohya_orchestrator.validate import LintReport
+
+SDXL_SCRIPT = "sdxl_train_network.py"
+
+# transformers' SchedulerType (sd-scripts' pins) plus diffusers' piecewise_constant.
+SCHEDULERS = (
+    "linear",
+    "cosine",
+    "cosine_with_restarts",
+    "polynomial",
+    "constant",
+    "constant_with_warmup",
+    "inverse_sqrt",
+    "reduce_lr_on_plateau",
+    "cosine_with_min_lr",
+    "cosine_warmup_with_min_lr",
+    "warmup_stable_decay",
+    "piecewise_constant",
+)
+# train_util.get_optimizer's names (compared lower-case), then torch.optim's own classes.
+OPTIMIZERS = (
+    "AdamW",
+    "AdamW8bit",
+    "PagedAdamW",
+    "PagedAdamW8bit",
+    "PagedAdamW32bit",
+    "Lion",
+    "Lion8bit",
+    "PagedLion8bit",
+    "SGDNesterov",
+    "SGDNesterov8bit",
+    "DAdaptation",
+    "DAdaptAdamPreprint",
+    "DAdaptAdaGrad",
+    "DAdaptAdam",
+    "DAdaptAdan",
+    "DAdaptAdanIP",
+    "DAdaptLion",
+    "DAdaptSGD",
+    "Prodigy",
+    "AdaFactor",
+    "RAdamScheduleFree",
+    "AdamWScheduleFree",
+    "SGDScheduleFree",
+)
+TORCH_OPTIMIZERS = (
+    "Adam",
+    "SGD",
+    "RMSprop",
+    "Adagrad",
+    "Adadelta",
+    "Adamax",
+    "NAdam",
+    "RAdam",
+    "ASGD",
+    "Rprop",
+)
+REQUIRED = (
+    ("pretrained_model_name_or_path", "sd-scripts needs the base model to train on"),
+    ("output_dir", "sd-scripts needs a folder to save the LoRA files in"),
+    ("network_module", "sd-scripts cannot build the LoRA network without it"),
+)
+REQUIRED_HINTS = {
+    "pretrained_model_name_or_path": 'pretrained_model_name_or_path = "/path/to/model.safetensors"',
+    "output_dir": 'output_dir = "/path/to/project/model"',
+    "network_module": 'network_module = "networks.lora"',
+}
+# (key, must be a folder) for paths that must exist before the run starts.
+PATH_KEYS = (
+    ("pretrained_model_name_or_path", None),
+    ("train_data_dir", True),
+    ("reg_data_dir", True),
+    ("dataset_config", False),
+    ("sample_prompts", False),
+    ("network_weights", False),
+    ("vae", None),
+    ("resume", True),
+)
+MODEL_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".sft")
+
+
+def apply_rules(
+    values: Mapping[str, Any],
+    flat: Mapping[str, Any],
+    contract: Contract,
+    report: LintReport,
+    profile: str | None,
+    check_files: bool,
+) -> None:
+    """Run every rule; problems go into `report`."""
+    sdxl = contract.script == SDXL_SCRIPT
+    _required(values, flat, report)
+    _schedule(values, flat, report)
+    _epochs(values, report)
+    _network(values, report)
+    _optimizer(values, report)
+    _caching(values, report, sdxl)
+    _resolution(values, report, sdxl)
+    _platform(values, report, profile)
+    if sdxl and "clip_skip" in values:
+        report.warn(
+            "clip_skip",
+            f"'clip_skip' = {values['clip_skip']} does nothing when training SDXL "
+            "(sd-scripts only logs it)",
+            "remove it; set clip skip at generation time (Forge) instead",
+        )
+    if "dataset_config" in values and ("train_data_dir" in values or "reg_data_dir" in values):
+        report.warn(
+            "train_data_dir",
+            "'train_data_dir' and 'reg_data_dir' are ignored when dataset_config is set",
+            "keep one of them: the folders or the dataset config",
+        )
+    ext = values.get("caption_extension")
+    if isinstance(ext, str) and ext and not ext.startswith("."):
+        report.warn(
+            "caption_extension",
+            f"'caption_extension' = {_tv(ext)} has no leading dot: sd-scripts looks for "
+            f"files named like image{ext}",
+            f'write caption_extension = ".{ext}"',
+        )
+    if check_files:
+        _paths(values, report)
+        _folders(values, report)
+
+
+def _tv(value: Any) -> str:
+    from kohya_orchestrator.validate import toml_value
+
+    return toml_value(value)
+
+
+def _required(values: Mapping[str, Any], flat: Mapping[str, Any], report: LintReport) -> None:
+    for key, why in REQUIRED:
+        if key not in flat:
+            report.error(key, f"'{key}' is not set: {why}", f"add {REQUIRED_HINTS[key]}")
+    if "train_data_dir" not in flat and "dataset_config" not in flat:
+        report.error(
+            "train_data_dir",
+            "'train_data_dir' is not set (nor dataset_config): sd-scripts has no images to "
+            "train on",
+            'add train_data_dir = "/path/to/project/img"',
+        )
+    if "resolution" not in flat and "dataset_config" not in flat:
+        report.error(
+            "resolution",
+            "'resolution' is not set: sd-scripts needs the training resolution",
+            'add resolution = "512,512" (or "768,768" for more detail)',
+        )
+
+
+def _schedule(values: Mapping[str, Any], flat: Mapping[str, Any], report: LintReport) -> None:
+    scheduler = values.get("lr_scheduler", "constant")
+    warmup = values.get("lr_warmup_steps", 0)
+    custom = values.get("lr_scheduler_type", "")
+    if scheduler == "constant" and warmup and not custom:
+        shown = (
+            f"lr_scheduler = {_tv(scheduler)}"
+            if "lr_scheduler" in values
+            else 'lr_scheduler (default "constant")'
+        )
+        report.error(
+            "lr_scheduler",
+            f"{shown} with lr_warmup_steps = {_tv(warmup)} makes sd-scripts stop with a ValueError",
+            'use lr_scheduler = "constant_with_warmup", or lr_warmup_steps = 0',
+        )
+    if isinstance(warmup, float) and warmup >= 1:
+        report.error(
+            "lr_warmup_steps",
+            f"'lr_warmup_steps' = {warmup!r} is a float, read as a ratio of the total steps, "
+            "and is 1 or more: the learning rate would never finish warming up",
+            "write a ratio below 1 (0.05 = 5%) or a whole number of steps (100)",
+        )
+    elif isinstance(warmup, int | float) and warmup < 0:
+        report.error(
+            "lr_warmup_steps",
+            f"'lr_warmup_steps' = {warmup!r} is negative",
+            "write a ratio below 1 (0.05 = 5%) or a whole number of steps (100)",
+        )
+    if (
+        isinstance(scheduler, str)
+        and not custom
+        and scheduler not in SCHEDULERS
+        and not scheduler.startswith("adafactor:")
+    ):
+        close = difflib.get_close_matches(scheduler, SCHEDULERS, n=1)
+        hint = f'did you mean "{close[0]}"?' if close else "use one of: " + ", ".join(SCHEDULERS)
+        report.error(
+            "lr_scheduler",
+            f"'lr_scheduler' = {_tv(scheduler)} is not a scheduler sd-scripts knows: it "
+            "stops with a ValueError after loading the model",
+            hint,
+        )
+
+
+def _epochs(values: Mapping[str, Any], report: LintReport) -> None:
+    epochs = values.get("max_train_epochs")
+    if "max_train_steps" in values and epochs is None:
+        report.warn(
+            "max_train_steps",
+            f"'max_train_steps' = {values['max_train_steps']} without max_train_epochs: the run "
+            "length ignores the dataset size and the saved files are numbered by epoch",
+            "set max_train_epochs (it overrides max_train_steps)",
+        )
+    elif "max_train_steps" not in values and epochs is None:
+        report.warn(
+            "max_train_epochs",
+            "neither 'max_train_epochs' nor 'max_train_steps' is set: sd-scripts trains 1600 steps",
+            "set max_train_epochs = 15",
+        )
+    for key in (
+        "max_train_epochs",
+        "train_batch_size",
+        "gradient_accumulation_steps",
+        "save_every_n_epochs",
+        "network_dim",
+        "max_train_steps",
+    ):
+        value = values.get(key)
+        if isinstance(value, int) and value < 1:
+            report.error(key, f"'{key}' = {value} must be 1 or more", f"set {key} to 1 or more")
+    every = values.get("save_every_n_epochs")
+    if isinstance(every, int) and isinstance(epochs, int) and every > epochs >= 1:
+        report.warn(
+            "save_every_n_epochs",
+            f"'save_every_n_epochs' = {every} is more than max_train_epochs = {epochs}: only "
+            "the final LoRA is saved",
+            "set save_every_n_epochs = 1 to compare every epoch",
+        )
+
+
+def _network(values: Mapping[str, Any], report: LintReport) -> None:
+    dim = values.get("network_dim")
+    alpha = values.get("network_alpha")
+    if isinstance(dim, int) and isinstance(alpha, int | float) and alpha > dim:
+        report.warn(
+            "network_alpha",
+            f"'network_alpha' = {alpha} is above network_dim = {dim}: the LoRA's updates are "
+            f"scaled up {alpha / dim:g} times",
+            f"use network_alpha = {dim / 2:g} (half the rank) or at most {dim}",
+        )
+    if "network_dim" not in values and "network_module" in values:
+        report.warn(
+            "network_dim",
+            "'network_dim' is not set: sd-scripts uses rank 4",
+            "set network_dim = 16 (32 for fidelity, 8 if it overfits)",
+        )
+
+
+def is_8bit(values: Mapping[str, Any]) -> str | None:
+    """The option that asks for bitsandbytes (NVIDIA only), if any."""
+    opt = values.get("optimizer_type", "")
+    if isinstance(opt, str) and (opt.lower().endswith("8bit") or opt.lower().startswith("paged")):
+        return f"'optimizer_type' = {_tv(opt)}"
+    if values.get("use_8bit_adam"):
+        return "'use_8bit_adam' = true"
+    return None
+
+
+def _optimizer(values: Mapping[str, Any], report: LintReport) -> None:
+    opt = values.get("optimizer_type", "")
+    if not isinstance(opt, str) or not opt or "." in opt:
+        return
+    known = {o.lower() for o in OPTIMIZERS}
+    if opt.lower() in known or opt in TORCH_OPTIMIZERS:
+        return
+    close = difflib.get_close_matches(opt.lower(), sorted(known), n=1)
+    names = {o.lower(): o for o in OPTIMIZERS}
+    hint = f'did you mean "{names[close[0]]}"?' if close else 'use "AdamW" or a module.Class path'
+    report.error(
+        "optimizer_type",
+        f"'optimizer_type' = {_tv(opt)} is not an optimizer sd-scripts knows: it stops with "
+        "an AttributeError after loading the model",
+        hint,
+    )
+
+
+def _caching(values: Mapping[str, Any], report: LintReport, sdxl: bool) -> None:
+    if sdxl and values.get("cache_text_encoder_outputs"):
+        for key in ("shuffle_caption",):
+            if values.get(key):
+                report.error(
+                    key,
+                    "'cache_text_encoder_outputs' cannot be combined with shuffle_caption: "
+                    "cached outputs are computed once, from unshuffled captions",
+                    "turn off shuffle_caption, or cache_text_encoder_outputs",
+                )
+        for key in ("caption_dropout_rate", "caption_tag_dropout_rate", "token_warmup_step"):
+            value = values.get(key)
+            if isinstance(value, int | float) and value > 0:
+                report.error(
+                    key,
+                    f"'cache_text_encoder_outputs' cannot be combined with {key} = {value}",
+                    f"set {key} = 0, or turn off cache_text_encoder_outputs",
+                )
+        te_lr = values.get("text_encoder_lr")
+        te_lrs = te_lr if isinstance(te_lr, list) else [te_lr]
+        if any(isinstance(v, int | float) and v > 0 for v in te_lrs):
+            report.error(
+                "text_encoder_lr",
+                f"'cache_text_encoder_outputs' cannot be combined with text_encoder_lr = "
+                f"{_tv(te_lr)}: cached outputs mean the text encoder is not trained",
+                "remove text_encoder_lr, or turn off cache_text_encoder_outputs",
+            )
+        if not values.get("network_train_unet_only"):
+            report.error(
+                "network_train_unet_only",
+                "'cache_text_encoder_outputs' requires network_train_unet_only = true "
+                "(sd-scripts asserts it)",
+                "add network_train_unet_only = true",
+            )
+    if values.get("cache_latents") or values.get("cache_latents_to_disk"):
+        for key in ("color_aug", "random_crop"):
+            if values.get(key):
+                report.error(
+                    key,
+                    f"'cache_latents' cannot be combined with {key}: cached latents are "
+                    "computed once, before any augmentation",
+                    f"turn off {key}, or cache_latents",
+                )
+
+
+def _resolution(values: Mapping[str, Any], report: LintReport, sdxl: bool) -> None:
+    raw = values.get("resolution")
+    reso = parse_resolution(raw) if raw is not None else None
+    if raw is not None and reso is None:
+        report.error(
+            "resolution",
+            f"'resolution' = {_tv(raw)} is not a size sd-scripts can read",
+            'write resolution = "512,512" (width,height) or "768"',
+        )
+    steps = values.get("bucket_reso_steps", 64)
+    need = 32 if sdxl else 64
+    if isinstance(steps, int) and steps > 0 and steps % need:
+        report.error(
+            "bucket_reso_steps",
+            f"'bucket_reso_steps' = {steps} is not divisible by {need}: "
+            f"{'sdxl_train_network.py' if sdxl else 'train_network.py'} stops with an "
+            "AssertionError",
+            f"use bucket_reso_steps = {64 if steps > 48 else need}",
+        )
+    if not values.get("enable_bucket") or values.get("bucket_no_upscale"):
+        return
+    lo = values.get("min_bucket_reso", 256)
+    hi = values.get("max_bucket_reso", 1024)
+    if isinstance(lo, int) and isinstance(hi, int) and lo > hi:
+        report.error(
+            "min_bucket_reso",
+            f"'min_bucket_reso' = {lo} is above max_bucket_reso = {hi}",
+            "make min_bucket_reso the smaller one (256 and 1024 by default)",
+        )
+    if reso and isinstance(hi, int) and max(reso) > hi:
+        report.error(
+            "max_bucket_reso",
+            f"'max_bucket_reso' = {hi} is smaller than the resolution {reso[0]}x{reso[1]}: "
+            "sd-scripts stops with an AssertionError",
+            f"set max_bucket_reso = {max(2 * max(reso), 1024)}",
+        )
+
+
+def _platform(values: Mapping[str, Any], report: LintReport, profile: str | None) -> None:
+    if profile == "cuda":
+        return
+    found: list[tuple[str, str, str, bool]] = []  # key, message, hint, fails on cpu too
+    if values.get("xformers"):
+        found.append(
+            (
+                "xformers",
+                "'xformers' = true: xformers is NVIDIA-only (ImportError elsewhere)",
+                "use sdpa = true",
+                True,
+            )
+        )
+    eight = is_8bit(values)
+    if eight:
+        key = eight.split("'")[1]
+        found.append(
+            (
+                key,
+                f"{eight} needs bitsandbytes, which is NVIDIA-only",
+                'use optimizer_type = "AdamW"',
+                True,
+            )
+        )
+    mp = values.get("mixed_precision")
+    if mp in ("fp16", "bf16"):
+        found.append(
+            (
+                "mixed_precision",
+                f"'mixed_precision' = {_tv(mp)} fails on Apple Silicon (MPS)",
+                'use mixed_precision = "no"',
+                mp == "fp16",
+            )
+        )
+    for key in ("full_fp16", "full_bf16", "fp8_base", "fp8_base_unet"):
+        if values.get(key):
+            found.append(
+                (
+                    key,
+                    f"'{key}' = true fails on Apple Silicon (MPS)",
+                    f"remove {key}",
+                    key == "full_fp16",
+                )
+            )
+    split = values.get("validation_split")
+    if isinstance(split, int | float) and split > 0:
+        found.append(
+            (
+                "validation_split",
+                f"'validation_split' = {split} crashes on Apple Silicon: sd-scripts calls a "
+                "CUDA-only random function there",
+                "use validation_split = 0",
+                False,
+            )
+        )
+    for key, message, hint, on_cpu in found:
+        if profile == "apple-silicon" or (profile == "cpu" and on_cpu):
+            report.error(key, message, f"{hint} (profile {profile})")
+        elif profile is None:
+            report.warn(key, message, f"{hint} on a Mac; fine on NVIDIA")
+
+
+def _looks_like_path(value: str) -> bool:
+    return (
+        value.startswith(("/", "~", "./", "../", "\\"))
+        or (len(value) > 2 and value[1] == ":")
+        or value.lower().endswith(MODEL_SUFFIXES)
+    )
+
+
+def _paths(values: Mapping[str, Any], report: LintReport) -> None:
+    for key, want_dir in PATH_KEYS:
+        raw = values.get(key)
+        if not isinstance(raw, str) or not raw:
+            continue
+        if key in ("pretrained_model_name_or_path", "vae") and not _looks_like_path(raw):
+            continue  # a Hugging Face model id
+        path = Path(raw).expanduser()
+        if not path.is_absolute():
+            report.warn(
+                key,
+                f"'{key}' = {_tv(raw)} is a relative path: sd-scripts resolves it against the "
+                "folder it is started in",
+                "write an absolute path",
+            )
+            continue
+        if not path.exists():
+            report.error(key, f"'{key}' = {_tv(raw)} does not exist", "check the path")
+        elif want_dir is True and not path.is_dir():
+            report.error(key, f"'{key}' = {_tv(raw)} is not a folder", "point it at a folder")
+        elif want_dir is False and not path.is_file():
+            report.error(key, f"'{key}' = {_tv(raw)} is not a file", "point it at a file")
+
+
+def _usable_dir(values: Mapping[str, Any], key: str) -> Path | None:
+    raw = values.get(key)
+    if not isinstance(raw, str) or "dataset_config" in values:
+        return None
+    path = Path(raw).expanduser()
+    return path if path.is_absolute() and path.is_dir() else None
+
+
+def _folders(values: Mapping[str, Any], report: LintReport) -> None:
+    train = _usable_dir(values, "train_data_dir")
+    if train is not None:
+        concepts = scan_concepts(train)
+        used = _report_concepts(concepts, "train_data_dir", report)
+        if not any(c.images for c in used):
+            loose = list_images(train)
+            hint = (
+                f"move the {len(loose)} images into a subfolder such as 7_<name> (7 repeats)"
+                if loose
+                else "put the images in a subfolder named <repeats>_<name>, e.g. 7_yumoto_hakone"
+            )
+            report.error(
+                "train_data_dir",
+                f"'train_data_dir' = {_tv(str(values['train_data_dir']))} has no "
+                "<repeats>_<name> folder with images: sd-scripts finds nothing to train on",
+                hint,
+            )
+        else:
+            _captions(values, used, report)
+            _sizes(values, used, report)
+    reg = _usable_dir(values, "reg_data_dir")
+    if reg is not None:
+        used = _report_concepts(scan_concepts(reg), "reg_data_dir", report)
+        if not any(c.images for c in used):
+            report.warn(
+                "reg_data_dir",
+                f"'reg_data_dir' = {_tv(str(values['reg_data_dir']))} holds no regularisation "
+                "images",
+                "remove reg_data_dir (an empty reg folder adds nothing)",
+            )
+
+
+def _report_concepts(
+    concepts: list[ConceptFolder], key: str, report: LintReport
+) -> list[ConceptFolder]:
+    used = []
+    for c in concepts:
+        if c.skipped == "repeats 0":
+            report.warn(
+                key,
+                f"'{key}' folder \"{c.path.name}\" has 0 repeats: sd-scripts skips it silently",
+                "give it a repeat count of 1 or more, e.g. 7_<name>",
+            )
+        elif c.skipped:
+            report.warn(
+                key,
+                f"'{key}' folder \"{c.path.name}\" has no leading <repeats>_: sd-scripts skips it",
+                f"rename it to 7_{c.path.name} (7 repeats)",
+            )
+        else:
+            used.append(c)
+    return used
+
+
+def _captions(values: Mapping[str, Any], used: list[ConceptFolder], report: LintReport) -> None:
+    ext = values.get("caption_extension") or values.get("caption_extention")
+    effective = ext if isinstance(ext, str) else ".caption"
+    if effective == ".txt":
+        return
+    with_ext = 0
+    with_txt = 0
+    for c in used:
+        for image in c.images:
+            stem = str(image.with_suffix(""))
+            if Path(stem + effective).is_file():
+                with_ext += 1
+            if Path(stem + ".txt").is_file():
+                with_txt += 1
+    if with_ext or not with_txt:
+        return
+    if ext is None:
+        message = (
+            f"'caption_extension' is not set: sd-scripts reads .caption files and ignores the "
+            f"{with_txt} .txt captions in train_data_dir"
+        )
+    else:
+        message = (
+            f"'caption_extension' = {_tv(ext)} matches no caption file, but {with_txt} images "
+            "have .txt captions: sd-scripts trains without them"
+        )
+    report.error("caption_extension", message, 'add caption_extension = ".txt"')
+
+
+def _sizes(values: Mapping[str, Any], used: list[ConceptFolder], report: LintReport) -> None:
+    from kohya_orchestrator.imagesize import image_size
+
+    if values.get("enable_bucket"):
+        return
+    reso = parse_resolution(values.get("resolution"))
+    if reso is None:
+        return
+    total = 0
+    wrong: list[tuple[Path, tuple[int, int]]] = []
+    for c in used:
+        for image in c.images:
+            total += 1
+            try:
+                size = image_size(image)
+            except ImageFormatError:
+                continue
+            if size != reso:
+                wrong.append((image, size))
+    if wrong:
+        first, (w, h) = wrong[0]
+        report.error(
+            "enable_bucket",
+            f"buckets are off and {len(wrong)} of {total} images are not {reso[0]}x{reso[1]} "
+            f"(first: {first.name}, {w}x{h}): sd-scripts fails after loading the model",
+            f"add enable_bucket = true, or resize the images to {reso[0]}x{reso[1]}",
+        )

@@ -1,0 +1,513 @@
+"""Lint an sd-scripts training TOML against the argument facts: keys, types, choices, rules.
+
+sd-scripts accepts unknown keys silently and never type-checks values from the file (see
+SD_SCRIPTS.md), so a typo or a GUI name trains something else without a word. `lint` flattens
+the document as sd-scripts does and reports every problem at once, errors and warnings apart.
+The cross-key and filesystem rules live in lint_rules.py.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kohya_orchestrator.contract import (
+    DEFAULT_SCRIPT,
+    Contract,
+    Option,
+    flatten_like_sd_scripts,
+    load_contract,
+)
+
+PROFILES = ("apple-silicon", "cuda", "cpu")
+
+# Names the kohya_ss GUI saves in its own configs, and the sd-scripts key each one means.
+GUI_NAMES: dict[str, str] = {
+    "epoch": "max_train_epochs",
+    "epochs": "max_train_epochs",
+    "optimizer": "optimizer_type",
+    "max_resolution": "resolution",
+    "lr_warmup": "lr_warmup_steps",
+    "LoRA_type": "network_module",
+    "lr_restart_cycles": "lr_scheduler_num_cycles",
+    "learning_rate_te": "text_encoder_lr",
+    "model_list": "pretrained_model_name_or_path",
+    "network_rank": "network_dim",
+    "train_dir": "train_data_dir",
+    "reg_dir": "reg_data_dir",
+    "conv_dim": "network_args",
+    "conv_alpha": "network_args",
+    "sdxl": "",
+    "num_cpu_threads_per_process": "",
+    "additional_parameters": "",
+    "use_wandb": "log_with",
+}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding: the key it is about, what is wrong, and how to fix it."""
+
+    key: str
+    message: str
+    hint: str = ""
+
+    def render(self) -> str:
+        return f"{self.message}\n    hint: {self.hint}" if self.hint else self.message
+
+    def to_dict(self) -> dict[str, str]:
+        return {"key": self.key, "message": self.message, "hint": self.hint}
+
+
+@dataclass
+class LintReport:
+    """Everything `lint` found; `.ok` when there is no error (warnings allowed)."""
+
+    script: str
+    contract: str
+    config_path: str | None = None
+    profile: str | None = None
+    errors: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def error(self, key: str, message: str, hint: str = "") -> None:
+        self.errors.append(Problem(key, message, hint))
+
+    def warn(self, key: str, message: str, hint: str = "") -> None:
+        self.warnings.append(Problem(key, message, hint))
+
+    def messages(self) -> list[str]:
+        """Every message, errors first (handy in tests and in ProblemsError)."""
+        return [p.message for p in self.errors] + [p.message for p in self.warnings]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.config_path,
+            "script": self.script,
+            "contract": self.contract,
+            "profile": self.profile,
+            "ok": self.ok,
+            "errors": [p.to_dict() for p in self.errors],
+            "warnings": [p.to_dict() for p in self.warnings],
+        }
+
+
+def toml_value(value: Any) -> str:
+    """A value written the way it would appear in a TOML file."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + "}"
+    return repr(value) if isinstance(value, int | float) else str(value)
+
+
+def _kind_of(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a float"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a table"
+    return "a date/time"
+
+
+_TYPE_WORDS = {
+    "int": ("an integer", "integers"),
+    "float": ("a number", "numbers"),
+    "int_or_float": ("a number", "numbers"),
+    "str": ("a string", "strings"),
+    "Path": ("a path string", "path strings"),
+}
+
+
+def _scalar_ok(type_name: str | None, value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    if type_name == "int":
+        return isinstance(value, int)
+    if type_name in ("float", "int_or_float"):
+        return isinstance(value, int | float) and not (
+            isinstance(value, float) and math.isnan(value)
+        )
+    return isinstance(value, str)
+
+
+def _converted(type_name: str | None, value: Any) -> Any:
+    """The value the user most likely meant, or None when there is no obvious one."""
+    try:
+        if type_name == "int":
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            if isinstance(value, str):
+                return int(value.strip())
+        if type_name in ("float", "int_or_float") and isinstance(value, str):
+            return float(value.strip().replace(",", "."))
+        if (
+            type_name in ("str", "Path")
+            and isinstance(value, int | float)
+            and not isinstance(value, bool)
+        ):
+            return str(value)
+    except ValueError:
+        return None
+    return None
+
+
+def _check_flag(report: LintReport, key: str, value: Any) -> None:
+    if isinstance(value, bool):
+        return
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        word = value.strip().lower()
+        report.error(
+            key,
+            f"'{key}' is a switch: it must be true or false, not the string {toml_value(value)}",
+            f"write {key} = {word} without quotes",
+        )
+        return
+    if key == "xformers" and isinstance(value, str):
+        hint = 'write sdpa = true (the kohya_ss GUI\'s xformers = "sdpa") or xformers = true'
+    elif isinstance(value, int) and value in (0, 1):
+        hint = f"write {key} = {'true' if value else 'false'}"
+    else:
+        hint = f"write {key} = true or {key} = false"
+    report.error(
+        key,
+        f"'{key}' is a switch: it must be true or false, not {_kind_of(value)} "
+        f"({toml_value(value)})",
+        hint,
+    )
+
+
+def _check_list(report: LintReport, key: str, opt: Option, value: Any) -> bool:
+    one, many = _TYPE_WORDS.get(opt.type or "str", ("a string", "strings"))
+    if not isinstance(value, list):
+        # main's text_encoder_lr still takes one number (train_network keeps it compatible).
+        if key == "text_encoder_lr" and _scalar_ok(opt.type, value):
+            return True
+        fixed = _converted(opt.type, value) if not _scalar_ok(opt.type, value) else value
+        hint = (
+            f"write {key} = [{toml_value(fixed)}]"
+            if fixed is not None
+            else f"write {key} = [...] with {many}"
+        )
+        report.error(
+            key,
+            f"'{key}' must be a list (TOML array) of {many}, not {_kind_of(value)} "
+            f"({toml_value(value)})",
+            hint,
+        )
+        return False
+    for i, item in enumerate(value, 1):
+        if not _scalar_ok(opt.type, item):
+            report.error(
+                key,
+                f"'{key}' must be a list of {many}, but item {i} is {_kind_of(item)} "
+                f"({toml_value(item)})",
+                f"write every item of {key} as {one}",
+            )
+            return False
+    return True
+
+
+def _check_scalar(report: LintReport, key: str, opt: Option, value: Any) -> bool:
+    if _scalar_ok(opt.type, value):
+        return True
+    one, _ = _TYPE_WORDS.get(opt.type or "str", ("a string", "strings"))
+    if key == "resolution" and isinstance(value, int | float) and not isinstance(value, bool):
+        n = int(value)
+        report.error(
+            key,
+            f"'resolution' must be a string like \"{n},{n}\", not {_kind_of(value)} ({value!r}): "
+            "sd-scripts crashes on a number",
+            f'write resolution = "{n},{n}"',
+        )
+        return False
+    if key == "resolution" and isinstance(value, list) and len(value) == 2:
+        text = ",".join(str(v) for v in value)
+        report.error(
+            key,
+            f"'resolution' must be a string like \"{text}\", not a list ({toml_value(value)})",
+            f'write resolution = "{text}"',
+        )
+        return False
+    fixed = _converted(opt.type, value)
+    hint = f"write {key} = {toml_value(fixed)}" if fixed is not None else f"write {key} as {one}"
+    if isinstance(value, str) and fixed is not None:
+        hint += " without quotes"
+    report.error(key, f"'{key}' must be {one}, not {_kind_of(value)} ({toml_value(value)})", hint)
+    return False
+
+
+def _check_choices(report: LintReport, key: str, opt: Option, value: Any) -> None:
+    if opt.choices is None:
+        return
+    allowed = [c for c in opt.choices if c is not None]
+    if value in allowed:
+        return
+    shown = ", ".join(toml_value(c) for c in allowed)
+    hint = f"use one of: {shown}"
+    if isinstance(value, str):
+        lowered = {str(c).lower(): c for c in allowed}
+        close = lowered.get(value.lower()) or next(
+            iter(difflib.get_close_matches(value, [str(c) for c in allowed], n=1)), None
+        )
+        if close is not None:
+            hint = f"did you mean {toml_value(close)}? ({hint})"
+    report.error(key, f"'{key}' = {toml_value(value)} is not one of the choices: {shown}", hint)
+
+
+def _unknown_key(report: LintReport, key: str, value: Any, contract: Contract) -> None:
+    if key in GUI_NAMES:
+        report.error(key, *_gui_problem(key, value, contract))
+        return
+    if key in ("datasets", "general") or (
+        isinstance(value, list) and value and isinstance(value[0], dict)
+    ):
+        report.error(
+            key,
+            f"unknown key '{key}': [[{key}]] tables belong in a dataset config, "
+            "not in the training TOML; sd-scripts ignores them here",
+            'move them into a separate file and set dataset_config = "/path/to/it.toml"',
+        )
+        return
+    names = contract.names
+    close = difflib.get_close_matches(key, names, n=1, cutoff=0.75)
+    if not close:
+        lowered = {n.lower(): n for n in names}
+        if key.lower() in lowered:
+            close = [lowered[key.lower()]]
+    if close:
+        hint = f"did you mean '{close[0]}'?"
+    else:
+        hint = f"remove it, or check the name in `{contract.script} --help`"
+    report.error(key, f"unknown key '{key}': sd-scripts ignores it silently", hint)
+
+
+def _gui_problem(key: str, value: Any, contract: Contract) -> tuple[str, str]:
+    target = GUI_NAMES[key]
+    message = f"'{key}' is a kohya_ss GUI name, not an sd-scripts option: sd-scripts ignores it"
+    tv = toml_value(value)
+    if key == "lr_warmup":
+        ratio = value / 100 if isinstance(value, int | float) and value > 1 else value
+        return message, (
+            f"use lr_warmup_steps = {toml_value(ratio)} (a ratio of the steps; "
+            "the GUI's lr_warmup is a percentage)"
+        )
+    if key == "LoRA_type":
+        return message, 'use network_module = "networks.lora" (the GUI\'s "Standard" LoRA)'
+    if key in ("conv_dim", "conv_alpha"):
+        return message, f'use network_args = ["{key}={value}"]'
+    if key == "sdxl":
+        return message, "choose the script instead: sdxl_train_network.py for SDXL"
+    if key == "num_cpu_threads_per_process":
+        return message, "it is an accelerate launch flag; remove it from the TOML"
+    if key == "additional_parameters":
+        return message, "write each parameter as its own key in the TOML"
+    if key == "use_wandb":
+        return message, 'use log_with = "wandb"'
+    if key == "max_resolution" and not isinstance(value, str):
+        return message, f'use resolution = "{value},{value}"'
+    if target in contract.options:
+        return message, f"use {target} = {tv}"
+    return message, f"use {target}"
+
+
+def flatten_with_origins(
+    doc: Mapping[str, Any], report: LintReport
+) -> tuple[dict[str, Any], set[str]]:
+    """sd-scripts' flattening, reporting deeper tables and keys set in several tables."""
+    seen: dict[str, list[str]] = {}
+    nested: set[str] = set()
+    for section, value in doc.items():
+        if not isinstance(value, dict):
+            seen.setdefault(section, []).append("top level")
+            continue
+        for key, inner in value.items():
+            seen.setdefault(key, []).append(f"[{section}]")
+            if isinstance(inner, dict):
+                nested.add(key)
+                inner_keys = ", ".join(inner) or "none"
+                report.error(
+                    f"{section}.{key}",
+                    f"table [{section}.{key}] is nested two levels deep: sd-scripts flattens "
+                    f"only one level, so its keys ({inner_keys}) are never read",
+                    f"move these keys into [{section}] or another top-level table",
+                )
+    flat = flatten_like_sd_scripts(doc)
+    for key, places in seen.items():
+        if len(places) > 1 and key not in nested:
+            report.warn(
+                key,
+                f"'{key}' is set {len(places)} times ({', '.join(places)}): sd-scripts uses the "
+                f"last one, {toml_value(flat[key])}",
+                f"keep one '{key}'",
+            )
+    return flat, nested
+
+
+def typed_values(
+    flat: Mapping[str, Any], contract: Contract, report: LintReport, nested: set[str]
+) -> dict[str, Any]:
+    """Check keys and types; return the known keys whose values have the right type."""
+    good: dict[str, Any] = {}
+    for key, value in flat.items():
+        if key in nested:
+            continue
+        opt = contract.options.get(key)
+        if opt is None:
+            _unknown_key(report, key, value, contract)
+            continue
+        if opt.is_flag:
+            _check_flag(report, key, value)
+            if isinstance(value, bool):
+                good[key] = value
+            continue
+        ok = (
+            _check_list(report, key, opt, value)
+            if opt.is_list
+            else _check_scalar(report, key, opt, value)
+        )
+        if ok:
+            if not opt.is_list:
+                _check_choices(report, key, opt, value)
+            good[key] = value
+    return good
+
+
+def lint(
+    doc: Mapping[str, Any],
+    *,
+    script: str = DEFAULT_SCRIPT,
+    contract: Contract | None = None,
+    config_path: Path | None = None,
+    profile: str | None = None,
+    check_files: bool = True,
+) -> LintReport:
+    """Every problem sd-scripts would ignore, crash on, or silently misread, all at once.
+
+    `doc` is the parsed TOML (nested, as `toml.load` returns it). `profile` is the hardware
+    the run is for: "apple-silicon" and "cpu" make the options that fail there errors, "cuda"
+    drops those checks, None reports the Apple-Silicon ones as warnings. `check_files` looks
+    at the paths and the image folders named in the file.
+    """
+    from kohya_orchestrator import lint_rules
+
+    contract = contract or load_contract(script)
+    report = LintReport(
+        script=contract.script,
+        contract=contract.describe(),
+        config_path=str(config_path) if config_path else None,
+        profile=profile,
+    )
+    flat, nested = flatten_with_origins(doc, report)
+    values = typed_values(flat, contract, report, nested)
+    lint_rules.apply_rules(values, flat, contract, report, profile, check_files)
+    return report
+
+
+def read_toml_file(path: Path, report: LintReport) -> dict[str, Any] | None:
+    """Parse with `toml` as sd-scripts does; flag files that `tomllib` reads differently."""
+    import tomllib
+
+    import toml
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        report.error("", f"{path} is not UTF-8 text (byte {exc.start})", "save it as UTF-8")
+        return None
+    try:
+        doc: dict[str, Any] = toml.loads(text)
+    except toml.TomlDecodeError as exc:
+        report.error(
+            "",
+            f"{path} is not valid TOML for sd-scripts' parser (line {exc.lineno}, "
+            f"column {exc.colno}): {exc.msg}",
+            "fix the syntax at that position; strings need quotes, tables [name]",
+        )
+        return None
+    except (IndexError, ValueError, TypeError) as exc:
+        # toml 0.10.2 raises plain errors on some malformed input.
+        report.error("", f"{path} is not valid TOML for sd-scripts' parser: {exc}", "")
+        return None
+    try:
+        strict = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        report.warn(
+            "",
+            f"{path} is read by sd-scripts' parser (toml) but is not valid TOML 1.0: {exc}",
+            "other tools (and tomllib) will refuse it; fix the syntax",
+        )
+        return doc
+    if _normalise(strict) != _normalise(doc):
+        report.warn(
+            "",
+            f"{path} is read differently by sd-scripts' parser (toml) and by tomllib",
+            "simplify the values (plain strings, numbers, arrays of one type)",
+        )
+    return doc
+
+
+def _normalise(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _normalise(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_normalise(v) for v in value]
+    if hasattr(value, "isoformat") and not isinstance(value, str):
+        return value.isoformat()
+    return value
+
+
+def lint_file(
+    path: Path,
+    script: str | None = None,
+    *,
+    contract: Contract | None = None,
+    profile: str | None = None,
+    check_files: bool = True,
+) -> LintReport:
+    """`lint` a TOML file; a syntax error is reported (with line and column), not raised."""
+    contract = contract or load_contract(script or DEFAULT_SCRIPT)
+    report = LintReport(
+        script=contract.script,
+        contract=contract.describe(),
+        config_path=str(path),
+        profile=profile,
+    )
+    path = Path(path)
+    if not path.is_file():
+        report.error("", f"{path} does not exist", "check the path of the training TOML")
+        return report
+    doc = read_toml_file(path, report)
+    if doc is None:
+        return report
+    full = lint(
+        doc,
+        script=contract.script,
+        contract=contract,
+        config_path=path,
+        profile=profile,
+        check_files=check_files,
+    )
+    report.errors.extend(full.errors)
+    report.warnings.extend(full.warnings)
+    return report
