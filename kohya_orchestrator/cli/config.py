@@ -1,7 +1,105 @@
-"""CLI commands of the 'config' group (placeholder until its issue lands)."""
+"""`kohya-orch config DEST`: render config.toml from the settings; the shared --set option."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
 import click
 
-COMMANDS: list[click.Command] = []
+from kohya_orchestrator.cli.common import handle_errors, verbose_option, warn
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _check_overrides(
+    ctx: click.Context, param: click.Parameter, value: tuple[str, ...]
+) -> tuple[str, ...]:
+    for item in value:
+        key, sep, _ = item.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE (e.g. --set epochs=10).")
+    return value
+
+
+def set_option(func: F) -> F:
+    """`--set KEY=VALUE` (repeatable): override one setting for this run -> `overrides`."""
+    return click.option(
+        "--set",
+        "overrides",
+        multiple=True,
+        metavar="KEY=VALUE",
+        callback=_check_overrides,
+        help="Override a setting for this run (repeatable), e.g. --set epochs=10 "
+        "--set learning_rate=0,0001 --set sd_scripts.max_grad_norm=1.0.",
+    )(func)
+
+
+def templates_dir_option(func: F) -> F:
+    """`--templates-dir DIR`: search this folder before all other template layers."""
+    return click.option(
+        "--templates-dir",
+        type=click.Path(exists=True, file_okay=False, path_type=Path),
+        help="Folder searched first for templates (then $KOHYA_ORCH_TEMPLATES, "
+        "DEST/templates/, the packaged ones).",
+    )(func)
+
+
+@click.command("config")
+@click.argument("dest", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Print the rendered config; write nothing.")
+@set_option
+@templates_dir_option
+@verbose_option
+@handle_errors
+def config_command(
+    dest: Path,
+    dry_run: bool,
+    overrides: tuple[str, ...],
+    templates_dir: Path | None,
+    verbose: bool,
+) -> None:
+    """Render DEST/config.toml for sd-scripts from DEST/kohya-orch.toml.
+
+    The base model's keys choose the template (SDXL or SD 1.x/2.x); the result is parsed
+    back with both TOML parsers and validated before it is written. With sampling on
+    (sample_every_n_epochs > 0) DEST/sample_prompts.txt is written too. Notes explain
+    derived values; warnings go to stderr; errors stop it with nothing written.
+
+    \b
+    Examples:
+      kohya-orch config ~/lora/yumoto_hakone
+      kohya-orch config ~/lora/yumoto_hakone --dry-run --set epochs=10
+      kohya-orch config ~/lora/yumoto_hakone --set sample_every_n_epochs=1
+    """
+    from kohya_orchestrator.config import build_config, write_config
+    from kohya_orchestrator.errors import ConfigError
+
+    rendered = build_config(dest, overrides, templates_dir)
+    for note in rendered.notes:
+        click.echo(f"note: {note}", err=True)
+    report = rendered.report
+    if report is not None:
+        for problem in report.warnings:
+            warn(problem.render())
+    if dry_run:
+        click.echo(rendered.text, nl=False)
+        if report is not None and not report.ok:
+            raise ConfigError(
+                "The rendered config has errors:",
+                [p.render() for p in report.errors],
+                "Fix the settings (kohya-orch.toml or --set) or the template.",
+            )
+        return
+    path = write_config(rendered, dest)
+    template = rendered.template
+    click.echo(
+        f"Wrote {path} ({rendered.model.label}: {rendered.script}; "
+        f"template {template.name} from {template.layer})."
+    )
+    if rendered.sample_prompts is not None:
+        click.echo(f"Wrote {dest / 'sample_prompts.txt'}.")
+
+
+COMMANDS: list[click.Command] = [config_command]
