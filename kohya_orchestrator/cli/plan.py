@@ -1,7 +1,110 @@
-"""CLI commands of the 'plan' group (placeholder until its issue lands)."""
+"""CLI: `plan`, the exact numbers sd-scripts will use for a run (buckets, steps, files)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import click
 
-COMMANDS: list[click.Command] = []
+from kohya_orchestrator.cli.common import echo_json, handle_errors, json_option, verbose_option
+
+if TYPE_CHECKING:
+    from kohya_orchestrator.plan import RunPlan
+
+
+def _size(n: int) -> str:
+    if n >= 1_000_000_000:
+        return f"{n / 1e9:.2f} GB"
+    return f"{n / 1e6:.1f} MB"
+
+
+def render_plan(plan: RunPlan) -> list[str]:
+    """The human-readable plan, line by line."""
+    lines = [f"folders ({plan.family}, resolution {plan.resolution[0]},{plan.resolution[1]}):"]
+    for f in plan.folders:
+        kind = "reg  " if f.is_reg else "train"
+        if f.skipped:
+            lines.append(f"  {kind} {f.name}: skipped by sd-scripts ({f.skipped})")
+        else:
+            lines.append(
+                f"  {kind} {f.name}: {f.images} images x {f.repeats} repeats = {f.with_repeats}"
+            )
+    title = "buckets" if plan.enable_bucket else "buckets (off: one fixed size)"
+    lines.append(f"{title}:  resolution   images  with repeats  batches")
+    for b in plan.buckets:
+        reso = f"{b.width}x{b.height}"
+        lines.append(f"  {reso:>20} {b.images:>8} {b.with_repeats:>13} {b.batches:>8}")
+    lines += [
+        f"batch size {plan.batch_size}, gradient accumulation {plan.gradient_accumulation_steps},"
+        f" processes {plan.num_processes}",
+        f"batches per epoch: {plan.batches_per_epoch}",
+        f"steps per epoch:   {plan.steps_per_epoch}",
+        f"epochs:            {plan.epochs}",
+        f"total steps:       {plan.total_steps}",
+        f"warmup steps:      {plan.warmup_steps}",
+        f"LoRA files ({len(plan.lora_stems)}): {', '.join(plan.lora_stems)}",
+        f"one LoRA file:     about {_size(plan.lora_file_bytes)}",
+        f"disk needed:       about {_size(plan.disk_bytes)}",
+    ]
+    lines += [f"note: {n}" for n in plan.notes]
+    return lines
+
+
+@click.command("plan")
+@click.argument("target", type=click.Path(path_type=Path, exists=True))
+@click.option("--gpus", type=click.IntRange(min=1), default=1, help="Processes (GPUs) to plan for.")
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override one project setting for this plan (only with a project folder).",
+)
+@click.option(
+    "--script",
+    type=click.Choice(["sdxl_train_network.py", "train_network.py"]),
+    default=None,
+    help="For a TOML file: the script it is for (sets the LoRA size estimate; default SDXL).",
+)
+@json_option
+@verbose_option
+@handle_errors
+def plan_command(
+    target: Path,
+    gpus: int,
+    overrides: tuple[str, ...],
+    script: str | None,
+    as_json: bool,
+    verbose: bool,
+) -> None:
+    """Count the run before it starts: buckets, steps, warmup, LoRA files, disk.
+
+    TARGET is a project folder (its settings are rendered into a config first) or an
+    sd-scripts training TOML. Image sizes come from file headers only. The numbers follow
+    sd-scripts' own arithmetic (per-bucket batches, repeats, accumulation, processes).
+
+    \b
+    Examples:
+      kohya-orch plan ~/lora/yumoto_hakone
+      kohya-orch plan ~/lora/yumoto_hakone --set batch_size=2 --json
+      kohya-orch plan config.toml --gpus 2
+    """
+    from kohya_orchestrator.plan import plan_file, plan_project
+
+    if target.is_dir():
+        plan = plan_project(target, overrides, num_processes=gpus)
+    else:
+        if overrides:
+            raise click.BadParameter("--set works with a project folder only", param_hint="--set")
+        plan = plan_file(target, num_processes=gpus, script=script)
+    if as_json:
+        echo_json(plan.to_dict())
+        return
+    for line in render_plan(plan):
+        click.echo(line)
+    for w in plan.warnings:
+        click.echo(f"warning: {w}", err=True)
+
+
+COMMANDS: list[click.Command] = [plan_command]
