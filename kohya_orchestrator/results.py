@@ -224,10 +224,23 @@ def scan_results(dest: Path, settings: RunSettings | None = None) -> Results:
     if not files and not read_problems:
         findings.append(Finding("note", f"no LoRA files in {layout.model_dir} yet"))
     findings.extend(check_files(mine, name, settings))
+    if settings is not None and not mine and others:
+        names = sorted({f.name for f in files if f.name != name})
+        findings.append(
+            Finding(
+                "warning",
+                f"the settings' name is {name!r} but {layout.model_dir} holds files named "
+                f"{', '.join(names)}: was the name changed after training?",
+            )
+        )
     for path in others:
         step = _STEP_STEM.fullmatch(path.name[: -len(LORA_SUFFIX)])
-        what = "a step checkpoint of" if step and step.group("name") == name else "another output"
-        findings.append(Finding("note", f"{path.name}: {what} name, not part of the {name} epochs"))
+        what = (
+            "a step checkpoint (save_every_n_steps)"
+            if step and step.group("name") == name
+            else "another output name"
+        )
+        findings.append(Finding("note", f"{path.name}: {what}, not part of the {name} epochs"))
     return results
 
 
@@ -293,7 +306,9 @@ def _steps_per_epoch(meta: dict[str, str]) -> int | None:
 
 
 def _check_steps(files: list[LoraFile]) -> list[Finding]:
+    """ss_steps against epoch x steps per epoch; a resumed run's files are summed up once."""
     out: list[Finding] = []
+    low: list[tuple[LoraFile, int, int]] = []
     for f in files:
         per_epoch = _steps_per_epoch(f.metadata)
         epoch = f.shown_epoch
@@ -301,23 +316,28 @@ def _check_steps(files: list[LoraFile]) -> list[Finding]:
             continue
         expected = epoch * per_epoch
         if f.steps < expected:
-            out.append(
-                Finding(
-                    "note",
-                    f"{f.path.name}: {f.steps} steps recorded at epoch "
-                    f"{epoch}, expected {expected} ({per_epoch} per epoch): a resumed "
-                    "run (sd-scripts restarts its step counter on --resume); the "
-                    "weights are fine, only ss_steps undercounts",
-                )
-            )
+            low.append((f, expected, per_epoch))
         elif f.steps > expected:
             out.append(
                 Finding(
                     "warning",
-                    f"{f.path.name}: {f.steps} steps recorded at epoch "
-                    f"{epoch}, expected {expected} ({per_epoch} per epoch)",
+                    f"{f.path.name}: {f.steps} steps recorded at epoch {epoch}, expected "
+                    f"{expected} ({per_epoch} per epoch)",
                 )
             )
+    if low:
+        first, expected, per_epoch = low[0]
+        more = f" and {len(low) - 1} later file(s)" if len(low) > 1 else ""
+        out.insert(
+            0,
+            Finding(
+                "note",
+                f"{first.path.name}{more}: fewer steps recorded than epochs x {per_epoch} "
+                f"(epoch {first.shown_epoch}: {first.steps}, expected {expected}): a resumed "
+                "run, sd-scripts restarts its step counter on --resume; the weights are fine, "
+                "only ss_steps undercounts",
+            ),
+        )
     return out
 
 
@@ -384,7 +404,6 @@ def compare_settings(files: list[LoraFile], settings: RunSettings) -> list[Findi
             _num_equal,
         ),
         ("model", settings.model, "ss_sd_model_name", _model_equal),
-        ("name", settings.name, "ss_output_name", _str_equal),
     ]
     out: list[Finding] = []
     with_meta = [f for f in files if has_training_metadata(f.metadata)]
@@ -440,10 +459,6 @@ def _num_equal(wanted: object, got: str) -> bool:
 def _model_equal(wanted: object, got: str) -> bool:
     # sd-scripts stores the base model's file name when the path existed, else the text given.
     return Path(str(wanted)).name == Path(got).name
-
-
-def _str_equal(wanted: object, got: str) -> bool:
-    return str(wanted) == got
 
 
 def _int(text: str | None) -> int | None:
