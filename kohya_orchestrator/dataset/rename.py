@@ -1,0 +1,270 @@
+"""Renaming a folder of images to `PREFIX_<n>`: a pure plan, then a journaled apply.
+
+Numbering rules (chosen so that a second run changes nothing):
+- Images already named `PREFIX_<digits>` (any extension) keep their names, whatever
+  their padding; their numbers are taken.
+- The other images, in natural order of their current names, get the numbers after
+  the highest taken one (1, 2, ... in a fresh folder). Gaps are not refilled, so images
+  added later always sort after the earlier ones.
+- New numbers are zero-padded to the width of the highest number in the folder after
+  the rename, or to the widest existing `PREFIX_<digits>` if that is wider: 9 images
+  give `_1`..`_9`, 10 to 99 give `_01`..`_99`. Adding images to a folder of `_1`..`_9`
+  later names the new ones `_10`, `_11`...; natural sort keeps the order right.
+- Every other file of an image's stem (`.txt`, `.caption`, `.npz`, ...) moves with it.
+  Image extensions and sidecar suffixes are lower-cased on the way (sd-scripts and
+  `caption_extension = ".txt"` match case-sensitively).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import unicodedata
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kohya_orchestrator.dataset import journal as jr
+from kohya_orchestrator.dataset.scan import (
+    ImageEntry,
+    group_sidecars,
+    natural_key,
+    require_folder,
+)
+from kohya_orchestrator.errors import DatasetError, JournalError, PlanConflictError
+from kohya_orchestrator.names import validate_file_prefix
+
+
+@dataclass(frozen=True)
+class RenameMove:
+    """One file to rename inside the folder (names, not paths)."""
+
+    src: str
+    dst: str
+    is_image: bool
+
+
+@dataclass(frozen=True)
+class RenamePlan:
+    """What `rename` would do in one folder; computing it touches nothing."""
+
+    folder: Path
+    prefix: str
+    width: int
+    moves: tuple[RenameMove, ...]
+    kept: tuple[str, ...]
+    problems: tuple[str, ...] = field(default=())
+
+    @property
+    def images_renamed(self) -> int:
+        return sum(1 for m in self.moves if m.is_image)
+
+    @property
+    def sidecars_renamed(self) -> int:
+        return sum(1 for m in self.moves if not m.is_image)
+
+    @property
+    def images(self) -> int:
+        return self.images_renamed + len(self.kept)
+
+
+@dataclass(frozen=True)
+class Listing:
+    """A folder's entries by exact name: regular files, and everything else."""
+
+    files: tuple[str, ...]
+    others: tuple[str, ...] = ()
+
+
+def fold(name: str) -> str:
+    """The name as a case- and normalization-insensitive file system (macOS) sees it."""
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFD", name).casefold())
+
+
+def list_folder(folder: Path) -> Listing:
+    """The folder's entries; symlinks to files count as files (they are renamed as links)."""
+    files: list[str] = []
+    others: list[str] = []
+    with os.scandir(folder) as it:
+        for entry in it:
+            try:
+                regular = entry.is_file()
+            except OSError:
+                regular = False
+            (files if regular else others).append(entry.name)
+    return Listing(tuple(files), tuple(others))
+
+
+def plan_rename(folder: Path, listing: Listing, prefix: str) -> RenamePlan:
+    """The rename plan for a folder listing (pure). Problems are collected, not raised."""
+    entries = group_sidecars(folder, sorted(listing.files, key=natural_key))
+    numbered = re.compile(re.escape(prefix) + r"_(\d+)")
+    kept: list[str] = []
+    taken: list[int] = []
+    widest = 0
+    todo = []
+    for entry in entries:
+        match = numbered.fullmatch(entry.stem)
+        if match:
+            kept.append(entry.image.name)
+            taken.append(int(match.group(1)))
+            widest = max(widest, len(match.group(1)))
+        else:
+            todo.append(entry)
+    first = max(taken, default=0) + 1
+    last = first + len(todo) - 1
+    width = max(len(str(max(last, first - 1, 1))), widest)
+
+    moves: list[RenameMove] = []
+    for number, entry in enumerate(todo, start=first):
+        stem = f"{prefix}_{number:0{width}d}"
+        moves.append(RenameMove(entry.image.name, stem + entry.image.suffix.lower(), True))
+        for side in entry.sidecars:
+            suffix = side.name[len(entry.stem) :]
+            moves.append(RenameMove(side.name, stem + suffix.lower(), False))
+
+    problems = _shared_stems(entries, set(kept)) + _collisions(listing, moves)
+    return RenamePlan(folder, prefix, width, tuple(moves), tuple(kept), tuple(problems))
+
+
+def _shared_stems(entries: Iterable[ImageEntry], kept: set[str]) -> list[str]:
+    by_stem: dict[str, list[str]] = {}
+    for e in entries:
+        by_stem.setdefault(e.stem, []).append(e.image.name)
+    return [
+        f"{' and '.join(names)} share the stem {stem!r} (one caption file for two images)"
+        for stem, names in by_stem.items()
+        if len(names) > 1 and not all(n in kept for n in names)
+    ]
+
+
+def _collisions(listing: Listing, moves: list[RenameMove]) -> list[str]:
+    problems: list[str] = []
+    sources = {m.src for m in moves}
+    present = set(listing.files) | set(listing.others)
+    for m in moves:
+        if m.dst in present and m.dst not in sources:
+            problems.append(f"{m.src} -> {m.dst}: {m.dst} already exists and is not renamed")
+    # The folder after the rename, folded as macOS compares names.
+    after: dict[str, list[tuple[str, str]]] = {}
+    for name in sorted(present - sources):
+        after.setdefault(fold(name), []).append((name, name))
+    for m in moves:
+        after.setdefault(fold(m.dst), []).append((m.src, m.dst))
+    for group in after.values():
+        if len(group) < 2 or all(src == dst for src, dst in group):
+            continue
+        finals = sorted({dst for _, dst in group})
+        origin = ", ".join(src if src == dst else f"{src} -> {dst}" for src, dst in group)
+        if len(finals) == 1:
+            if any(src == dst for src, dst in group):
+                continue  # already reported above as an existing target
+            problems.append(f"{len(group)} files would be named {finals[0]}: {origin}")
+        else:
+            problems.append(
+                f"{' and '.join(finals)} differ only by case or accents, one name on macOS: "
+                + origin
+            )
+    return problems
+
+
+def plan_folder(folder: Path, prefix: str) -> RenamePlan:
+    """Validate the prefix, list `folder` and plan (reads the folder, changes nothing)."""
+    validate_file_prefix(prefix)
+    require_folder(folder)
+    plan = plan_rename(folder, list_folder(folder), prefix)
+    if plan.images == 0:
+        raise DatasetError(
+            f"No images in {folder}.",
+            "Images are files ending in .webp, .jpg, .jpeg or .png (any case).",
+        )
+    return plan
+
+
+def require_clean(plan: RenamePlan) -> None:
+    """Raise PlanConflictError listing every problem of the plan."""
+    if plan.problems:
+        count = len(plan.problems)
+        raise PlanConflictError(
+            f"Cannot rename in {plan.folder}: {count} problem{'s' if count > 1 else ''} "
+            "found, nothing was changed.",
+            plan.problems,
+            "Move, rename or delete the files listed, then run the command again.",
+        )
+
+
+def iter_apply(plan: RenamePlan) -> Iterator[int]:
+    """Apply a clean plan; yields after each step (see journal.drive). Steps, in order:
+    journal written, each file to its temp name, fsync, each file to its new name,
+    journal marked applied."""
+    require_clean(plan)
+    if not plan.moves:
+        return
+    pending = jr.read_journal(plan.folder)
+    if pending is not None and pending.pending:
+        raise JournalError(
+            f"An interrupted rename in {plan.folder} must be completed first.",
+            "Run the command again; it completes the interrupted rename before planning.",
+        )
+    fresh = plan_rename(plan.folder, list_folder(plan.folder), plan.prefix)
+    if fresh.moves != plan.moves:
+        raise JournalError(
+            f"{plan.folder} changed since the rename was planned; nothing was changed.",
+            "Run the command again.",
+        )
+    journal = jr.new_journal([(m.src, m.dst) for m in plan.moves], plan.prefix)
+    jr.write_journal(plan.folder, journal)
+    yield 1
+    yield from jr.finish(plan.folder, journal, forward=True)
+
+
+def apply_rename(plan: RenamePlan) -> RenamePlan:
+    """Apply a clean plan to the folder; return it."""
+    for _ in iter_apply(plan):
+        pass
+    return plan
+
+
+def pending_journal(folder: Path) -> jr.Journal | None:
+    """The folder's journal if a rename or undo was interrupted there, else None."""
+    journal = jr.read_journal(folder)
+    return journal if journal is not None and journal.pending else None
+
+
+def complete_pending(folder: Path) -> jr.Journal | None:
+    """Finish an interrupted rename (or undo) in `folder`; return its journal, or None."""
+    journal = pending_journal(folder)
+    if journal is None:
+        return None
+    for _ in jr.finish(folder, journal, forward=journal.state == jr.APPLYING):
+        pass
+    return journal
+
+
+def listing_after(folder: Path, journal: jr.Journal) -> Listing:
+    """The folder's listing as it will be once a pending journal is finished (pure-ish)."""
+    listing = list_folder(folder)
+    forward = journal.state == jr.APPLYING
+    files = set(listing.files)
+    for m in journal.moves:
+        files -= {m.src, m.tmp, m.dst}
+        files.add(m.dst if forward else m.src)
+    return Listing(tuple(files), listing.others)
+
+
+def undo_journal(folder: Path) -> jr.Journal:
+    """The journal `--undo` would reverse, or JournalError when there is nothing to undo."""
+    require_folder(folder)
+    journal = jr.read_journal(folder)
+    if journal is None or not journal.moves:
+        raise JournalError(f"Nothing to undo in {folder}: no rename was recorded there.")
+    if journal.state == jr.UNDONE:
+        raise JournalError(f"Nothing to undo in {folder}: the last rename was already undone.")
+    jr.check_drive(folder, journal, forward=False)
+    return journal
+
+
+def iter_undo(folder: Path) -> Iterator[int]:
+    """Reverse the last rename (finished or interrupted) in `folder`, step by step."""
+    journal = undo_journal(folder)
+    yield from jr.finish(folder, journal, forward=False)

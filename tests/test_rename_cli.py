@@ -1,0 +1,199 @@
+"""`kohya-orch rename` and `rename_all` on real folders: output, flags, errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from itertools import islice
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from kohya_orchestrator.cli import cli
+from kohya_orchestrator.dataset.journal import JOURNAL_NAME
+from kohya_orchestrator.dataset.rename import iter_apply, plan_folder
+
+FILES = {
+    "IMG 10.JPG": b"ten",
+    "IMG 2.png": b"two",
+    "IMG 2.txt": b"caption two",
+    "été.webp": b"summer",
+}
+
+
+def make(folder: Path, files: dict[str, bytes] = FILES) -> Path:
+    folder.mkdir(exist_ok=True)
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    return folder
+
+
+def visible(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in folder.iterdir() if not p.name.startswith(".")}
+
+
+RENAMED = {
+    "p_1.png": b"two",
+    "p_1.txt": b"caption two",
+    "p_2.jpg": b"ten",
+    "p_3.webp": b"summer",
+}
+
+
+def test_rename_and_rerun(runner: CliRunner, tmp_path: Path) -> None:
+    make(tmp_path)
+    result = runner.invoke(cli, ["rename", "p", str(tmp_path)], catch_exceptions=False)
+    assert result.exit_code == 0
+    assert result.output == (
+        f"Renamed 3 images and 1 sidecar file in {tmp_path}.\n"
+        f"Undo with: kohya-orch rename --undo {tmp_path}\n"
+    )
+    assert visible(tmp_path) == RENAMED
+    again = runner.invoke(cli, ["rename", "p", str(tmp_path)], catch_exceptions=False)
+    assert (
+        again.output == f"Nothing to rename: all 3 images in {tmp_path} are already named p_<n>.\n"
+    )
+    assert visible(tmp_path) == RENAMED
+
+
+def test_verbose_lists_renames(runner: CliRunner, tmp_path: Path) -> None:
+    make(tmp_path)
+    (tmp_path / "p_7.png").write_bytes(b"seven")
+    result = runner.invoke(cli, ["rename", "p", str(tmp_path), "-v"], catch_exceptions=False)
+    assert result.output == (
+        f"Renamed 3 images and 1 sidecar file in {tmp_path}; 1 already named.\n"
+        "  IMG 2.png -> p_08.png\n"
+        "  IMG 2.txt -> p_08.txt\n"
+        "  IMG 10.JPG -> p_09.jpg\n"
+        "  été.webp -> p_10.webp\n"
+        f"Undo with: kohya-orch rename --undo {tmp_path}\n"
+    )
+
+
+def test_dry_run_changes_nothing(runner: CliRunner, tmp_path: Path) -> None:
+    make(tmp_path)
+    result = runner.invoke(cli, ["rename", "p", str(tmp_path), "--dry-run"], catch_exceptions=False)
+    assert result.output == (
+        f"Would rename 3 images and 1 sidecar file in {tmp_path}.\n"
+        "  IMG 2.png -> p_1.png\n"
+        "  IMG 2.txt -> p_1.txt\n"
+        "  IMG 10.JPG -> p_2.jpg\n"
+        "  été.webp -> p_3.webp\n"
+        "Dry run: nothing was changed.\n"
+    )
+    assert visible(tmp_path) == FILES
+    assert not (tmp_path / JOURNAL_NAME).exists()
+
+
+def test_json_output(runner: CliRunner, tmp_path: Path) -> None:
+    make(tmp_path)
+    result = runner.invoke(cli, ["rename", "p", str(tmp_path), "--json"], catch_exceptions=False)
+    assert json.loads(result.output) == {
+        "folder": str(tmp_path),
+        "prefix": "p",
+        "dry_run": False,
+        "width": 1,
+        "images": 3,
+        "images_renamed": 3,
+        "sidecars_renamed": 1,
+        "kept": 0,
+        "renamed": [
+            {"from": "IMG 2.png", "to": "p_1.png"},
+            {"from": "IMG 2.txt", "to": "p_1.txt"},
+            {"from": "IMG 10.JPG", "to": "p_2.jpg"},
+            {"from": "été.webp", "to": "p_3.webp"},
+        ],
+        "recovered": 0,
+    }
+
+
+def test_undo_restores_names(runner: CliRunner, tmp_path: Path) -> None:
+    make(tmp_path)
+    runner.invoke(cli, ["rename", "p", str(tmp_path)], catch_exceptions=False)
+    dry = runner.invoke(cli, ["rename", "--undo", str(tmp_path), "--dry-run"])
+    assert dry.output.startswith(f"Would restore the old names of 4 files in {tmp_path}.\n")
+    assert visible(tmp_path) == RENAMED
+    result = runner.invoke(cli, ["rename", "--undo", str(tmp_path)], catch_exceptions=False)
+    assert result.output == f"Restored the old names of 4 files in {tmp_path}.\n"
+    assert visible(tmp_path) == FILES
+    again = runner.invoke(cli, ["rename", "--undo", str(tmp_path)])
+    assert again.exit_code == 1
+    assert again.output == (
+        f"Error: Nothing to undo in {tmp_path}: the last rename was already undone.\n"
+    )
+
+
+def test_interrupted_rename_is_completed_first(runner: CliRunner, tmp_path: Path) -> None:
+    make(tmp_path)
+    list(islice(iter_apply(plan_folder(tmp_path, "p")), 3))
+    (tmp_path / "new.png").write_bytes(b"new")
+    dry = runner.invoke(cli, ["rename", "p", str(tmp_path), "--dry-run"], catch_exceptions=False)
+    assert dry.output == (
+        "An interrupted rename of 4 files would be completed first.\n"
+        f"Would rename 1 image in {tmp_path}; 3 already named.\n"
+        "  new.png -> p_4.png\n"
+        "Dry run: nothing was changed.\n"
+    )
+    result = runner.invoke(cli, ["rename", "p", str(tmp_path)], catch_exceptions=False)
+    assert result.output == (
+        "Completed an interrupted rename of 4 files first.\n"
+        f"Renamed 1 image in {tmp_path}; 3 already named.\n"
+        f"Undo with: kohya-orch rename --undo {tmp_path}\n"
+    )
+    assert visible(tmp_path) == {**RENAMED, "p_4.png": b"new"}
+
+
+def test_collisions_refused_with_every_problem(runner: CliRunner, tmp_path: Path) -> None:
+    files = {"a.jpg": b"1", "a.png": b"2", "b.png": b"3", "b.txt": b"4", "p_3.txt": b"5"}
+    make(tmp_path, files)
+    result = runner.invoke(cli, ["rename", "p", str(tmp_path)])
+    assert result.exit_code == 1
+    assert result.output == (
+        f"Error: Cannot rename in {tmp_path}: 2 problems found, nothing was changed.\n"
+        "  - a.jpg and a.png share the stem 'a' (one caption file for two images)\n"
+        "  - b.txt -> p_3.txt: p_3.txt already exists and is not renamed\n"
+        "  hint: Move, rename or delete the files listed, then run the command again.\n"
+    )
+    assert visible(tmp_path) == files
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(files)
+
+
+def test_bad_prefix(runner: CliRunner, tmp_path: Path) -> None:
+    make(tmp_path)
+    result = runner.invoke(cli, ["rename", "a/b", str(tmp_path)])
+    assert result.exit_code == 1
+    assert result.output == (
+        "Error: Invalid prefix 'a/b': it contains a path separator ('/').\n"
+        "  hint: Use letters, digits, '_' or '-', for example yumoto_hakone.\n"
+    )
+    assert visible(tmp_path) == FILES
+
+
+def test_missing_prefix_and_folder(runner: CliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(cli, ["rename"])
+    assert result.exit_code == 2
+    assert "Missing argument 'PREFIX'." in result.output
+    result = runner.invoke(cli, ["rename", "p", str(tmp_path / "nope")])
+    assert result.exit_code == 1
+    assert result.output == (
+        f"Error: Folder not found: {tmp_path / 'nope'}\n"
+        "  hint: Check the path, or cd into the image folder.\n"
+    )
+
+
+def test_rename_all_alias_renames_the_current_folder(tmp_path: Path) -> None:
+    make(tmp_path)
+    code = "from kohya_orchestrator.cli import rename_all_main; rename_all_main()"
+    out = subprocess.run(
+        [sys.executable, "-c", code, "p", "--yes"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout == (
+        f"Renamed 3 images and 1 sidecar file in {tmp_path}.\n"
+        f"Undo with: kohya-orch rename --undo {tmp_path}\n"
+    )
+    assert visible(tmp_path) == RENAMED
