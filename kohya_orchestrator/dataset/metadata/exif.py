@@ -261,17 +261,17 @@ def embed_fields(
         exif_at = ifd0_at + size
         out += _pack_ifd(order, ifd0_at, ifd0_keep, ifd0_new, (TAG_EXIF_IFD, exif_at), next_ifd)
         exif_keep = [e for e in (exif_old.entries if exif_old else []) if e.tag not in exif_new]
-        next_exif = exif_old.next_offset if exif_old else 0
-        out += _pack_ifd(order, exif_at, exif_keep, exif_new, None, next_exif)
+        # ExifIFD never chains; some writers (piexif) leave junk in its next-IFD field.
+        out += _pack_ifd(order, exif_at, exif_keep, exif_new, None, 0)
     out[4:8] = struct.pack(order + "I", ifd0_at)
     return bytes(out)
 
 
 def _fits_before(tiff: Tiff, limit: int, replaced: set[int]) -> bool:
     """True when every value our rebuilt tail keeps (and every linked IFD) lies before `limit`."""
+    if tiff.ifd0.next_offset >= limit:
+        return False
     for ifd in [tiff.ifd0] + ([tiff.exif] if tiff.exif else []):
-        if ifd.next_offset >= limit:
-            return False
         for entry in ifd.entries:
             if entry.tag in replaced or entry.tag == TAG_EXIF_IFD:
                 continue
