@@ -62,7 +62,7 @@ _RULES: tuple[_Rule, ...] = (
         "xformers",
         r"No xformers / |No module named 'xformers'",
         "xformers attention is on, but xformers is not installed (it is NVIDIA-only).",
-        "use sdpa attention: turn xformers off (--set sd_scripts.xformers=false) and sdpa on.",
+        'set attention = "sdpa" in kohya-orch.toml (or --set attention=sdpa).',
     ),
     _rule(
         "oom-mps",

@@ -23,11 +23,12 @@ HAS_ACCELERATE = importlib.util.find_spec("accelerate") is not None
 
 
 def write_config(dest: Path, **values: object) -> Path:
+    training: dict[str, object] = {"max_train_epochs": 3, "save_every_n_epochs": 1}
+    training.update(network_dim=4, **values)
     doc = {
         "model": {"output_dir": str(dest / "model"), "output_name": "hakone"},
-        "training": {"max_train_epochs": 3, "save_every_n_epochs": 1, "network_dim": 4},
+        "training": training,
     }
-    doc["training"].update(values)
     path = dest / "config.toml"
     path.write_text(toml.dumps(doc))
     return path

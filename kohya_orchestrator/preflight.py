@@ -1,0 +1,422 @@
+"""Before hours of training: will this run start and finish? Every problem, collected at once.
+
+Checks sd-scripts (found, holding the script), the Python that runs it (torch, accelerate,
+sd-scripts' requirements, the device), the base model's family, the dataset (concept folders,
+captions), the output folder (no finished run overwritten), free disk, and warns about an
+accelerate default_config.yaml.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from kohya_orchestrator.epochs import planned_lora_stems
+from kohya_orchestrator.errors import OrchError, PreflightError
+from kohya_orchestrator.launch import STATE_SUFFIX
+from kohya_orchestrator.probe import Probe, run_probe, sd_scripts_commit
+
+# sd-scripts' library/train_util.py IMAGE_EXTENSIONS (matched case-insensitively here).
+SD_IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp"})
+_CONCEPT = re.compile(r"^(\d+)_(.+)$")
+REPO_ROOT = Path(__file__).resolve().parent.parent
+# Trainable parameters per unit of network_dim (measured from real LoRA file sizes), rounded
+# up so the disk estimate errs on the safe side.
+_PARAMS_PER_DIM = {"sdxl": 3_500_000, "sd1": 800_000, "sd2": 900_000}
+_DISK_MARGIN = 1 << 30
+FAMILY_SCRIPTS = {
+    "sdxl": "sdxl_train_network.py",
+    "sd1": "train_network.py",
+    "sd2": "train_network.py",
+}
+
+Status = Literal["ok", "warn", "fail"]
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of the checklist."""
+
+    name: str
+    status: Status
+    detail: str
+
+
+@dataclass
+class PreflightReport:
+    """The checklist, and what it found out along the way (for the launch and the run record)."""
+
+    checks: list[Check] = field(default_factory=list)
+    sd_scripts: Path | None = None
+    python: str | None = None
+    probe: Probe | None = None
+    commit: str | None = None
+
+    def add(self, name: str, status: Status, detail: str) -> None:
+        self.checks.append(Check(name, status, detail))
+
+    @property
+    def problems(self) -> list[str]:
+        return [c.detail for c in self.checks if c.status == "fail"]
+
+    @property
+    def warnings(self) -> list[str]:
+        return [c.detail for c in self.checks if c.status == "warn"]
+
+    def require_ok(self) -> None:
+        """Raise PreflightError listing every failed check."""
+        problems = self.problems
+        if problems:
+            raise PreflightError(
+                f"training cannot start: the preflight found {len(problems)} problem(s).",
+                problems,
+                hint="Fix these and run again; `kohya-orch doctor DEST` shows the whole checklist.",
+            )
+
+
+def flatten_config(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """sd-scripts' view of a training TOML: every table's keys in one namespace, last wins."""
+    flat: dict[str, Any] = {}
+    for key, value in doc.items():
+        if isinstance(value, dict):
+            flat.update(value)
+        else:
+            flat[key] = value
+    return flat
+
+
+def locate_sd_scripts(
+    script: str,
+    explicit: Path | None,
+    environ: Mapping[str, str],
+    home: Path,
+    repo_root: Path = REPO_ROOT,
+) -> tuple[Path | None, str]:
+    """The sd-scripts folder to use and where it came from (or None and what was tried)."""
+    if explicit is not None:
+        return explicit, "--sd-scripts"
+    candidates: list[tuple[Path, str]] = []
+    if environ.get("KOHYA_SD_SCRIPTS"):
+        candidates.append((Path(environ["KOHYA_SD_SCRIPTS"]), "$KOHYA_SD_SCRIPTS"))
+    candidates.append((repo_root / "vendor" / "sd-scripts", "the vendor/sd-scripts submodule"))
+    candidates.append((home / "kohya_ss" / "sd-scripts", "the kohya_ss GUI install"))
+    for folder, source in candidates:
+        if (folder / script).is_file():
+            return folder, source
+    if environ.get("KOHYA_SD_SCRIPTS"):
+        return Path(environ["KOHYA_SD_SCRIPTS"]), "$KOHYA_SD_SCRIPTS"
+    tried = ", ".join(str(folder) for folder, _ in candidates)
+    return None, tried
+
+
+def locate_python(explicit: str | None, sd_scripts: Path | None) -> tuple[str, str]:
+    """The Python to run sd-scripts with, and where it came from."""
+    if explicit:
+        return explicit, "--python"
+    if sd_scripts is not None:
+        for base in (sd_scripts, sd_scripts.parent):
+            for venv in ("venv", ".venv"):
+                candidate = base / venv / "bin" / "python"
+                if candidate.is_file():
+                    return str(candidate), f"the venv at {base / venv}"
+    return sys.executable, "the Python running kohya-orch"
+
+
+def accelerate_default_configs(environ: Mapping[str, str], home: Path) -> list[Path]:
+    """accelerate's default config files that exist (read for anything not on its command line)."""
+    hf_home = environ.get("HF_HOME") or str(
+        Path(environ.get("XDG_CACHE_HOME") or home / ".cache") / "huggingface"
+    )
+    folder = Path(hf_home).expanduser() / "accelerate"
+    return [
+        folder / n for n in ("default_config.yaml", "default_config.json") if (folder / n).is_file()
+    ]
+
+
+@dataclass(frozen=True)
+class Concept:
+    """One `<repeats>_<name>` folder: its images and the ones without a caption file."""
+
+    folder: Path
+    repeats: int
+    images: list[Path]
+    uncaptioned: list[Path]
+
+
+def scan_concepts(train_data_dir: Path, caption_extension: str) -> tuple[list[Concept], list[str]]:
+    """The concept folders sd-scripts will read, and the folder names it will skip."""
+    concepts: list[Concept] = []
+    skipped: list[str] = []
+    for sub in sorted(p for p in train_data_dir.iterdir() if p.is_dir()):
+        match = _CONCEPT.match(sub.name)
+        if not match:
+            skipped.append(sub.name)
+            continue
+        if int(match.group(1)) == 0:
+            continue
+        images = sorted(
+            p for p in sub.iterdir() if p.suffix.lower() in SD_IMAGE_EXTENSIONS and p.is_file()
+        )
+        uncaptioned = [p for p in images if not p.with_suffix(caption_extension).is_file()]
+        concepts.append(Concept(sub, int(match.group(1)), images, uncaptioned))
+    return concepts, skipped
+
+
+def _check_dataset(report: PreflightReport, values: Mapping[str, Any]) -> None:
+    raw = values.get("train_data_dir")
+    if not raw:
+        report.add("dataset", "fail", "train_data_dir is not set in the config.")
+        return
+    folder = Path(str(raw))
+    if not folder.is_dir():
+        report.add("dataset", "fail", f"train_data_dir {folder} does not exist.")
+        return
+    ext = str(values.get("caption_extension") or ".caption")
+    concepts, skipped = scan_concepts(folder, ext)
+    count = sum(len(c.images) for c in concepts)
+    if count == 0:
+        names = f" (skipped: {', '.join(skipped)})" if skipped else ""
+        report.add(
+            "dataset",
+            "fail",
+            f"no images in {folder}: sd-scripts reads only folders named <repeats>_<name> "
+            f"with images inside{names}.",
+        )
+        return
+    missing = [p for c in concepts for p in c.uncaptioned]
+    if missing:
+        shown = ", ".join(p.name for p in missing[:3]) + (" ..." if len(missing) > 3 else "")
+        report.add(
+            "captions",
+            "fail",
+            f"{len(missing)} of {count} image(s) in {folder} have no {ext} caption: {shown}",
+        )
+    else:
+        report.add("captions", "ok", f"every image has a {ext} caption")
+    summary = ", ".join(f"{c.folder.name} ({len(c.images)})" for c in concepts)
+    report.add("dataset", "ok", f"{count} image(s) in {summary}")
+    if skipped:
+        report.add("dataset", "warn", f"sd-scripts will skip folder(s) {', '.join(skipped)}")
+
+
+def _check_model(report: PreflightReport, values: Mapping[str, Any], script: str) -> str | None:
+    raw = values.get("pretrained_model_name_or_path")
+    if not raw:
+        report.add("model", "fail", "pretrained_model_name_or_path is not set in the config.")
+        return None
+    from kohya_orchestrator.checkpoint import require_trainable
+
+    try:
+        info = require_trainable(Path(str(raw)))
+    except OrchError as exc:
+        report.add("model", "fail", exc.message)
+        return None
+    wanted = info.script
+    if wanted is not None and wanted != script:
+        report.add(
+            "model",
+            "fail",
+            f"{raw} is {info.label}, which {wanted} trains, but the config is for {script}.",
+        )
+        return info.family
+    report.add("model", "ok", f"{Path(str(raw)).name}: {info.label}")
+    return info.family
+
+
+def _check_output(
+    report: PreflightReport, values: Mapping[str, Any], *, force: bool, resume: bool
+) -> None:
+    out = Path(str(values.get("output_dir") or "."))
+    name = str(values.get("output_name") or "last")
+    final = out / f"{name}.safetensors"
+    numbered = sorted(out.glob(f"{glob_escape(name)}-[0-9][0-9][0-9][0-9][0-9][0-9].safetensors"))
+    if resume:
+        states = [p for p in out.glob(f"*{STATE_SUFFIX}") if p.is_dir()] if out.is_dir() else []
+        if not states:
+            report.add(
+                "output",
+                "fail",
+                f"--resume: no saved state (a '*{STATE_SUFFIX}' folder) in {out}; "
+                "turn on save_state for the next run.",
+            )
+        else:
+            report.add("output", "ok", f"resuming in {out}")
+        return
+    existing = [final] if final.is_file() else []
+    existing += numbered
+    if not existing:
+        report.add("output", "ok", f"{out} holds no LoRA named {name}")
+    elif force:
+        report.add(
+            "output",
+            "warn",
+            f"--force: {len(existing)} file(s) of {name} in {out} will be overwritten",
+        )
+    else:
+        what = "a finished run" if final.is_file() else "an unfinished run"
+        report.add(
+            "output",
+            "fail",
+            f"{existing[0]} exists ({what} of {name}): training would overwrite it; use "
+            "--resume to continue, --force to overwrite, or change output_name.",
+        )
+
+
+def glob_escape(text: str) -> str:
+    return re.sub(r"([*?\[])", r"[\1]", text)
+
+
+def estimate_output_bytes(values: Mapping[str, Any], family: str | None) -> int:
+    """A safe upper estimate of what the run writes: LoRA files, state folders, a margin."""
+    dim = int(values.get("network_dim") or 4)
+    params = dim * _PARAMS_PER_DIM.get(family or "sdxl", _PARAMS_PER_DIM["sdxl"])
+    width = 2 if values.get("save_precision") in ("fp16", "bf16") else 4
+    epochs = int(values.get("max_train_epochs") or 1)
+    every = values.get("save_every_n_epochs")
+    files = len(planned_lora_stems("x", epochs, int(every) if every else None))
+    total = files * params * width
+    if values.get("save_state"):
+        # fp32 weights plus AdamW's two moments per saved state.
+        total += files * params * 12
+    return total + _DISK_MARGIN
+
+
+def _existing_parent(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def _check_disk(
+    report: PreflightReport,
+    values: Mapping[str, Any],
+    family: str | None,
+    free_bytes: Callable[[Path], int],
+) -> None:
+    out = Path(str(values.get("output_dir") or "."))
+    need = estimate_output_bytes(values, family)
+    free = free_bytes(_existing_parent(out.resolve()))
+    gib = 1 << 30
+    text = f"{free / gib:.1f} GiB free for about {need / gib:.1f} GiB of LoRA files and states"
+    report.add("disk", "ok" if free >= need else "fail", text if free >= need else f"only {text}")
+
+
+def _check_python(
+    report: PreflightReport, probe: Probe, values: Mapping[str, Any], gpus: int
+) -> None:
+    for module in ("torch", "accelerate"):
+        error = probe.errors.get(module)
+        if error:
+            report.add(module, "fail", f"{probe.python} cannot import {module}: {error}")
+    if probe.torch:
+        gpu_text = f": {', '.join(probe.gpus)}" if probe.gpus else ""
+        report.add("torch", "ok", f"torch {probe.torch}, device {probe.device}{gpu_text}")
+    if probe.accelerate:
+        report.add("accelerate", "ok", f"accelerate {probe.accelerate}")
+    if probe.missing:
+        report.add(
+            "requirements",
+            "fail",
+            f"{probe.python} lacks sd-scripts' module(s) {', '.join(probe.missing)}: install its "
+            "requirements.txt there.",
+        )
+    precision = str(values.get("mixed_precision") or "no")
+    if probe.device == "mps" and precision in ("fp16", "bf16"):
+        report.add(
+            "device", "warn", f"mixed_precision {precision} often fails on Apple Silicon; use no."
+        )
+    elif probe.device == "cpu":
+        report.add("device", "warn", "no GPU found: training runs on the CPU, very slowly.")
+    if gpus > 1 and probe.gpu_count < gpus:
+        report.add(
+            "device", "fail", f"--gpus {gpus} but {probe.python} sees {probe.gpu_count} GPU(s)."
+        )
+
+
+def check_environment(
+    script: str,
+    *,
+    values: Mapping[str, Any] | None = None,
+    sd_scripts: Path | None = None,
+    python: str | None = None,
+    gpus: int = 1,
+    environ: Mapping[str, str] | None = None,
+    home: Path | None = None,
+    probe: Callable[[str], Probe] | None = run_probe,
+) -> PreflightReport:
+    """sd-scripts, the Python that runs it (probed unless `probe` is None), accelerate's config."""
+    env = os.environ if environ is None else environ
+    home = Path.home() if home is None else home
+    report = PreflightReport()
+    folder, source = locate_sd_scripts(script, sd_scripts, env, home)
+    if folder is None:
+        report.add(
+            "sd-scripts",
+            "fail",
+            f"sd-scripts not found (tried {source}); "
+            "give --sd-scripts DIR or set KOHYA_SD_SCRIPTS.",
+        )
+    elif not (folder / script).is_file():
+        report.add("sd-scripts", "fail", f"{folder} (from {source}) has no {script}.")
+    else:
+        report.sd_scripts = folder
+        report.commit = sd_scripts_commit(folder)
+        commit = f" at {report.commit[:10]}" if report.commit else ""
+        report.add("sd-scripts", "ok", f"{folder}{commit} (from {source})")
+    report.python, py_source = locate_python(python, report.sd_scripts)
+    if probe is not None:
+        try:
+            report.probe = probe(report.python)
+        except PreflightError as exc:
+            report.add("python", "fail", f"{exc.message} {' '.join(exc.problems)}".strip())
+        else:
+            report.add("python", "ok", f"{report.python} ({py_source})")
+            _check_python(report, report.probe, values or {}, gpus)
+    for path in accelerate_default_configs(env, home):
+        report.add(
+            "accelerate config",
+            "warn",
+            f"{path} exists: kohya-orch's explicit flags override its processes and "
+            "precision, but accelerate still reads the rest (DeepSpeed, FSDP, gpu_ids); "
+            "move it away, or use it on purpose with --accelerate-config.",
+        )
+    return report
+
+
+def run_preflight(
+    dest: Path,
+    values: Mapping[str, Any],
+    script: str,
+    *,
+    sd_scripts: Path | None = None,
+    python: str | None = None,
+    force: bool = False,
+    resume: bool = False,
+    gpus: int = 1,
+    environ: Mapping[str, str] | None = None,
+    home: Path | None = None,
+    probe: Callable[[str], Probe] | None = run_probe,
+    free_bytes: Callable[[Path], int] = lambda p: shutil.disk_usage(p).free,
+) -> PreflightReport:
+    """Every check, none stopping the others. `probe=None` skips starting the trainer's Python."""
+    report = check_environment(
+        script,
+        values=values,
+        sd_scripts=sd_scripts,
+        python=python,
+        gpus=gpus,
+        environ=environ,
+        home=home,
+        probe=probe,
+    )
+    family = _check_model(report, values, script)
+    _check_dataset(report, values)
+    _check_output(report, values, force=force, resume=resume)
+    _check_disk(report, values, family, free_bytes)
+    return report
