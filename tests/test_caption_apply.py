@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+from imagefactory import ALL_KINDS, KINDS, default_name, make_image
 from PIL import Image
 
 from kohya_orchestrator import fsutil
@@ -86,7 +87,7 @@ def test_plan_writes_nothing(folder: Path) -> None:
 
 def test_apply_writes_images_then_captions(folder: Path) -> None:
     originals = {p.name: pixels(p) for p in folder.glob("*.*") if p.suffix != ".txt"}
-    plan, result = run(folder)
+    _plan, result = run(folder)
     assert sorted(p.name for p in result.images_written) == ["a.jpg", "b.png", "c.webp"]
     assert sorted(p.name for p in result.captions_written) == ["a.txt", "b.txt", "c.txt"]
     assert result.failures == []
@@ -168,7 +169,9 @@ def test_caption_file_with_bom_or_crlf_is_rewritten(tmp_path: Path) -> None:
     ],
 )
 @pytest.mark.parametrize("ext", [".jpg", ".png", ".webp"])
-def test_captions_round_trip(tmp_path: Path, trigger: str, txt: str, expected: str, ext: str) -> None:
+def test_captions_round_trip(
+    tmp_path: Path, trigger: str, txt: str, expected: str, ext: str
+) -> None:
     image = save(tmp_path / f"img{ext}")
     (tmp_path / "img.txt").write_text(txt, encoding="utf-8")
     run(tmp_path, trigger)
@@ -214,7 +217,7 @@ def test_bad_files_are_reported_and_untouched(tmp_path: Path) -> None:
     (tmp_path / "cut.jpg").write_bytes(good[:2])
     (tmp_path / "cut.txt").write_text("old caption", encoding="utf-8")
     before = snapshot(tmp_path)
-    plan, result = run(tmp_path)
+    _plan, result = run(tmp_path)
     lines = [f.line() for f in result.failures]
     assert lines == [
         "anim.jpg: unsupported image format: GIF",
@@ -248,7 +251,7 @@ def test_shared_stems_are_refused(tmp_path: Path) -> None:
     save(tmp_path / "b.jpg")
     save(tmp_path / "c.jpg")
     before = snapshot(tmp_path)
-    plan, result = run(tmp_path)
+    _plan, result = run(tmp_path)
     assert [f.line() for f in result.failures] == [
         "a.jpg: shares its stem with a.png: both would use the caption file a.*; "
         "rename one of them (kohya-orch rename)",
@@ -349,3 +352,67 @@ def test_bad_tags_and_trigger(tmp_path: Path) -> None:
     )
     with pytest.raises(InputError):
         plan_captions(tmp_path, " , ")
+
+
+_MISLABELLED = {
+    "png_as_jpg": "is a PNG file named .jpg; it is handled as PNG "
+    "(rename it to .png so other tools agree)",
+    "webp_as_png": "is a WebP file named .png; it is handled as WebP "
+    "(rename it to .webp so other tools agree)",
+}
+
+
+def test_every_kind_of_file(tmp_path: Path) -> None:
+    for kind in ALL_KINDS:
+        make_image(kind, tmp_path)
+    originals = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    before_pixels = {
+        default_name(k): pixels(tmp_path / default_name(k))
+        for k in ALL_KINDS
+        if KINDS[k].format is not None and k != "jpeg_truncated_scan"
+    }
+    caption = "yumoto_hakone, 眼鏡, smile 😀"
+    plan, result = run(tmp_path, tags="眼鏡, smile 😀")
+    failures = {f.path.name: f.message for f in result.failures}
+    warnings: dict[str, list[str]] = {}
+    for w in plan.warnings:
+        warnings.setdefault(w.path.name, []).append(w.message)
+    for kind_name in ALL_KINDS:
+        kind = KINDS[kind_name]
+        name = default_name(kind_name)
+        path = tmp_path / name
+        txt = path.with_suffix(".txt")
+        if kind.format is None:
+            assert failures[name] == kind.error
+            assert path.read_bytes() == originals[name]
+            assert not txt.exists()
+            continue
+        assert name not in failures
+        expected = [
+            *([_MISLABELLED[kind_name]] if kind_name in _MISLABELLED else []),
+            *kind.warnings,
+        ]
+        assert warnings.get(name, []) == expected, name
+        info = read_embedded(path.read_bytes())
+        assert (info.format, info.caption) == (kind.format, caption)
+        assert (info.generation_info is not None) == kind.generation_info
+        assert txt.read_text(encoding="utf-8") == caption + "\n"
+        if kind_name != "jpeg_truncated_scan":
+            assert pixels(path) == before_pixels[name], name
+    assert len(failures) == sum(1 for k in ALL_KINDS if KINDS[k].format is None)
+    before = snapshot(tmp_path)
+    plan, result = run(tmp_path, tags="ignored now")
+    assert plan.pending == [] and result.images_written == []
+    assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("kind", ["jpeg_a1111", "png_a1111", "webp_a1111"])
+def test_overwrite_generation_info(tmp_path: Path, kind: str) -> None:
+    image = make_image(kind, tmp_path)
+    plan, _ = run(tmp_path)
+    assert [w.message for w in plan.warnings] == list(KINDS[kind].warnings)
+    assert read_embedded(image.read_bytes()).generation_info is not None
+    plan, result = run(tmp_path, overwrite_generation_info=True)
+    assert plan.warnings == [] and result.images_written == [image]
+    info = read_embedded(image.read_bytes())
+    assert info.caption == "yumoto_hakone"
