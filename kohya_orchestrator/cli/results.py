@@ -350,8 +350,10 @@ def export_command(
         verb = verbs[a.action] if dry_run else past[a.action]
         reason = f" ({a.reason})" if a.reason else ""
         click.echo(f"  {prefix}{verb}: {a.target.name}{reason}")
-    counts = {k: sum(1 for a in actions if a.action == k) for k in past}
-    summary = ", ".join(f"{n} {(verbs if dry_run else past)[k]}" for k, n in counts.items() if n)
+    counts = {k: sum(1 for a in actions if a.action == k) for k in (*past, "conflict")}
+    words = {k: f"to {v}" for k, v in verbs.items()} if dry_run else dict(past)
+    words["conflict"] = "in conflict (--force replaces them)"
+    summary = ", ".join(f"{n} {words[k]}" for k, n in counts.items() if n)
     click.echo(f"{'Dry run: ' if dry_run else ''}{summary} in {plan.to}")
 
 
