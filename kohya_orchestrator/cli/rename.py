@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -16,10 +16,10 @@ from kohya_orchestrator.cli.common import (
     progress,
     verbose_option,
 )
-from kohya_orchestrator.dataset import rename as rn
-from kohya_orchestrator.dataset.journal import APPLYING, Journal
-from kohya_orchestrator.dataset.scan import require_folder
-from kohya_orchestrator.names import validate_file_prefix
+
+if TYPE_CHECKING:
+    from kohya_orchestrator.dataset.journal import Journal
+    from kohya_orchestrator.dataset.rename import RenamePlan
 
 # Ask before touching at least this many files, and only when a person is at the keyboard.
 CONFIRM_MIN_FILES = 100
@@ -34,7 +34,7 @@ def _plural(count: int, noun: str) -> str:
 
 
 def _recovered_text(journal: Journal) -> str:
-    what = "rename" if journal.state == APPLYING else "undo"
+    what = "rename" if journal.state == "applying" else "undo"
     return f"Completed an interrupted {what} of {len(journal.moves)} files first."
 
 
@@ -91,6 +91,11 @@ def rename_command(
 def _rename(
     prefix: str, folder: Path, dry_run: bool, yes: bool, verbose: bool, as_json: bool
 ) -> None:
+    # Imported here so that `kohya-orch --help` does not pay for the dataset modules.
+    from kohya_orchestrator.dataset import rename as rn
+    from kohya_orchestrator.dataset.scan import require_folder
+    from kohya_orchestrator.names import validate_file_prefix
+
     validate_file_prefix(prefix)
     require_folder(folder)
     pending = rn.pending_journal(folder)
@@ -145,7 +150,7 @@ def _rename(
     _report(plan, folder, dry_run=dry_run, verbose=verbose)
 
 
-def _report(plan: rn.RenamePlan, folder: Path, *, dry_run: bool, verbose: bool) -> None:
+def _report(plan: RenamePlan, folder: Path, *, dry_run: bool, verbose: bool) -> None:
     if not plan.moves:
         click.echo(
             f"Nothing to rename: all {plan.images} images in {folder} are already "
@@ -168,6 +173,8 @@ def _report(plan: rn.RenamePlan, folder: Path, *, dry_run: bool, verbose: bool) 
 
 
 def _undo(folder: Path, *, dry_run: bool, verbose: bool, as_json: bool) -> None:
+    from kohya_orchestrator.dataset import rename as rn
+
     journal = rn.undo_journal(folder)
     if not dry_run:
         for _ in rn.iter_undo(folder):

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -52,12 +51,17 @@ class Journal:
     state: str
     moves: tuple[JournalMove, ...]
     prefix: str = ""
-    token: str = field(default_factory=lambda: secrets.token_hex(4))
+    token: str = field(default_factory=lambda: _token())
 
     @property
     def pending(self) -> bool:
         """True when a run was interrupted: the folder is between two states."""
         return self.state in (APPLYING, UNDOING)
+
+
+def _token() -> str:
+    # os.urandom rather than secrets: importing secrets pulls in hashlib at start-up.
+    return os.urandom(4).hex()
 
 
 def temp_name(token: str, index: int) -> str:
@@ -67,7 +71,7 @@ def temp_name(token: str, index: int) -> str:
 
 def new_journal(pairs: Sequence[tuple[str, str]], prefix: str = "") -> Journal:
     """An APPLYING journal for renaming each (src, dst) pair."""
-    token = secrets.token_hex(4)
+    token = _token()
     moves = tuple(JournalMove(s, temp_name(token, i), d) for i, (s, d) in enumerate(pairs))
     return Journal(APPLYING, moves, prefix, token)
 

@@ -206,8 +206,8 @@ def iter_apply(plan: RenamePlan) -> Iterator[int]:
             f"An interrupted rename in {plan.folder} must be completed first.",
             "Run the command again; it completes the interrupted rename before planning.",
         )
-    fresh = plan_rename(plan.folder, list_folder(plan.folder), plan.prefix)
-    if fresh.moves != plan.moves:
+    present = set(os.listdir(plan.folder))
+    if any(m.src not in present or m.dst in present for m in plan.moves):
         raise JournalError(
             f"{plan.folder} changed since the rename was planned; nothing was changed.",
             "Run the command again.",
