@@ -19,7 +19,7 @@ from kohya_orchestrator.errors import SettingsError
 from kohya_orchestrator.layout import Layout
 from kohya_orchestrator.profiles import DEFAULT_PROFILE, PROFILES, profile_values
 from kohya_orchestrator.settings_spec import ALIASES, SPEC_BY_KEY, SPECS, Spec
-from kohya_orchestrator.tomlquote import toml_key, toml_value
+from kohya_orchestrator.tomlquote import TomlValueError, toml_key, toml_value
 
 SD_SCRIPTS_TABLE = "sd_scripts"
 # `0,000025`: the decimal comma the user writes. Bare in TOML it is a syntax error, so the
@@ -425,7 +425,7 @@ def initial_settings_text(**values: Any) -> str:
         value = values.get(spec.key)
         comment = f"  # {spec.comment}"
         if value is not None:
-            lines.append(f"{spec.key} = {toml_value(value)}{comment}")
+            lines.append(f"{spec.key} = {_writable(spec.key, value)}{comment}")
         elif spec.key in PROFILE_KEYS:
             shown = toml_value(profile_defaults.get(spec.key, ""))
             lines.append(f"# {spec.key} = {shown}{comment}")
@@ -439,8 +439,18 @@ def initial_settings_text(**values: Any) -> str:
         '# e.g. max_grad_norm = 1.0 or network_args = ["conv_dim=4", "conv_alpha=1"]',
         f"[{SD_SCRIPTS_TABLE}]",
     ]
-    lines += [f"{toml_key(k)} = {toml_value(v)}" for k, v in raw.items()]
+    lines += [f"{_writable(k, k, key=True)} = {_writable(k, v)}" for k, v in raw.items()]
     return "\n".join(lines) + "\n"
+
+
+def _writable(name: str, value: Any, *, key: bool = False) -> str:
+    """The TOML text of a settings value, or SettingsError saying which one cannot be."""
+    try:
+        return toml_key(value) if key else toml_value(value)
+    except TomlValueError as exc:
+        raise SettingsError(
+            f"Cannot write {name} into kohya-orch.toml:", [str(exc)], "Use another value."
+        ) from None
 
 
 def write_initial_settings(

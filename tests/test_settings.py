@@ -325,3 +325,15 @@ def test_hostile_strings_round_trip_in_the_settings_file(tmp_path: Path, value: 
     s = load_settings(tmp_path)
     assert (s.name, s.trigger, s.images, s.model, s.reg, s.class_prompt) == (value,) * 6
     assert s.sd_scripts == {"training_comment": value}
+
+
+def test_a_value_sd_scripts_parser_would_misread_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError) as err:
+        write_initial_settings(tmp_path, **{**BASE, "trigger": '""\''})
+    assert err.value.render() == (
+        "Cannot write trigger into kohya-orch.toml:\n"
+        "  - '\"\"\\'' starts with a double quote and holds a quote or control character: "
+        "sd-scripts' TOML parser (toml 0.10.2) would misread it\n"
+        "  hint: Use another value."
+    )
+    assert not (tmp_path / "kohya-orch.toml").exists()
