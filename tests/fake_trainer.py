@@ -173,8 +173,8 @@ def main() -> int:
     if mode in ("hang", "stubborn"):
         if mode == "stubborn":
             signal.signal(signal.SIGINT, signal.SIG_IGN)
-        print("ready", flush=True)
         try:
+            print("ready", flush=True)
             while True:
                 time.sleep(0.05)
         except KeyboardInterrupt:

@@ -336,3 +336,26 @@ def test_doctor_without_dest_fails_without_sd_scripts(runner: CliRunner, tmp_pat
         "status": "fail",
         "detail": f"{tmp_path / 'x'} (from --sd-scripts) has no sdxl_train_network.py.",
     }
+
+
+def test_seconds_per_step_from_tqdm_output() -> None:
+    from kohya_orchestrator.smoke import seconds_per_step
+
+    slow = "steps:  50%|█████     | 1/2 [00:35<00:35, 35.12s/it, avr_loss=0.1]\r"
+    fast = "steps: 100%|██████████| 2/2 [00:01<00:00, 1.25it/s, avr_loss=0.1]\n"
+    assert seconds_per_step("caching latents: 100%|██| 2/2 [00:01<00:00, 9.0it/s]\n") is None
+    assert seconds_per_step(slow) == pytest.approx(35.12)
+    assert seconds_per_step(slow + fast) == pytest.approx(0.8)
+
+
+def test_plan_smoke_without_images(tmp_path: Path) -> None:
+    from kohya_orchestrator.errors import DatasetError
+    from kohya_orchestrator.smoke import plan_smoke
+
+    (tmp_path / "img").mkdir()
+    with pytest.raises(DatasetError) as info:
+        plan_smoke(tmp_path, {"train_data_dir": str(tmp_path / "img")})
+    assert info.value.render() == (
+        f"--smoke: no training images in {tmp_path / 'img'}.\n"
+        "  hint: Run `kohya-orch prepare` first, or check train_data_dir in the config."
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
 import signal
@@ -17,6 +18,13 @@ from fake_trainer import FAILURES
 from kohya_orchestrator.diagnose import diagnose_log
 from kohya_orchestrator.launch import LaunchSpec, build_launch
 from kohya_orchestrator.runner import run_launch
+from kohya_orchestrator.runrecord import (
+    RunRecord,
+    dataset_manifest,
+    load_record,
+    produced_loras,
+    snapshot_loras,
+)
 
 FAKE = Path(__file__).with_name("fake_trainer.py")
 HAS_ACCELERATE = importlib.util.find_spec("accelerate") is not None
@@ -214,3 +222,68 @@ def test_resume_continues_from_state(tmp_path: Path) -> None:
     assert "epoch 2" in result.tail  # "resume training from state: ... epoch 2"
     assert "epoch 3/3" in result.tail
     assert "epoch 1/3" not in result.tail
+
+
+def test_run_record_written_at_start_and_updated_at_end(tmp_path: Path) -> None:
+    concept = tmp_path / "img" / "7_hakone"
+    concept.mkdir(parents=True)
+    (concept / "hakone_1.png").write_bytes(b"png-bytes")
+    (concept / "hakone_1.txt").write_text("hakone, glasses\n")
+    (concept / "hakone_2.jpg").write_bytes(b"jpg")
+    spec = direct_spec(tmp_path)
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "old.safetensors").write_bytes(b"x")
+    before = snapshot_loras(model)
+    record = RunRecord(
+        path=tmp_path / "runs" / "20260101-120000.json",
+        kind="train",
+        argv=spec.argv,
+        env={"PYTORCH_ENABLE_MPS_FALLBACK": "1"},
+        cwd=str(spec.cwd),
+        log=str(spec.log_path),
+        config_text="[a]\nb = 1\n",
+        settings={"network_dim": 4, "model": Path("/m.safetensors")},
+        probe={"torch": "2.13.0", "device": "mps"},
+        sd_scripts_commit="48d368fa",
+        dataset=dataset_manifest(tmp_path / "img", ".txt"),
+        started=1767268800.0,
+    )
+    record.write()
+    first = load_record(record.path)
+    assert first["ended"] is None
+    assert first["exit_code"] is None
+    assert first["started"] == "2026-01-01T12:00:00+00:00"
+    assert first["config"] == {
+        "text": "[a]\nb = 1\n",
+        "sha256": hashlib.sha256(b"[a]\nb = 1\n").hexdigest(),
+    }
+    assert first["dataset"] == [
+        {
+            "file": "7_hakone/hakone_1.png",
+            "size": 9,
+            "caption_sha256": hashlib.sha256(b"hakone, glasses\n").hexdigest(),
+        },
+        {"file": "7_hakone/hakone_2.jpg", "size": 3, "caption_sha256": None},
+    ]
+    assert first["settings"] == {"network_dim": 4, "model": "/m.safetensors"}
+    result = run_launch(spec)
+    record.finish(
+        exit_code=result.exit_code,
+        ended=1767268860.0,
+        loras=produced_loras(model, before),
+        peak_rss_bytes=result.peak_rss_bytes,
+    )
+    final = load_record(record.path)
+    assert final["ended"] == "2026-01-01T12:01:00+00:00"
+    assert final["exit_code"] == 0
+    assert final["loras"] == [
+        "hakone-000001.safetensors",
+        "hakone-000002.safetensors",
+        "hakone.safetensors",
+    ]
+    assert final["extra"]["peak_rss_bytes"] > 0
+    assert final["env"] == {"PYTORCH_ENABLE_MPS_FALLBACK": "1"}
+    assert final["probe"] == {"torch": "2.13.0", "device": "mps"}
+    assert final["sd_scripts_commit"] == "48d368fa"
+    assert list(record.path.parent.iterdir()) == [record.path]  # no temp file left behind

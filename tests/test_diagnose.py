@@ -1,0 +1,80 @@
+"""diagnose: the real error texts of known failures -> one cause-and-fix line; others -> None."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fake_trainer import FAILURES
+
+from kohya_orchestrator.diagnose import SCAN_BYTES, diagnose_log, diagnose_text
+
+
+@pytest.mark.parametrize("key", sorted(FAILURES))
+def test_each_known_failure(key: str) -> None:
+    found = diagnose_text(f"Traceback (most recent call last):\n{FAILURES[key]}\n")
+    assert found is not None
+    assert found.key == key
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        (
+            "ValueError: bf16 mixed precision with MPS device requires a Pytorch >= 2.6.0",
+            "mixed-precision-mps",
+        ),
+        ("TypeError: BFloat16 is not supported on MPS", "mixed-precision-mps"),
+        ("ValueError: Attempting to unscale FP16 gradients.", "mixed-precision-mps"),
+        ("ModuleNotFoundError: No module named 'bitsandbytes'", "bitsandbytes"),
+        ("ModuleNotFoundError: No module named 'xformers'", "xformers"),
+        ("torch.OutOfMemoryError: MPS backend out of memory (MPS allocated: 1 GB)", "oom-mps"),
+        (
+            "AssertionError: image size is small / 画像サイズが小さいようです: /a/b.png",
+            "image-too-large",
+        ),
+        ("OSError: Can't load tokenizer for 'openai/clip-vit-large-patch14'.", "tokenizer-offline"),
+    ],
+)
+def test_variants(text: str, key: str) -> None:
+    found = diagnose_text(text)
+    assert found is not None
+    assert found.key == key
+
+
+def test_missing_module_is_named() -> None:
+    found = diagnose_text("ModuleNotFoundError: No module named 'library.train_util'")
+    assert found is not None
+    assert found.line() == (
+        "the Python running sd-scripts lacks the module 'library.train_util'. Fix: install "
+        "sd-scripts' requirements into it (pip install -r requirements.txt in the sd-scripts "
+        "folder), or point --python at the right environment."
+    )
+
+
+def test_exact_line_for_constant_warmup() -> None:
+    found = diagnose_text(FAILURES["constant-warmup"])
+    assert found is not None
+    assert found.line() == (
+        "the constant scheduler does not take warmup steps. Fix: use lr_scheduler = "
+        '"constant_with_warmup", or set warmup_ratio = 0.'
+    )
+
+
+def test_unknown_failure() -> None:
+    assert diagnose_text("RuntimeError: something nobody has seen before") is None
+
+
+def test_log_scans_only_the_end(tmp_path: Path) -> None:
+    log = tmp_path / "train.log"
+    log.write_bytes(
+        FAILURES["no-data"].encode()
+        + b"\n"
+        + b"x" * SCAN_BYTES
+        + b"\n"
+        + FAILURES["xformers"].encode()
+    )
+    found = diagnose_log(log)
+    assert found is not None
+    assert found.key == "xformers"
+    assert diagnose_log(tmp_path / "missing.log") is None
