@@ -364,7 +364,7 @@ def _derive(s: Settings, given: Mapping[str, Any]) -> None:
         s.keep_tokens = trigger_token_count(s.trigger)
         s.origins["keep_tokens"] = "derived"
         s.notes.append(
-            f"keep_tokens = {s.keep_tokens}: the trigger {toml_value(s.trigger)} has "
+            f"keep_tokens = {s.keep_tokens}: the trigger {_fmt(s.trigger)} has "
             f"{s.keep_tokens} comma-separated token(s), kept first when captions are shuffled."
         )
     if "network_alpha" not in given:
