@@ -34,6 +34,7 @@ def _median_seconds(argv: list[str]) -> float:
 
 def run() -> list[dict[str, Any]]:
     base = _median_seconds([sys.executable, "-c", "pass"])
+    click_time = _median_seconds([sys.executable, "-c", "import click"])
     help_time = _median_seconds(_command())
     ratio = help_time / base
     return [
@@ -44,6 +45,14 @@ def run() -> list[dict[str, Any]]:
             "target": "",
             "ok": None,
             "note": f"median of {RUNS}",
+        },
+        {
+            "name": "python -c 'import click'",
+            "value": click_time * 1000,
+            "unit": "ms",
+            "target": "",
+            "ok": None,
+            "note": f"{click_time / base:.2f}x python -c pass: the floor for any Click CLI",
         },
         {
             "name": "kohya-orch --help",
