@@ -1,7 +1,8 @@
 """The Forge X/Y/Z plot that compares a run's epochs: the Prompt S/R value and the LoRA tag.
 
 Forge's "Prompt S/R" takes the first value as the search string and, for each value in turn,
-replaces every occurrence of it in the prompt and negative prompt (`prompt.replace(xs[0], x)`).
+replaces every occurrence of it in the prompt and negative prompt (xyz_grid.apply_prompt:
+`p.prompt.replace(xs[0], x)`).
 So the prompt must contain the first value exactly once, inside `<lora:FIRST:weight>`, and
 nothing else in the prompt may contain it. The list names only files that exist (or will):
 sd-scripts saves the last epoch as `<name>.safetensors`, never `<name>-0000NN`.
@@ -53,8 +54,8 @@ class XyzPlan:
     def reminder(self) -> str:
         return (
             f"Prompt S/R replaces the first value, {self.first}, everywhere it appears in the "
-            f"prompt: put {self.lora_tag} in the prompt exactly as shown, and nothing else "
-            "that contains that text."
+            f"prompt and negative prompt: put {self.lora_tag} in the prompt exactly as shown, "
+            "and nothing else that contains that text."
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -165,11 +166,14 @@ def xyz_for_dest(
     every: int | None = None,
     last: int | None = None,
     weight: float = 1.0,
+    trigger: str | None = None,
 ) -> XyzPlan:
     """From the files in DEST/model/ when there are any, else from the project's settings."""
     from kohya_orchestrator.results import scan_results
 
-    return xyz_from_results(scan_results(dest), every=every, last=last, weight=weight)
+    return xyz_from_results(
+        scan_results(dest), every=every, last=last, weight=weight, trigger=trigger
+    )
 
 
 def xyz_from_results(
@@ -178,10 +182,15 @@ def xyz_from_results(
     every: int | None = None,
     last: int | None = None,
     weight: float = 1.0,
+    trigger: str | None = None,
 ) -> XyzPlan:
-    """The plan for a scanned run: its files, or the settings' planned files when none yet."""
+    """The plan for a scanned run: its files, or the settings' planned files when none yet.
+
+    `trigger` (checked against the S/R value) defaults to the settings' trigger.
+    """
     settings = results.settings
-    trigger = settings.trigger if settings else None
+    if trigger is None and settings is not None:
+        trigger = settings.trigger
     clip_skip = settings.clip_skip if settings else None
     if results.files and results.name:
         if clip_skip is None:

@@ -17,8 +17,8 @@ from kohya_orchestrator.safetensors_header import write_header_only
 NAME = "yumoto_hakone"
 REMINDER = (
     "  reminder: Prompt S/R replaces the first value, yumoto_hakone-000001, everywhere it "
-    "appears in the prompt: put <lora:yumoto_hakone-000001:1> in the prompt exactly as shown, "
-    "and nothing else that contains that text.\n"
+    "appears in the prompt and negative prompt: put <lora:yumoto_hakone-000001:1> in the "
+    "prompt exactly as shown, and nothing else that contains that text.\n"
 )
 CLIP_HINT = (
     "  hint:     generate with Clip skip 2 in Forge (Settings > Stable Diffusion), as "
@@ -97,8 +97,8 @@ def test_results_before_training(runner: CliRunner, tmp_path: Path) -> None:
         "  values:   yumoto_hakone-000005,yumoto_hakone-000010,yumoto_hakone\n"
         "  LoRA tag: <lora:yumoto_hakone-000005:1>\n"
         "  reminder: Prompt S/R replaces the first value, yumoto_hakone-000005, everywhere it "
-        "appears in the prompt: put <lora:yumoto_hakone-000005:1> in the prompt exactly as "
-        "shown, and nothing else that contains that text.\n" + CLIP_HINT
+        "appears in the prompt and negative prompt: put <lora:yumoto_hakone-000005:1> in the "
+        "prompt exactly as shown, and nothing else that contains that text.\n" + CLIP_HINT
     )
 
 
@@ -120,8 +120,8 @@ def test_xyz_planned(runner: CliRunner) -> None:
         "yumoto_hakone\n"
         "  LoRA tag: <lora:yumoto_hakone-000002:1>\n"
         "  reminder: Prompt S/R replaces the first value, yumoto_hakone-000002, everywhere it "
-        "appears in the prompt: put <lora:yumoto_hakone-000002:1> in the prompt exactly as "
-        "shown, and nothing else that contains that text.\n"
+        "appears in the prompt and negative prompt: put <lora:yumoto_hakone-000002:1> in the "
+        "prompt exactly as shown, and nothing else that contains that text.\n"
     )
 
 

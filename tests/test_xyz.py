@@ -42,8 +42,8 @@ def test_tag_reminder_and_weight() -> None:
     assert plan.lora_tag == "<lora:yumoto_hakone-000001:0.8>"
     assert plan.reminder == (
         "Prompt S/R replaces the first value, yumoto_hakone-000001, everywhere it appears in "
-        "the prompt: put <lora:yumoto_hakone-000001:0.8> in the prompt exactly as shown, and "
-        "nothing else that contains that text."
+        "the prompt and negative prompt: put <lora:yumoto_hakone-000001:0.8> in the prompt "
+        "exactly as shown, and nothing else that contains that text."
     )
     assert plan.warnings == []
     assert build_xyz(NAME, [(NAME, 1)], source="planned").lora_tag == "<lora:yumoto_hakone:1>"
@@ -135,6 +135,12 @@ def test_from_settings_before_training(tmp_path: Path) -> None:
     assert plan.hints == [
         "generate with Clip skip 1 in Forge (the training settings say clip_skip 1)"
     ]
+
+
+def test_trigger_override_for_dest(tmp_path: Path) -> None:
+    write_run(tmp_path, epochs=1)
+    plan = xyz_for_dest(tmp_path, trigger="yumoto_hakone, glasses")
+    assert plan.warnings[-1].startswith("the trigger 'yumoto_hakone, glasses' contains")
 
 
 def test_nothing_to_plan_from(tmp_path: Path) -> None:

@@ -157,7 +157,10 @@ def results_command(dest: Path, verbose: bool, as_json: bool) -> None:
 @_every_option
 @_last_option
 @_weight_option
-@click.option("--trigger", help="With --epochs: the trigger word, checked against the S/R value.")
+@click.option(
+    "--trigger",
+    help="The trigger word, checked against the S/R value (default: the settings' trigger).",
+)
 @verbose_option
 @json_option
 @handle_errors
@@ -213,7 +216,7 @@ def xyz_command(
                 f"--epochs: kohya-orch xyz {target} --epochs 15",
                 param_hint="TARGET",
             )
-        plan = xyz_for_dest(dest, every=every, last=last, weight=weight)
+        plan = xyz_for_dest(dest, every=every, last=last, weight=weight, trigger=trigger)
     if as_json:
         echo_json(plan.to_dict())
         return
