@@ -384,7 +384,8 @@ def _platform(values: Mapping[str, Any], report: LintReport, profile: str | None
         found.append(
             (
                 "xformers",
-                "'xformers' = true: xformers is NVIDIA-only (ImportError elsewhere)",
+                "'xformers' = true needs the xformers package, which is NVIDIA-only "
+                "(ImportError on a Mac)",
                 "use sdpa = true",
                 True,
             )
@@ -486,7 +487,8 @@ def _folders(values: Mapping[str, Any], report: LintReport) -> None:
         if not any(c.images for c in used):
             loose = list_images(train)
             hint = (
-                f"move the {len(loose)} images into a subfolder such as 7_<name> (7 repeats)"
+                f"move the {len(loose)} image{'s' * (len(loose) != 1)} into a subfolder such "
+                "as 7_<name> (7 repeats)"
                 if loose
                 else "put the images in a subfolder named <repeats>_<name>, e.g. 7_yumoto_hakone"
             )

@@ -438,11 +438,20 @@ def read_toml_file(path: Path, report: LintReport) -> dict[str, Any] | None:
     try:
         doc: dict[str, Any] = toml.loads(text)
     except toml.TomlDecodeError as exc:
+        hint = "fix the syntax there; strings need quotes, tables [name]"
+        try:
+            tomllib.loads(text)
+            hint = (
+                "tomllib reads this file, but sd-scripts' parser (toml 0.10.2) does not; "
+                "arrays must hold one type there (write [1.0, 0.5], not [1, 0.5])"
+            )
+        except tomllib.TOMLDecodeError as strict:
+            hint = f"tomllib says: {strict}; {hint}"
         report.error(
             "",
             f"{path} is not valid TOML for sd-scripts' parser (line {exc.lineno}, "
             f"column {exc.colno}): {exc.msg}",
-            "fix the syntax at that position; strings need quotes, tables [name]",
+            hint,
         )
         return None
     except (IndexError, ValueError, TypeError) as exc:
