@@ -445,8 +445,8 @@ def read_toml_file(path: Path, report: LintReport) -> dict[str, Any] | None:
                 "tomllib reads this file, but sd-scripts' parser (toml 0.10.2) does not; "
                 "arrays must hold one type there (write [1.0, 0.5], not [1, 0.5])"
             )
-        except tomllib.TOMLDecodeError as strict:
-            hint = f"tomllib says: {strict}; {hint}"
+        except tomllib.TOMLDecodeError as strict_exc:
+            hint = f"tomllib says: {strict_exc}; {hint}"
         report.error(
             "",
             f"{path} is not valid TOML for sd-scripts' parser (line {exc.lineno}, "
@@ -456,10 +456,14 @@ def read_toml_file(path: Path, report: LintReport) -> dict[str, Any] | None:
         return None
     except (IndexError, ValueError, TypeError) as exc:
         # toml 0.10.2 raises plain errors on some malformed input.
-        report.error("", f"{path} is not valid TOML for sd-scripts' parser: {exc}", "")
+        report.error(
+            "",
+            f"{path} is not valid TOML for sd-scripts' parser: {exc}",
+            "fix the syntax; strings need quotes, tables [name]",
+        )
         return None
     try:
-        strict = tomllib.loads(text)
+        strict_doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         report.warn(
             "",
@@ -467,7 +471,7 @@ def read_toml_file(path: Path, report: LintReport) -> dict[str, Any] | None:
             "other tools (and tomllib) will refuse it; fix the syntax",
         )
         return doc
-    if _normalise(strict) != _normalise(doc):
+    if _normalise(strict_doc) != _normalise(doc):
         report.warn(
             "",
             f"{path} is read differently by sd-scripts' parser (toml) and by tomllib",
