@@ -8,13 +8,13 @@ is inspected as fast as a 20 MB LoRA. Named lora_inspect so it never shadows the
 from __future__ import annotations
 
 import json
-import math
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from kohya_orchestrator.results_checks import steps_per_epoch
 from kohya_orchestrator.safetensors_header import SafetensorsHeader, read_header
 
 DEFAULT_TOP_TAGS = 15
@@ -136,7 +136,7 @@ def describe_lora(header: SafetensorsHeader, *, top_tags: int = DEFAULT_TOP_TAGS
     add("base model version", meta.get("ss_base_model_version"))
     add("epoch", _of(meta.get("ss_epoch"), meta.get("ss_num_epochs")))
     steps = _of(meta.get("ss_steps"), meta.get("ss_max_train_steps"))
-    per_epoch = _steps_per_epoch(meta)
+    per_epoch = steps_per_epoch(meta)
     add("steps", f"{steps} ({per_epoch} per epoch)" if steps and per_epoch else steps)
     add("learning rate", meta.get("ss_learning_rate"))
     add("U-Net LR", meta.get("ss_unet_lr"))
@@ -258,12 +258,6 @@ def _of(value: str | None, total: str | None) -> str | None:
     if value in (None, "None"):
         return None
     return f"{value} of {total}" if total not in (None, "None") else value
-
-
-def _steps_per_epoch(meta: dict[str, str]) -> int | None:
-    batches = _as_int(meta.get("ss_num_batches_per_epoch"))
-    accum = _as_int(meta.get("ss_gradient_accumulation_steps")) or 1
-    return math.ceil(batches / accum) if batches else None
 
 
 def _hash(sha256: str | None, legacy: str | None) -> str | None:
