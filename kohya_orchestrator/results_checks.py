@@ -133,7 +133,8 @@ def _check_epochs(files: list[LoraFile], name: str, settings: RunSettings | None
         return out
     save_every = settings.save_every if settings else None
     if save_every is None and numbered:
-        save_every = min(numbered)
+        # Without settings: the largest interval the saved epochs fit (5, 10 -> every 5).
+        save_every = math.gcd(*numbered)
     expected = planned_lora_stems(name, epochs, save_every)
     present = {f.stem for f in files}
     missing = [s for s in expected if s not in present]

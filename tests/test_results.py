@@ -113,6 +113,16 @@ def test_missing_epochs_and_no_metadata(tmp_path: Path) -> None:
     ]
 
 
+def test_missing_epochs_without_settings_use_the_saved_interval(tmp_path: Path) -> None:
+    write_run(tmp_path, epochs=8, save_every=2)
+    (tmp_path / "model" / f"{NAME}-000004.safetensors").unlink()
+    assert messages(scan_results(tmp_path).findings)[1:] == [
+        f"warning: missing epoch files: {NAME}-000004 (deleted, or save_last_n_epochs removed them)"
+    ]
+    (tmp_path / "model" / f"{NAME}-000002.safetensors").unlink()  # 6 alone: every 6 fits
+    assert messages(scan_results(tmp_path).findings)[1:] == []
+
+
 def test_running_run_has_no_final_file(tmp_path: Path) -> None:
     write_run(tmp_path, upto=7)
     write_settings(tmp_path)
