@@ -193,10 +193,16 @@ def _context(
 def build_config(
     dest: Path, overrides: Sequence[str] = (), templates_dir: Path | None = None
 ) -> RenderedConfig:
-    """Settings -> rendered, parsed-back, linted config (nothing written)."""
+    """Settings -> rendered, parsed-back, linted config (nothing written).
+
+    Paths in the config are absolute (sd-scripts runs from its own folder); a relative
+    `model` in the settings is taken relative to DEST.
+    """
+    dest = dest.expanduser().absolute()
     layout = Layout(dest)
     settings = load_settings(dest, overrides)
-    model = require_trainable(Path(settings.model).expanduser())
+    settings.model = str(dest / Path(settings.model).expanduser())
+    model = require_trainable(Path(settings.model))
     script = model.script or ""
     args_plain = build_args(settings, layout, model.family)
     args = TrackingDict(args_plain)

@@ -376,3 +376,16 @@ def test_cli_templates_ls_and_cp(runner: CliRunner, tmp_path: Path) -> None:
     # the project copy is what config renders now
     target.write_text(target.read_text().replace("# --- Network", "# --- Network (mine)"))
     assert "# --- Network (mine)" in build_config(dest).text
+
+
+def test_relative_paths_become_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    dest = make_project(tmp_path)
+    settings = dest / "kohya-orch.toml"
+    model = tmp_path / "models" / "pony.safetensors"
+    settings.write_text(settings.read_text().replace(f'"{model}"', '"../models/pony.safetensors"'))
+    monkeypatch.chdir(tmp_path)
+    rendered = build_config(Path("proj"))
+    assert rendered.values["pretrained_model_name_or_path"] == str(
+        dest / "../models/pony.safetensors"
+    )
+    assert rendered.values["train_data_dir"] == str(dest / "img")

@@ -24,7 +24,7 @@ def templates_group() -> None:
     """
 
 
-@templates_group.command("ls")
+@templates_group.command("ls", short_help="List the templates and the layer each comes from.")
 @click.argument("dest", required=False, type=click.Path(file_okay=False, path_type=Path))
 @templates_dir_option
 @json_option
@@ -58,7 +58,7 @@ def ls_command(dest: Path | None, templates_dir: Path | None, as_json: bool) -> 
         click.echo(f"{t.name:<{width}}  {t.layer:<{layer_width}}  {t.path}{hidden}")
 
 
-@templates_group.command("cp")
+@templates_group.command("cp", short_help="Copy a template out to edit.")
 @click.argument("name")
 @click.argument("dest", type=click.Path(path_type=Path))
 @click.option("--force", is_flag=True, help="Replace an existing file of the same name.")
