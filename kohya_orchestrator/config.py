@@ -277,6 +277,35 @@ def _lint(
     return report
 
 
+# sd-scripts keys whose value comes from a differently named setting in kohya-orch.toml.
+SETTING_FOR_ARG = {
+    "pretrained_model_name_or_path": "model",
+    "output_name": "name",
+    "max_train_epochs": "epochs",
+    "train_batch_size": "batch_size",
+    "lr_warmup_steps": "warmup_ratio",
+    "optimizer_type": "optimizer",
+    "sdpa": "attention",
+    "xformers": "attention",
+    "mem_eff_attn": "attention",
+    "sample_prompts": "sample_every_n_epochs",
+}
+
+
+def problem_lines(rendered: RenderedConfig) -> list[str]:
+    """The lint errors, each saying which setting (or [sd_scripts] key) to change."""
+    lines = []
+    raw = rendered.settings.sd_scripts
+    for problem in rendered.report.errors:
+        text = problem.render()
+        if problem.key in raw:
+            text += f"\n    (from [sd_scripts] {problem.key} in kohya-orch.toml)"
+        elif problem.key in SETTING_FOR_ARG:
+            text += f"\n    (setting {SETTING_FOR_ARG[problem.key]!r} in kohya-orch.toml)"
+        lines.append(text)
+    return lines
+
+
 def write_config(rendered: RenderedConfig, dest: Path) -> Path:
     """Write DEST/config.toml (and DEST/sample_prompts.txt when sampling); refuse on errors."""
     from kohya_orchestrator.fsutil import atomic_write_text
@@ -285,7 +314,7 @@ def write_config(rendered: RenderedConfig, dest: Path) -> Path:
     if report is not None and not report.ok:
         raise ConfigError(
             "The rendered config has errors; nothing was written:",
-            [p.render() for p in report.errors],
+            problem_lines(rendered),
             "Fix the settings (kohya-orch.toml or --set) or the template.",
         )
     layout = Layout(dest)

@@ -279,7 +279,8 @@ def test_write_config_refuses_lint_errors(tmp_path: Path) -> None:
         write_config(rendered, dest)
     assert err.value.problems == [
         "'epoch' is a kohya_ss GUI name, not an sd-scripts option: sd-scripts ignores it\n"
-        "    hint: use max_train_epochs = 3"
+        "    hint: use max_train_epochs = 3\n"
+        "    (from [sd_scripts] epoch in kohya-orch.toml)"
     ]
     assert not (dest / "config.toml").exists()
 
@@ -344,6 +345,20 @@ def test_cli_config_errors(runner: CliRunner, tmp_path: Path) -> None:
         "Error: The rendered config has errors; nothing was written:\n"
         "  - 'epoch' is a kohya_ss GUI name, not an sd-scripts option: sd-scripts ignores it\n"
         "    hint: use max_train_epochs = 3\n"
+        "    (from [sd_scripts] epoch in kohya-orch.toml)\n"
+        "  hint: Fix the settings (kohya-orch.toml or --set) or the template.\n"
+    )
+
+
+def test_cli_dry_run_names_the_setting(runner: CliRunner, tmp_path: Path) -> None:
+    dest = make_project(tmp_path)
+    result = runner.invoke(cli, ["config", str(dest), "--dry-run", "--set", "optimizer=AdamW8bit"])
+    assert result.exit_code == 1
+    assert result.stderr.endswith(
+        "Error: The rendered config has errors:\n"
+        "  - 'optimizer_type' = \"AdamW8bit\" needs bitsandbytes, which is NVIDIA-only\n"
+        '    hint: use optimizer_type = "AdamW" (profile apple-silicon)\n'
+        "    (setting 'optimizer' in kohya-orch.toml)\n"
         "  hint: Fix the settings (kohya-orch.toml or --set) or the template.\n"
     )
     assert not (dest / "config.toml").exists()

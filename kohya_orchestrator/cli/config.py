@@ -73,7 +73,7 @@ def config_command(
       kohya-orch config ~/lora/yumoto_hakone --dry-run --set epochs=10
       kohya-orch config ~/lora/yumoto_hakone --set sample_every_n_epochs=1
     """
-    from kohya_orchestrator.config import build_config, write_config
+    from kohya_orchestrator.config import build_config, problem_lines, write_config
     from kohya_orchestrator.errors import ConfigError
 
     rendered = build_config(dest, overrides, templates_dir)
@@ -88,7 +88,7 @@ def config_command(
         if report is not None and not report.ok:
             raise ConfigError(
                 "The rendered config has errors:",
-                [p.render() for p in report.errors],
+                problem_lines(rendered),
                 "Fix the settings (kohya-orch.toml or --set) or the template.",
             )
         return
