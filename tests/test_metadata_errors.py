@@ -218,3 +218,26 @@ def test_any_text_round_trips_or_is_refused(text: str) -> None:
         except CaptionError:
             continue
         assert read_embedded(result.data).caption == text.replace("\r\n", "\n")
+
+
+def test_exif_next_ifd_outside_block() -> None:
+    tiff = b"MM\x00*\x00\x00\x00\x08\x00\x00\x00\x02\x00\x00"
+    assert refused(_jpeg_with(_app1(b"Exif\x00\x00" + tiff))).message == (
+        "malformed EXIF: IFD0's next-IFD offset 131072 is outside the 14-byte block"
+    )
+
+
+def test_webp_odd_riff_size_does_not_grow_the_file() -> None:
+    # Pick a caption whose XMP chunk (the last one) has an odd size, so it ends in a pad byte.
+    caption = next(
+        c
+        for c in ("a, b", "a, b ")
+        if embed_caption(image_bytes("webp_lossy"), c).data.rsplit(b"XMP ", 1)[1][0] % 2
+    )
+    data = embed_caption(image_bytes("webp_lossy"), caption).data
+    assert data.endswith(b"\x00")
+    # An odd RIFF size that leaves the last chunk's pad byte outside the container.
+    odd = data[:4] + struct.pack("<I", len(data) - 9) + data[8:]
+    first = embed_caption(odd, caption)
+    assert first.data == data  # RIFF size repaired, the pad byte not duplicated as a tail
+    assert embed_caption(first.data, caption).changed is False

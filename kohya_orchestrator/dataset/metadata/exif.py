@@ -79,6 +79,11 @@ class Tiff:
         if magic != 42:
             raise _bad(f"TIFF magic is {magic}, not 42")
         self.ifd0 = self._ifd(ifd0_offset, "IFD0")
+        if self.ifd0.next_offset and not 8 <= self.ifd0.next_offset <= len(data) - 2:
+            raise _bad(
+                f"IFD0's next-IFD offset {self.ifd0.next_offset} is outside the "
+                f"{len(data)}-byte block"
+            )
         self.exif: Ifd | None = None
         pointer = self.entry(self.ifd0, TAG_EXIF_IFD)
         if pointer is not None:

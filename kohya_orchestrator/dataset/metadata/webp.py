@@ -64,7 +64,8 @@ def parse(data: bytes) -> tuple[list[Chunk], int]:
     if not chunks or chunks[0].fourcc not in (b"VP8 ", b"VP8L", b"VP8X"):
         first = _name(chunks[0].fourcc) if chunks else "nothing"
         raise _error(f"corrupt WebP: first chunk is '{first}', not VP8, VP8L or VP8X")
-    return chunks, riff_end
+    # A RIFF size that cuts a chunk's pad byte off: the pad belongs to the chunk, not the tail.
+    return chunks, max(riff_end, min(pos, size))
 
 
 def _single(chunks: list[Chunk], fourcc: bytes, name: str) -> Chunk | None:
