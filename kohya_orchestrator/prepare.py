@@ -1,0 +1,430 @@
+"""`prepare`: the kohya folder layout in DEST, filled with links to the images and captions.
+
+DEST/img/<repeats>_<name>/ gets a symlink (or hardlink, or copy) of every image of the
+source folder and of its `.txt` / `.caption` caption; DEST/reg/<n>_<class>/ the same for
+regularisation images, only when they are given. Image and caption suffixes are
+lower-cased in DEST, because sd-scripts matches `.png` / `.PNG` and `.txt` exactly.
+
+Re-running syncs: what DEST should hold is computed from the sources, compared with what
+is there and with the manifest (DEST/.kohya-orch-prepare.json, the files prepare made),
+and only the difference is applied. A file in DEST that prepare did not make, or that the
+user changed since, is never removed or replaced. Nothing outside DEST is written; the
+source folders are only read. A kill midway is harmless: a link that already exists and
+points where it should is adopted on the next run, copies are written atomically, and
+the manifest is written (with the planned files) before the first change.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kohya_orchestrator.dataset.scan import ImageEntry, scan_folder
+from kohya_orchestrator.errors import DatasetError, LayoutError
+from kohya_orchestrator.fsutil import (
+    atomic_write_text,
+    fsync_dir,
+    remove_stale_temps,
+    temp_path_for,
+)
+from kohya_orchestrator.layout import Layout
+from kohya_orchestrator.names import validate_file_prefix
+
+if TYPE_CHECKING:
+    from kohya_orchestrator.settings import InitialSettings
+
+MANIFEST_NAME = ".kohya-orch-prepare.json"
+MODES = ("symlink", "hardlink", "copy")
+CAPTION_SUFFIXES = (".txt", ".caption")
+
+
+@dataclass(frozen=True)
+class PrepareRequest:
+    """What the user asked `prepare` for (paths as given)."""
+
+    name: str
+    images: Path
+    dest: Path
+    model: Path
+    repeats: int = 7
+    trigger: str = ""
+    reg: Path | None = None
+    reg_repeats: int = 1
+    class_prompt: str | None = None
+    mode: str = "symlink"
+    overrides: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Link:
+    """One file DEST should hold: `target` (relative to DEST) made from `source`."""
+
+    target: str
+    source: Path
+    mode: str
+
+
+@dataclass
+class PreparePlan:
+    """The difference between DEST and what it should hold; computing it changes nothing."""
+
+    request: PrepareRequest
+    dest: Path
+    dirs: list[str]
+    add: list[Link]
+    replace: list[Link]
+    remove: list[str]
+    kept: int
+    desired: list[Link]
+    manifest: dict[str, dict[str, Any]]
+    warnings: list[str] = field(default_factory=list)
+    model_label: str = ""
+    images: int = 0
+    reg_images: int = 0
+
+    @property
+    def changes(self) -> int:
+        return len(self.add) + len(self.replace) + len(self.remove)
+
+
+def _inside(child: Path, parent: Path) -> bool:
+    return child == parent or parent in child.parents
+
+
+def check_folders(images: Path, dest: Path, reg: Path | None) -> None:
+    """Refuse DEST inside a source folder or a source folder inside DEST (symlinks resolved)."""
+    real_dest = dest.resolve()
+    for what, folder in (("images", images), ("regularisation", reg)):
+        if folder is None:
+            continue
+        real = folder.resolve()
+        if _inside(real_dest, real):
+            raise LayoutError(
+                f"DEST {dest} is inside the {what} folder {folder}.",
+                "Choose a DEST outside the image folder, e.g. next to it.",
+            )
+        if _inside(real, real_dest):
+            raise LayoutError(
+                f"The {what} folder {folder} is inside DEST {dest}.",
+                "Keep the source images outside DEST; prepare links them in.",
+            )
+
+
+def _links(folder: Path, subdir: str, entries: list[ImageEntry], mode: str) -> list[Link]:
+    links = []
+    for e in entries:
+        links.append(
+            Link(f"{subdir}/{e.stem}{e.image.suffix.lower()}", folder / e.image.name, mode)
+        )
+        for side in e.sidecars:
+            suffix = side.name[len(e.stem) :].lower()
+            if suffix in CAPTION_SUFFIXES:
+                links.append(Link(f"{subdir}/{e.stem}{suffix}", folder / side.name, mode))
+    return links
+
+
+def caption_warnings(entries: list[ImageEntry], trigger: str, subdir: str) -> list[str]:
+    """Images without a .txt caption, captions not starting with the trigger, shared stems."""
+    missing, untriggered = [], []
+    stems: dict[str, list[str]] = {}
+    for e in entries:
+        stems.setdefault(e.stem, []).append(e.image.name)
+        txt = [s for s in e.sidecars if s.name[len(e.stem) :].lower() == ".txt"]
+        if not txt:
+            missing.append(e.image.name)
+            continue
+        try:
+            text = txt[0].read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError):
+            text = ""
+        if trigger and not _starts_with_trigger(text, trigger):
+            untriggered.append(txt[0].name)
+    out = []
+    if missing:
+        out.append(f"{len(missing)} images have no .txt caption: {_few(missing)}")
+    if untriggered:
+        out.append(
+            f"{len(untriggered)} captions do not start with the trigger {trigger!r}: "
+            f"{_few(untriggered)}"
+        )
+    for stem, names in stems.items():
+        if len(names) > 1:
+            out.append(
+                f"{' and '.join(names)} share the stem {stem!r}: sd-scripts gives them the "
+                f"same caption ({subdir}/{stem}.txt)"
+            )
+    return out
+
+
+def _starts_with_trigger(text: str, trigger: str) -> bool:
+    return text.startswith(trigger) and text[len(trigger) : len(trigger) + 1] in (
+        "",
+        ",",
+        " ",
+        "\n",
+    )
+
+
+def _few(names: list[str], limit: int = 5) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f" (and {len(names) - limit} more)" if len(names) > limit else "")
+
+
+def read_manifest(dest: Path) -> dict[str, dict[str, Any]]:
+    """The files an earlier `prepare` made in DEST: {target: record}."""
+    path = dest / MANIFEST_NAME
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        files = data["files"]
+        if not isinstance(files, dict):
+            raise TypeError("files is not a table")
+        return {str(k): dict(v) for k, v in files.items()}
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise LayoutError(
+            f"The prepare manifest {path} is damaged ({exc}).",
+            "Delete it and the img/ and reg/ folders in DEST, then run prepare again.",
+        ) from exc
+
+
+def write_manifest(dest: Path, files: dict[str, dict[str, Any]]) -> None:
+    text = json.dumps({"version": 1, "files": files}, ensure_ascii=False, indent=1, sort_keys=True)
+    atomic_write_text(dest / MANIFEST_NAME, text + "\n")
+
+
+def _matches(link: Link, target: Path, record: dict[str, Any] | None) -> bool:
+    """True when `target` already is what `link` asks for."""
+    try:
+        if link.mode == "symlink":
+            return target.is_symlink() and os.readlink(target) == str(link.source)
+        if target.is_symlink():
+            return False
+        if link.mode == "hardlink":
+            return os.path.samefile(target, link.source)
+        src, dst = link.source.stat(), target.stat()
+        if (src.st_ino, src.st_dev) == (dst.st_ino, dst.st_dev):
+            return False  # a hard link is not a copy: editing it would edit the source
+        if record is not None and record.get("mode") == "copy" and "size" in record:
+            return (
+                record.get("size") == dst.st_size
+                and record.get("mtime_ns") == dst.st_mtime_ns
+                and record.get("source_size") == src.st_size
+                and record.get("source_mtime_ns") == src.st_mtime_ns
+            )
+        return src.st_size == dst.st_size and link.source.read_bytes() == target.read_bytes()
+    except OSError:
+        return False
+
+
+def _unchanged(target: Path, record: dict[str, Any]) -> bool:
+    """True when a file prepare made is still as prepare left it (safe to remove/replace)."""
+    try:
+        if record.get("mode") == "symlink":
+            return target.is_symlink() and os.readlink(target) == record.get("source")
+        if target.is_symlink():
+            return False
+        st = target.stat()
+        if record.get("mode") == "hardlink":
+            return st.st_ino == record.get("ino") and st.st_dev == record.get("dev")
+        return st.st_size == record.get("size") and st.st_mtime_ns == record.get("mtime_ns")
+    except OSError:
+        return False
+
+
+def plan_prepare(request: PrepareRequest) -> PreparePlan:
+    """Check everything and compute the sync; reads the sources and DEST, writes nothing."""
+    from kohya_orchestrator.checkpoint import require_trainable
+    from kohya_orchestrator.settings import resolve_settings
+
+    validate_file_prefix(request.name, what="name")
+    if request.mode not in MODES:
+        raise LayoutError(f"Unknown link mode {request.mode!r}.", f"Use one of {', '.join(MODES)}.")
+    if request.reg is not None:
+        validate_file_prefix(request.class_prompt or "", what="class prompt")
+    model = require_trainable(request.model)
+    dest = Path(os.path.abspath(request.dest))
+    images = Path(os.path.realpath(request.images))
+    reg = Path(os.path.realpath(request.reg)) if request.reg is not None else None
+    entries = scan_folder(images)
+    if not entries:
+        raise DatasetError(
+            f"No images in {request.images}.",
+            "Images are files ending in .webp, .jpg, .jpeg or .png (any case).",
+        )
+    check_folders(images, dest, reg)
+    resolve_settings(_settings_values(request, images, reg), request.overrides, source="prepare")
+    _check_no_pending_rename(images)
+
+    layout = Layout(dest)
+    concept = layout.concept_dir(request.repeats, request.name).relative_to(dest).as_posix()
+    desired = _links(images, concept, entries, request.mode)
+    warnings = caption_warnings(entries, request.trigger or request.name, concept)
+    dirs = [concept, "model", "log"]
+    reg_entries: list[ImageEntry] = []
+    if reg is not None:
+        reg_entries = scan_folder(reg)
+        if not reg_entries:
+            raise DatasetError(f"No images in the regularisation folder {request.reg}.")
+        reg_sub = layout.reg_concept_dir(request.reg_repeats, request.class_prompt or "")
+        reg_rel = reg_sub.relative_to(dest).as_posix()
+        desired += _links(reg, reg_rel, reg_entries, request.mode)
+        dirs.append(reg_rel)
+    _check_dest_dirs(dest, dirs)
+
+    manifest = read_manifest(dest)
+    plan = PreparePlan(request, dest, dirs, [], [], [], 0, desired, manifest, warnings)
+    plan.model_label, plan.images, plan.reg_images = model.label, len(entries), len(reg_entries)
+    problems = _diff(plan)
+    if problems:
+        from kohya_orchestrator.errors import PlanConflictError
+
+        raise PlanConflictError(
+            f"Cannot prepare {dest}: {len(problems)} file(s) in the way, nothing was changed.",
+            problems,
+            "These files were not made by prepare (or were changed since); move them away.",
+        )
+    return plan
+
+
+def _diff(plan: PreparePlan) -> list[str]:
+    problems = []
+    wanted = {link.target for link in plan.desired}
+    for link in plan.desired:
+        path = plan.dest / link.target
+        record = plan.manifest.get(link.target)
+        if not os.path.lexists(path):
+            plan.add.append(link)
+        elif _matches(link, path, record):
+            plan.kept += 1
+        elif record is not None and _unchanged(path, record):
+            plan.replace.append(link)
+        else:
+            problems.append(f"{link.target} exists and was not made by prepare from {link.source}")
+    for target, record in sorted(plan.manifest.items()):
+        if target in wanted:
+            continue
+        old = plan.dest / target
+        if not os.path.lexists(old):
+            continue
+        if _unchanged(old, record):
+            plan.remove.append(target)
+        else:
+            plan.warnings.append(f"{target} was changed in DEST since prepare made it; kept")
+    return problems
+
+
+def _settings_values(request: PrepareRequest, images: Path, reg: Path | None) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "name": request.name,
+        "trigger": request.trigger or request.name,
+        "images": str(images),
+        "model": str(Path(os.path.abspath(request.model))),
+        "repeats": request.repeats,
+    }
+    if reg is not None:
+        values.update(reg=str(reg), reg_repeats=request.reg_repeats)
+    if request.class_prompt is not None:
+        values["class_prompt"] = request.class_prompt
+    return values
+
+
+def _check_no_pending_rename(images: Path) -> None:
+    from kohya_orchestrator.dataset.rename import pending_journal
+
+    if pending_journal(images) is not None:
+        raise DatasetError(
+            f"A rename in {images} was interrupted.",
+            f"Run `kohya-orch rename PREFIX {images}` to finish it (or --undo), then prepare.",
+        )
+
+
+def _check_dest_dirs(dest: Path, dirs: Sequence[str]) -> None:
+    """Refuse a DEST whose img/, reg/... folders are links leading outside DEST."""
+    real_dest = dest.resolve()
+    for rel in ("img", "reg", *dirs):
+        path = dest / rel
+        if os.path.lexists(path) and not _inside(path.resolve(), real_dest / rel):
+            raise LayoutError(
+                f"{path} leads outside DEST (to {path.resolve()}).",
+                "prepare writes only inside DEST; replace that link with a folder.",
+            )
+
+
+def apply_prepare(plan: PreparePlan) -> InitialSettings:
+    """Create the folders, write the settings file (only if there is none yet), sync the
+    links and the manifest; return what happened to the settings file."""
+    from kohya_orchestrator.settings import write_initial_settings
+
+    request, dest = plan.request, plan.dest
+    for rel in plan.dirs:
+        (dest / rel).mkdir(parents=True, exist_ok=True)
+        remove_stale_temps(dest / rel)
+    # Settings first: they were validated in the plan, and a project with settings but
+    # half its links is re-synced by the next run anyway.
+    settings = write_initial_settings(
+        dest,
+        name=request.name,
+        trigger=request.trigger or request.name,
+        images=Path(os.path.realpath(request.images)),
+        model=Path(os.path.abspath(request.model)),
+        repeats=request.repeats,
+        reg=Path(os.path.realpath(request.reg)) if request.reg is not None else None,
+        reg_repeats=request.reg_repeats if request.reg is not None else None,
+        class_prompt=request.class_prompt,
+        overrides=request.overrides,
+    )
+    manifest = dict(plan.manifest)
+    for link in plan.add:  # recorded before they exist: a kill leaves nothing unowned
+        manifest[link.target] = {"source": str(link.source), "mode": link.mode}
+    write_manifest(dest, manifest)
+    touched = set()
+    for target in plan.remove:
+        (dest / target).unlink()
+        manifest.pop(target, None)
+        touched.add((dest / target).parent)
+    for link in plan.replace + plan.add:
+        manifest[link.target] = _make(link, dest / link.target)
+        touched.add((dest / link.target).parent)
+    for folder in touched:
+        fsync_dir(folder)
+    _remove_empty_dirs(dest, {str(Path(t).parent) for t in plan.remove}, set(plan.dirs))
+    write_manifest(dest, manifest)
+    return settings
+
+
+def _make(link: Link, target: Path) -> dict[str, Any]:
+    """Create (or atomically replace) one file in DEST; return its manifest record."""
+    tmp = temp_path_for(target)
+    if link.mode == "symlink":
+        os.symlink(link.source, tmp)
+    elif link.mode == "hardlink":
+        os.link(link.source, tmp)
+    else:
+        shutil.copyfile(link.source, tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+    os.replace(tmp, target)
+    record: dict[str, Any] = {"source": str(link.source), "mode": link.mode}
+    if link.mode != "symlink":
+        st, src = target.stat(), link.source.stat()
+        record.update(ino=st.st_ino, dev=st.st_dev, size=st.st_size, mtime_ns=st.st_mtime_ns)
+        record.update(source_size=src.st_size, source_mtime_ns=src.st_mtime_ns)
+    return record
+
+
+def _remove_empty_dirs(dest: Path, candidates: set[str], keep: set[str]) -> None:
+    """Remove concept folders emptied by the sync (and reg/ when it is left empty)."""
+    for rel in sorted(candidates, key=len, reverse=True):
+        for folder in (dest / rel, (dest / rel).parent):
+            rel_name = folder.relative_to(dest).as_posix()
+            if rel_name in keep or rel_name in ("img", ".", "model", "log"):
+                continue
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only succeeds when empty
