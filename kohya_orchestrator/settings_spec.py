@@ -368,6 +368,13 @@ SPECS: tuple[Spec, ...] = (
 
 SPEC_BY_KEY: dict[str, Spec] = {s.key: s for s in SPECS}
 
+# Shown (commented out) in a new settings file for optional settings left unset.
+EXAMPLES: dict[str, Any] = {
+    "reg": "/path/to/regularisation_images",
+    "reg_repeats": 1,
+    "class_prompt": "1boy, man, male focus, male, solo",
+}
+
 SECTION_TITLES = {
     "project": "Project",
     "dataset": "Dataset",

@@ -10,6 +10,7 @@ a missing variable is an error (StrictUndefined), never an empty string.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -25,6 +26,9 @@ LAYER_OPTION = "--templates-dir"
 LAYER_ENV = f"${ENV_VAR}"
 LAYER_PROJECT = "project"
 LAYER_PACKAGED = "packaged"
+# sd-scripts' per-line option patterns (train_util.line_to_prompt_dict), also tried on the
+# prompt text itself.
+_LEADING_OPTION = re.compile(r"^(?:[whdslg] [\d.]|(?:n|ss|cn|ctr|rcfg|fs) .)", re.IGNORECASE)
 
 
 def packaged_dir() -> Path:
@@ -185,14 +189,19 @@ def prompt_filter(value: Any) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise TemplateError(f"Cannot write {value!r} into a sample prompt line.")
     text = str(value)
-    bad = [c for c in text if ord(c) < 0x20 or ord(c) == 0x7F]
-    if bad or " --" in text or text.startswith("--"):
-        raise TemplateError(
-            f"{text!r} cannot go into a sample prompt line: it contains "
-            + ("a line break or control character" if bad else '" --", which starts an option'),
-            "Change the trigger (or the value) or edit your copy of sample_prompts.txt.j2.",
-        )
-    return text
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
+        why = "it contains a line break or control character"
+    elif " --" in text or text.startswith("--"):
+        why = 'it contains " --", which starts an option'
+    elif _LEADING_OPTION.match(text):
+        # sd-scripts also matches its option patterns against the prompt itself.
+        why = "it starts like an sd-scripts option (e.g. `d 5` would set the seed)"
+    else:
+        return text
+    raise TemplateError(
+        f"{text!r} cannot go into a sample prompt line: {why}",
+        "Change the trigger (or the value) or edit your copy of sample_prompts.txt.j2.",
+    )
 
 
 def make_environment(search: list[tuple[str, Path]]) -> Any:

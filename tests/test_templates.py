@@ -198,7 +198,7 @@ def test_strict_undefined_and_syntax_errors(tmp_path: Path) -> None:
     )
 
 
-@pytest.mark.parametrize("value", ["a\nb", "x --n evil", "--w 9", "tab\tin"])
+@pytest.mark.parametrize("value", ["a\nb", "x --n evil", "--w 9", "tab\tin", "d 5 girl", "N bad"])
 def test_prompt_filter_refuses_what_would_add_prompts_or_options(value: str) -> None:
     with pytest.raises(TemplateError):
         prompt_filter(value)
@@ -209,6 +209,7 @@ def test_prompt_filter_passes_plain_text_and_numbers() -> None:
         prompt_filter("yumoto_hakone, glasses (smile:1.2)") == "yumoto_hakone, glasses (smile:1.2)"
     )
     assert (prompt_filter(512), prompt_filter(7.5)) == ("512", "7.5")
+    assert prompt_filter("n00b, dog") == "n00b, dog"
 
 
 @pytest.mark.parametrize("name", SHIPPED)
