@@ -197,3 +197,45 @@ def test_rename_all_alias_renames_the_current_folder(tmp_path: Path) -> None:
         f"Undo with: kohya-orch rename --undo {tmp_path}\n"
     )
     assert visible(tmp_path) == RENAMED
+
+
+def _run_on_a_terminal(folder: Path, answer: bytes, *extra: str) -> tuple[int, str]:
+    """Run `kohya-orch rename p FOLDER` with a pseudo-terminal as stdin; answer the prompt."""
+    import os
+    import pty
+
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "kohya_orchestrator", "rename", "p", str(folder), *extra],
+            stdin=slave,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        os.write(master, answer)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        os.close(master)
+        os.close(slave)
+    return proc.returncode, out.decode()
+
+
+def test_confirmation_on_a_terminal_for_many_files(tmp_path: Path) -> None:
+    files = {f"img {i}.png": b"%d" % i for i in range(120)}
+    make(tmp_path, files)
+    code, out = _run_on_a_terminal(tmp_path, b"n\n")
+    assert code == 1
+    assert out.startswith(f"Rename 120 images in {tmp_path}? [y/N]: ")
+    assert out.endswith("Aborted!\n")
+    assert visible(tmp_path) == files
+    code, out = _run_on_a_terminal(tmp_path, b"y\n")
+    assert code == 0
+    assert "Renamed 120 images in" in out
+    assert visible(tmp_path)["p_001.png"] == b"0"
+
+
+def test_yes_skips_the_confirmation(tmp_path: Path) -> None:
+    make(tmp_path, {f"img {i}.png": b"%d" % i for i in range(120)})
+    code, out = _run_on_a_terminal(tmp_path, b"", "--yes")
+    assert code == 0
+    assert out.startswith("Renamed 120 images in")

@@ -121,10 +121,10 @@ def _rename(
         and sys.stdin.isatty()
         and not as_json
     ):
+        side = plan.sidecars_renamed
+        sidecars = f" and {_plural(side, 'sidecar file')}" if side else ""
         click.confirm(
-            f"Rename {plan.images_renamed} images and {plan.sidecars_renamed} other files "
-            f"in {folder}?",
-            abort=True,
+            f"Rename {_plural(plan.images_renamed, 'image')}{sidecars} in {folder}?", abort=True
         )
     if not dry_run and total:
         steps = rn.iter_apply(plan)
