@@ -229,6 +229,7 @@ def build_config(
     _check_intended(values, args_plain, read, source)
 
     notes = list(settings.notes)
+    notes += _folder_notes(settings, layout)
     if model.family == "sdxl":
         notes.append(
             f"clip_skip = {settings.clip_skip} is not written: SDXL training ignores it; "
@@ -259,6 +260,19 @@ def build_config(
         sample_template=sample_info,
         args=args_plain,
     )
+
+
+def _folder_notes(settings: Settings, layout: Layout) -> list[str]:
+    """sd-scripts reads repeats from the folder name: say so when it and the settings differ."""
+    concept = layout.concept_dir(settings.repeats, settings.name)
+    if not layout.img_dir.is_dir() or concept.is_dir():
+        return []
+    found = sorted(p.name for p in layout.img_dir.iterdir() if p.is_dir())
+    return [
+        f"repeats = {settings.repeats} but there is no {concept.relative_to(layout.dest)} "
+        f"(found: {', '.join(found) or 'nothing'}); sd-scripts takes the repeats from the "
+        "folder name, so run `kohya-orch prepare` again to apply the settings."
+    ]
 
 
 def _lint(

@@ -404,3 +404,14 @@ def test_relative_paths_become_absolute(tmp_path: Path, monkeypatch: pytest.Monk
         dest / "../models/pony.safetensors"
     )
     assert rendered.values["train_data_dir"] == str(dest / "img")
+
+
+def test_note_when_repeats_and_folder_differ(tmp_path: Path) -> None:
+    dest = make_project(tmp_path)
+    assert not any("repeats" in n for n in build_config(dest).notes)
+    notes = build_config(dest, ("repeats=10",)).notes
+    assert (
+        "repeats = 10 but there is no img/10_yumoto_hakone (found: 7_yumoto_hakone); "
+        "sd-scripts takes the repeats from the folder name, so run `kohya-orch prepare` "
+        "again to apply the settings."
+    ) in notes
