@@ -16,7 +16,7 @@ from typing import Any
 
 from kohya_orchestrator.buckets import BucketSelector, Reso, parse_resolution
 from kohya_orchestrator.concepts import ConceptFolder, scan_concepts
-from kohya_orchestrator.epochs import planned_lora_stems
+from kohya_orchestrator.epochs import EPOCH_FILE, planned_lora_stems, saved_epochs
 from kohya_orchestrator.errors import ConfigError, DatasetError
 
 MANY_STEPS = 10_000
@@ -31,6 +31,8 @@ FEW_STEPS = 100
 #  SD 1.x U-Net: 5 x 320 + 5 x 640 + 6 x 1280 ch, depth 1, context 768; SD 2.x context 1024.
 #  Text encoders: per layer 4 x 2H (q, k, v, out) + 2 x (H + 4H) (fc1, fc2); CLIP-L 12 x 768,
 #  OpenCLIP-bigG 32 x 1280, OpenCLIP-H 23 x 1024.
+# The U-Net figures were checked by building sd-scripts' own U-Net classes on the meta device
+# and summing the same modules (SDXL 2,659,840 / 722; SD1 423,936 / 192; SD2 432,128 / 192).
 LORA_SHAPES: dict[str, dict[str, tuple[int, int]]] = {
     # family -> part -> (sum of in+out per rank unit, number of modules)
     "sdxl": {"unet": (2_659_840, 722), "text_encoder": (903_168, 264)},
@@ -287,10 +289,15 @@ def plan_run(
         warmup = int(warmup_arg)
 
     name = args.get("output_name")
-    stems = planned_lora_stems(str(name), epochs, args.get("save_every_n_epochs"))
-    if not name:
-        # sd-scripts' defaults: "epoch-000001" ... and "last" for the final file.
-        stems = [s.replace("None-", "epoch-") if s != "None" else "last" for s in stems]
+    every = args.get("save_every_n_epochs")
+    if name:
+        stems = planned_lora_stems(str(name), epochs, every)
+    else:
+        # sd-scripts' defaults without output_name: "epoch-000001" ... and "last".
+        stems = [
+            EPOCH_FILE.format("epoch", e) if e < epochs else "last"
+            for e in saved_epochs(epochs, every)
+        ]
         name = "last"
     family = family_of(args, script)
     rank = _int(args, "network_dim", 4)
@@ -306,15 +313,15 @@ def plan_run(
         disk += per_image * (2 if args.get("flip_aug") else 1)
 
     if total > MANY_STEPS:
-        warnings.append(f"{total} steps is more than {MANY_STEPS:,}: a very long run")
+        warnings.append(f"total steps {total} is more than {MANY_STEPS:,}: a very long run")
     if 0 < total < FEW_STEPS:
-        warnings.append(f"{total} steps is fewer than {FEW_STEPS}: the LoRA may learn little")
+        warnings.append(f"total steps {total} is fewer than {FEW_STEPS}: the LoRA may learn little")
     if total == 0:
         warnings.append("no images found: sd-scripts has nothing to train on")
     if small and smallest is not None:
         warnings.append(
-            f"{small} images are smaller than the smallest bucket ({smallest[0]}x{smallest[1]})"
-            ": they are upscaled"
+            f"{small} image{'s are' if small != 1 else ' is'} smaller than the smallest bucket "
+            f"({smallest[0]}x{smallest[1]}): upscaled to fit"
         )
     if isinstance(args.get("validation_split"), float) and args["validation_split"] > 0:
         warnings.append("validation_split > 0: the counts here ignore the validation split")
