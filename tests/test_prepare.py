@@ -343,3 +343,21 @@ def test_files_recorded_before_a_kill_are_adopted(
     manifest_path.write_text(json.dumps(manifest))
     result = prepare(runner, project, "--copy")
     assert "  nothing to change: all 5 files are in place (copies)\n" in result.stdout
+
+
+def test_rename_after_prepare_is_synced(runner: CliRunner, project: dict[str, Path]) -> None:
+    (project["images"] / "notes.md").unlink()
+    prepare(runner, project)
+    renamed = runner.invoke(cli, ["rename", "yumoto", str(project["images"])])
+    assert renamed.exit_code == 0, renamed.output
+    result = prepare(runner, project)
+    assert "  5 added, 0 updated, 5 removed, 0 unchanged (symlinks)\n" in result.stdout
+    concept = project["dest"] / "img" / "7_yumoto"
+    assert sorted(os.listdir(concept)) == [
+        "yumoto_1.png",
+        "yumoto_1.txt",
+        "yumoto_2.jpg",
+        "yumoto_2.txt",
+        "yumoto_3.webp",
+    ]
+    assert (concept / "yumoto_2.jpg").read_bytes() == b"jpg b"

@@ -39,8 +39,10 @@ def _recovered_text(journal: Journal) -> str:
 
 
 @click.command("rename")
-@click.argument("prefix", required=False)
-@click.argument("folder", required=False, type=click.Path(path_type=Path, file_okay=False))
+@click.argument("prefix", required=False, metavar="PREFIX")
+@click.argument(
+    "folder", required=False, metavar="[DIR]", type=click.Path(path_type=Path, file_okay=False)
+)
 @click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")
 @click.option("--undo", is_flag=True, help="Reverse the last rename in DIR from its journal.")
 @click.option("-y", "--yes", is_flag=True, help="Do not ask before renaming many files.")
