@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 import toml
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from kohya_orchestrator.cli import cli
@@ -19,7 +21,7 @@ from kohya_orchestrator.errors import ConfigError, ModelError, TemplateError
 from kohya_orchestrator.safetensors_header import write_header_only
 from kohya_orchestrator.settings import write_initial_settings
 from kohya_orchestrator.templates import ENV_VAR
-from kohya_orchestrator.tomlquote import toml_value
+from kohya_orchestrator.tomlquote import TomlValueError, toml_value
 
 GOLDEN = Path(__file__).parent / "golden"
 FACTS = Path(__file__).resolve().parent.parent / "kohya_orchestrator" / "contract_data"
@@ -415,3 +417,20 @@ def test_note_when_repeats_and_folder_differ(tmp_path: Path) -> None:
         "sd-scripts takes the repeats from the folder name, so run `kohya-orch prepare` "
         "again to apply the settings."
     ) in notes
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(value=st.text(min_size=1, max_size=20))
+def test_any_name_renders_exactly(tmp_path: Path, value: str) -> None:
+    dest = tmp_path / "proj"
+    if not dest.exists():
+        make_project(tmp_path)
+    try:
+        literal = toml_value(value)
+    except TomlValueError:
+        return  # refused up front (sd-scripts' parser would misread it), covered elsewhere
+    rendered = build_config(dest, (f"name={literal}", f"caption_extension={literal}"))
+    assert tomllib.loads(rendered.text) == toml.loads(rendered.text) == rendered.values
+    assert rendered.values["output_name"] == rendered.values["caption_extension"] == value
