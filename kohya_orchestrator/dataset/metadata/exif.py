@@ -11,6 +11,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+from kohya_orchestrator.dataset.metadata.common import is_blank
 from kohya_orchestrator.errors import ImageFormatError
 
 TAG_IMAGE_DESCRIPTION = 0x010E
@@ -177,7 +178,7 @@ def _decode_xp(raw: bytes) -> str:
 
 
 def read_fields(block: bytes) -> tuple[dict[str, str], str | None]:
-    """The caption-ish EXIF fields (name -> text) and the raw UserComment text, if any."""
+    """The non-blank caption-ish EXIF fields (name -> text) and the UserComment text, if any."""
     tiff = Tiff(block)
     fields: dict[str, str] = {}
     readers = (
@@ -187,14 +188,15 @@ def read_fields(block: bytes) -> tuple[dict[str, str], str | None]:
     )
     for tag, name, decode in readers:
         entry = tiff.entry(tiff.ifd0, tag)
-        if entry is not None:
-            fields[name] = decode(tiff.value(entry))
+        if entry is not None and not is_blank(text := decode(tiff.value(entry))):
+            fields[name] = text
     user_comment = None
     if tiff.exif is not None:
         entry = tiff.entry(tiff.exif, TAG_USER_COMMENT)
         if entry is not None:
             user_comment = decode_user_comment(tiff.value(entry), tiff.order)
-            fields["EXIF UserComment"] = user_comment
+            if not is_blank(user_comment):
+                fields["EXIF UserComment"] = user_comment
     return fields, user_comment
 
 

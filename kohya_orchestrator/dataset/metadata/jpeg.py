@@ -115,7 +115,9 @@ def read(data: bytes) -> Found:
         found.fields.update(fields)
     for seg in layout.segments:
         if seg.marker == 0xFE:
-            found.fields.setdefault("JPEG COM", seg.payload.decode("utf-8", errors="replace"))
+            comment = seg.payload.decode("utf-8", errors="replace")
+            if not is_blank(comment):
+                found.fields.setdefault("JPEG COM", comment)
     if user_comment is not None and not is_blank(user_comment) and user_comment != found.caption:
         found.generation_info = user_comment
     return found

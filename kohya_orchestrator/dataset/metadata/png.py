@@ -123,7 +123,7 @@ def _read(data: bytes) -> tuple[list[Chunk], int, list[tuple[Chunk, TextChunk]],
     texts = _texts(chunks)
     found = Found()
     for _chunk, text in texts:
-        if text.keyword in CAPTIONISH:
+        if text.keyword in CAPTIONISH and not is_blank(text.text):
             found.fields.setdefault(f"PNG {text.keyword}", text.text)
     for chunk in chunks:
         if chunk.type == b"eXIf":

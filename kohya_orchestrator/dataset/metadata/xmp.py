@@ -106,14 +106,11 @@ def new_packet(caption: str, tags: list[str]) -> bytes:
     return (_PACKET_HEAD + body + _PACKET_TAIL).encode("utf-8")
 
 
-def _prefixes(packet: bytes, uri: str) -> set[str]:
+def _namespaces(packet: bytes) -> list[tuple[str, str]]:
+    """Every (prefix, uri) binding declared in the packet."""
     import io
 
-    found: set[str] = set()
-    for _event, (prefix, bound) in ET.iterparse(io.BytesIO(packet), events=("start-ns",)):
-        if bound == uri:
-            found.add(prefix)
-    return found
+    return [ns for _event, ns in ET.iterparse(io.BytesIO(packet), events=("start-ns",))]
 
 
 def _remove_element(text: str, name: str) -> str:
@@ -134,11 +131,11 @@ def merge(packet: bytes | None, caption: str, tags: list[str]) -> bytes:
     except UnicodeDecodeError as err:
         raise _bad(f"packet is not UTF-8 ({err.reason} at byte {err.start})") from None
     text = _BLOCK_RE.sub("", text)
-    clean = text.encode("utf-8").rstrip(b"\x00")
-    for prefix in _prefixes(clean, DC):
+    bindings = _namespaces(text.encode("utf-8").rstrip(b"\x00"))
+    for prefix in {p for p, uri in bindings if uri == DC}:
         for local in ("description", "subject"):
             text = _remove_element(text, f"{prefix}:{local}" if prefix else local)
-    rdf_prefixes = _prefixes(clean, RDF)
+    rdf_prefixes = {p for p, uri in bindings if uri == RDF}
     closing = [m for p in rdf_prefixes for m in re.finditer(rf"</{re.escape(p)}:RDF\s*>", text)]
     if not closing or "" in rdf_prefixes:
         raise _bad("no rdf:RDF element to add the caption to")
