@@ -92,6 +92,11 @@ def write_lora(path: Path, metadata: dict[str, str], dim: int) -> None:
     os.replace(tmp, path)
 
 
+def _first(value: Any) -> Any:
+    # text_encoder_lr is a list at sd-scripts main; the metadata records its first value.
+    return value[0] if isinstance(value, list) and value else value
+
+
 def progress(step: int, total: int, loss: float) -> None:
     percent = int(100 * step / total)
     bar = "█" * (percent // 10) + " " * (10 - percent // 10)
@@ -137,7 +142,11 @@ def train(args: argparse.Namespace, flat: dict[str, Any]) -> int:
                 "ss_network_alpha": str(flat.get("network_alpha", 1)),
                 "ss_learning_rate": str(flat.get("learning_rate")),
                 "ss_unet_lr": str(flat.get("unet_lr")),
-                "ss_text_encoder_lr": str(flat.get("text_encoder_lr")),
+                "ss_text_encoder_lr": str(_first(flat.get("text_encoder_lr"))),
+                "ss_network_module": str(flat.get("network_module")),
+                "ss_base_model_version": "sdxl_base_v1-0"
+                if "sdxl" in Path(sys.argv[0]).name
+                else "sd_v1",
             }
             write_lora(out / f"{stem}.safetensors", metadata, dim)
             if flat.get("save_state"):
