@@ -374,3 +374,60 @@ def test_plan_file_relative_paths_and_cli(dataset: Path, tmp_path: Path, runner:
     assert "               512x512        7            31        8" in lines
     bad = runner.invoke(cli, ["plan", str(config), "--set", "epochs=3"])
     assert bad.exit_code == 2
+
+
+SDXL_KEYS = [
+    "conditioner.embedders.0.transformer.text_model.embeddings.token_embedding.weight",
+    "conditioner.embedders.1.model.transformer.resblocks.0.attn.in_proj_weight",
+    "model.diffusion_model.label_emb.0.0.weight",
+]
+
+
+def _project(root: Path) -> Path:
+    """A prepared project: header-only SDXL checkpoint, the settings, captioned images."""
+    from kohya_orchestrator.safetensors_header import write_header_only
+    from kohya_orchestrator.settings import write_initial_settings
+
+    model = root / "models" / "pony.safetensors"
+    model.parent.mkdir(parents=True)
+    write_header_only(model, {k: {"dtype": "F16", "shape": [4, 4]} for k in SDXL_KEYS}, {})
+    dest = root / "proj"
+    concept = dest / "img" / "7_yumoto_hakone"
+    for i, (w, h) in enumerate([(512, 512)] * 3 + [(512, 768)] * 2):
+        _image(concept / f"yumoto_hakone_{i}.png", w, h)
+        (concept / f"yumoto_hakone_{i}.txt").write_text("yumoto_hakone, glasses\n")
+    (dest / "model").mkdir()
+    (dest / "log").mkdir()
+    write_initial_settings(
+        dest,
+        name="yumoto_hakone",
+        trigger="yumoto_hakone",
+        images=str(root / "images"),
+        model=str(model),
+        repeats=7,
+    )
+    return dest
+
+
+def test_plan_project_uses_the_rendered_settings(tmp_path: Path, runner: CliRunner) -> None:
+    from kohya_orchestrator.plan import plan_project
+
+    dest = _project(tmp_path)
+    plan = plan_project(dest)
+    # Workflow defaults: batch 4, 15 epochs, save every epoch, 512,512 with buckets.
+    # 512x512: 3 x 7 = 21 -> 6 batches; 512x768 (0.667) -> 384x640: 2 x 7 = 14 -> 4 batches.
+    assert [(b.width, b.height, b.with_repeats, b.batches) for b in plan.buckets] == [
+        (384, 640, 14, 4),
+        (512, 512, 21, 6),
+    ]
+    assert (plan.steps_per_epoch, plan.epochs, plan.total_steps) == (10, 15, 150)
+    assert plan.warmup_steps == int(0.05 * 150)
+    assert plan.lora_stems[0] == "yumoto_hakone-000001"
+    assert plan.lora_stems[-1] == "yumoto_hakone"
+    assert len(plan.lora_stems) == 15
+    smaller = plan_project(dest, ["batch_size=2"], num_processes=1)
+    assert smaller.batches_per_epoch == 11 + 7
+    result = runner.invoke(cli, ["plan", str(dest), "--set", "epochs=3"], catch_exceptions=False)
+    assert "LoRA files (3): yumoto_hakone-000001, yumoto_hakone-000002, yumoto_hakone" in (
+        result.output.splitlines()
+    )
