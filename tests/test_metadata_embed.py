@@ -266,24 +266,56 @@ def test_crlf_becomes_lf() -> None:
     assert read_embedded(data).caption == "a, b\nc"
 
 
-def test_mpo_second_image_still_found() -> None:
-    before, after = original("jpeg_mpo"), embedded("jpeg_mpo")
-    assert len(after) > len(before)
-    assert frames(after) == frames(before)
-    # The MP index records the primary image's size: it grew by exactly the added bytes.
-    mpf = after.index(b"MPF\x00") + 4
-    tiff = after[mpf:]
+def _mp_index(data: bytes) -> tuple[int, str, int]:
+    """(TIFF start of the MPF block, byte order, offset of the MP entry list in it)."""
+    mpf = data.index(b"MPF\x00") + 4
+    tiff = data[mpf:]
     order = "<" if tiff[:2] == b"II" else ">"
     (ifd,) = struct.unpack(order + "I", tiff[4:8])
     (count,) = struct.unpack(order + "H", tiff[ifd : ifd + 2])
     entries = [tiff[ifd + 2 + 12 * i : ifd + 14 + 12 * i] for i in range(count)]
     mp_entry = next(e for e in entries if struct.unpack(order + "H", e[:2])[0] == 0xB002)
-    (where,) = struct.unpack(order + "I", mp_entry[8:12])
-    size, offset = struct.unpack(order + "II", tiff[where + 4 : where + 12])
+    return mpf, order, struct.unpack(order + "I", mp_entry[8:12])[0]
+
+
+def _check_mp_index(data: bytes) -> None:
+    """The MP index must give the primary image's size and the second image's offset."""
+    mpf, order, where = _mp_index(data)
+    size, offset = struct.unpack(order + "II", data[mpf + where + 4 : mpf + where + 12])
     assert offset == 0
-    second_offset = struct.unpack(order + "I", tiff[where + 24 : where + 28])[0]
-    assert after[mpf + second_offset : mpf + second_offset + 2] == b"\xff\xd8"
-    assert after[size - 2 : size] == b"\xff\xd9"
+    (second,) = struct.unpack(order + "I", data[mpf + where + 24 : mpf + where + 28])
+    assert data[mpf + second : mpf + second + 3] == b"\xff\xd8\xff"
+    assert data[size - 2 : size] == b"\xff\xd9"
+
+
+def test_mpo_second_image_still_found() -> None:
+    before, after = original("jpeg_mpo"), embedded("jpeg_mpo")
+    assert len(after) > len(before)
+    assert frames(after) == frames(before)
+    _check_mp_index(before)
+    _check_mp_index(after)
+
+
+def test_mpo_with_xmp_after_the_mp_index() -> None:
+    """A segment that grows after the MPF segment shifts the second image's offset too."""
+    data = original("jpeg_mpo")
+    mpf = data.index(b"MPF\x00") - 4
+    mpf_end = mpf + 2 + struct.unpack(">H", data[mpf + 2 : mpf + 4])[0]
+    xmp = b"http://ns.adobe.com/xap/1.0/\x00" + FOREIGN_XMP
+    segment = b"\xff\xe1" + struct.pack(">H", len(xmp) + 2) + xmp
+    moved = bytearray(data[:mpf_end] + segment + data[mpf_end:])
+    # Correct the index by hand for the inserted segment, so only our edit is under test.
+    tiff, order, where = _mp_index(bytes(moved))
+    for at in (tiff + where + 4, tiff + where + 24):  # primary size, second image's offset
+        (value,) = struct.unpack(order + "I", moved[at : at + 4])
+        moved[at : at + 4] = struct.pack(order + "I", value + len(segment))
+    _check_mp_index(bytes(moved))
+    fixed = embed_caption(bytes(moved), CAPTION).data
+    _check_mp_index(fixed)
+    assert frames(fixed) == frames(data)
+    longer = embed_caption(fixed, CAPTION + ", " + "x" * 500).data
+    _check_mp_index(longer)
+    assert frames(longer) == frames(data)
 
 
 def test_read_embedded_on_untouched_files() -> None:
@@ -292,3 +324,30 @@ def test_read_embedded_on_untouched_files() -> None:
     a1111 = read_embedded(original("png_a1111"))
     assert a1111.generation_info == GENERATION_INFO
     assert a1111.fields == {"PNG parameters": GENERATION_INFO}
+
+
+def test_tail_not_reused_when_another_tool_wrote_after_it() -> None:
+    """A GPS IFD appended after our tail by another tool must survive the next edit."""
+    data = embedded("jpeg_camera")
+    seg = data.index(b"Exif\x00\x00") - 4
+    seg_end = seg + 2 + struct.unpack(">H", data[seg + 2 : seg + 4])[0]
+    tiff = bytearray(data[seg + 10 : seg_end])
+    (ifd0,) = struct.unpack(">I", tiff[4:8])
+    (count,) = struct.unpack(">H", tiff[ifd0 : ifd0 + 2])
+    gps_entry = next(
+        ifd0 + 2 + 12 * i
+        for i in range(count)
+        if struct.unpack(">H", tiff[ifd0 + 2 + 12 * i : ifd0 + 4 + 12 * i])[0] == 0x8825
+    )
+    (gps,) = struct.unpack(">I", tiff[gps_entry + 8 : gps_entry + 12])
+    gps_size = 2 + 12 * struct.unpack(">H", tiff[gps : gps + 2])[0] + 4
+    tiff[gps_entry + 8 : gps_entry + 12] = struct.pack(">I", len(tiff))
+    tiff += tiff[gps : gps + gps_size]
+    payload = b"Exif\x00\x00" + bytes(tiff)
+    moved = data[:seg] + b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload
+    moved += data[seg_end:]
+    gps_before = piexif.load(moved)["GPS"]
+    assert gps_before == piexif.load(original("jpeg_camera"))["GPS"]
+    after = embed_caption(moved, CAPTION_B).data
+    assert piexif.load(after)["GPS"] == gps_before
+    assert read_embedded(after).caption == CAPTION_B

@@ -30,6 +30,9 @@ NEW_HEADER = b"MM\x00\x2a\x00\x00\x00\x08"
 
 _TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4}
 
+# Tags whose value is the offset of another IFD (GPS, Interoperability, SubIFDs).
+_POINTER_TAGS = (0x8825, 0xA005, 0x014A)
+
 _UC_ASCII = b"ASCII\x00\x00\x00"
 _UC_UNICODE = b"UNICODE\x00"
 _UC_JIS = b"JIS\x00\x00\x00\x00\x00"
@@ -284,6 +287,8 @@ def _fits_before(tiff: Tiff, limit: int, replaced: set[int]) -> bool:
                 continue
             size = entry.size()
             if size is not None and size > 4 and tiff.long(entry) + size > limit:
+                return False
+            if entry.tag in _POINTER_TAGS and entry.type == TYPE_LONG and tiff.long(entry) >= limit:
                 return False
     return True
 
