@@ -359,3 +359,39 @@ def test_plan_smoke_without_images(tmp_path: Path) -> None:
         f"--smoke: no training images in {tmp_path / 'img'}.\n"
         "  hint: Run `kohya-orch prepare` first, or check train_data_dir in the config."
     )
+
+
+@needs_accelerate
+def test_ctrl_c_stops_the_trainer(
+    runner: CliRunner, project: Path, sd_scripts: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import signal
+    import threading
+    import time
+
+    monkeypatch.setenv("FAKE_TRAINER_MODE", "hang")
+    monkeypatch.setenv("FAKE_TRAINER_PIDFILE", str(project / "pid"))
+
+    def interrupt() -> None:
+        for _ in range(600):
+            logs = list((project / "log").glob("train-*.log"))
+            if logs and b"ready" in logs[0].read_bytes():
+                os.kill(os.getpid(), signal.SIGINT)
+                return
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=interrupt, daemon=True)
+    thread.start()
+    result = train(
+        runner, str(project), "--sd-scripts", str(sd_scripts), "--python", sys.executable
+    )
+    thread.join()
+    assert result.exit_code != 0
+    assert "interrupted: saving and stopping" in result.stdout
+    assert "stopped by Ctrl-C (exit code" in result.stderr
+    pid = int((project / "pid").read_text())
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    [record] = list((project / "runs").glob("*.json"))
+    assert json.loads(record.read_text())["extra"]["interrupted"] == 1

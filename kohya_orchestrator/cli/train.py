@@ -262,6 +262,10 @@ def _run(
             click.echo(f"LoRA files in {model_dir}: {', '.join(loras)}")
         click.echo(f"log: {result.log_path}\nrun record: {record.path}")
         return 0
+    if result.interrupts:
+        click.echo(f"stopped by Ctrl-C (exit code {result.exit_code}).", err=True)
+        click.echo(f"log: {result.log_path}\nrun record: {record.path}", err=True)
+        return result.exit_code
     click.echo(f"training failed with exit code {result.exit_code}. Last lines:", err=True)
     for line in result.tail_lines(TAIL_LINES):
         click.echo(f"  | {line}", err=True)
