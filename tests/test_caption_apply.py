@@ -416,3 +416,17 @@ def test_overwrite_generation_info(tmp_path: Path, kind: str) -> None:
     assert plan.warnings == [] and result.images_written == [image]
     info = read_embedded(image.read_bytes())
     assert info.caption == "yumoto_hakone"
+
+
+def test_apply_without_cached_bytes(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Beyond the memory budget, apply embeds again instead of using the planned bytes.
+    from kohya_orchestrator.dataset import caption_apply
+
+    monkeypatch.setattr(caption_apply, "EMBED_CACHE_BYTES", 0)
+    plan, result = run(folder)
+    assert plan.embedded_data == {}
+    assert len(result.images_written) == 3
+    assert embedded(folder / "a.jpg") == "yumoto_hakone, glasses, black hair, suit"
+    before = snapshot(folder)
+    run(folder)
+    assert snapshot(folder) == before

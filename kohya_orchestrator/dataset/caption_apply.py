@@ -12,8 +12,8 @@ untouched and reported; the others are processed.
 
 from __future__ import annotations
 
-import hashlib
 import os
+import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -34,6 +34,10 @@ Iterate = Callable[[list[Any]], Iterable[Any]]
 
 FORMAT_NAMES = {"jpeg": "JPEG", "png": "PNG", "webp": "WebP"}
 _FORMAT_OF_SUFFIX = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png", ".webp": "webp"}
+# Up to this many bytes of captioned images are kept from planning for apply; beyond it,
+# apply embeds again (same result) instead of holding a large folder in memory.
+EMBED_CACHE_BYTES = 256 * 1024 * 1024
+
 _SOURCE_NAMES = {
     "txt": "from the caption file",
     "embedded": "from the embedded caption",
@@ -44,11 +48,16 @@ _SOURCE_NAMES = {
 
 @dataclass(frozen=True)
 class FileStamp:
-    """What a file looked like when it was read: size, mtime and content hash."""
+    """What a file looked like when it was read: size, mtime and a checksum of its bytes.
+
+    CRC-32 rather than a cryptographic hash: it guards against another program changing
+    the file between planning and writing (which also changes size or mtime), not against
+    an attacker, and it is several times cheaper than SHA-256 on large PNGs.
+    """
 
     size: int
     mtime_ns: int
-    sha256: str
+    crc32: int
 
 
 @dataclass(frozen=True)
@@ -120,6 +129,8 @@ class CaptionPlan:
     overwrite_generation_info: bool
     items: tuple[ImageCaption, ...]
     stale_temps: tuple[Path, ...] = ()
+    # Captioned bytes computed while planning, reused by apply when the file is unchanged.
+    embedded_data: dict[Path, bytes] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def pending(self) -> list[ImageCaption]:
@@ -183,13 +194,21 @@ def plan_captions(
     shared = shared_stems(entries)
     stale = tuple(sorted(p for p in folder.iterdir() if p.name.startswith(fsutil.TEMP_PREFIX)))
     items = []
+    cache: dict[Path, bytes] = {}
+    cached = 0
     for entry in iterate(entries) if iterate else entries:
         caption_file = folder / f"{entry.stem}{ext}"
         if entry.image in shared:
             items.append(ImageCaption(entry.image, caption_file, error=shared[entry.image]))
             continue
-        items.append(_plan_one(entry.image, caption_file, trig, tags, overwrite_generation_info))
-    return CaptionPlan(folder, trig, ext, tags, overwrite_generation_info, tuple(items), stale)
+        item, data = _plan_one(entry.image, caption_file, trig, tags, overwrite_generation_info)
+        items.append(item)
+        if data is not None and cached + len(data) <= EMBED_CACHE_BYTES:
+            cache[entry.image] = data
+            cached += len(data)
+    return CaptionPlan(
+        folder, trig, ext, tags, overwrite_generation_info, tuple(items), stale, cache
+    )
 
 
 def apply_captions(plan: CaptionPlan, *, iterate: Iterate | None = None) -> CaptionResult:
@@ -238,7 +257,7 @@ def read_stamped(path: Path) -> tuple[bytes, FileStamp]:
     with open(path, "rb") as fh:
         st = os.fstat(fh.fileno())
         data = fh.read()
-    return data, FileStamp(len(data), st.st_mtime_ns, hashlib.sha256(data).hexdigest())
+    return data, FileStamp(len(data), st.st_mtime_ns, zlib.crc32(data))
 
 
 def decode_caption_file(data: bytes, name: str) -> str:
@@ -270,7 +289,7 @@ def _plan_one(
     trigger: Trigger,
     tags: str | None,
     overwrite_generation_info: bool,
-) -> ImageCaption:
+) -> tuple[ImageCaption, bytes | None]:
     from kohya_orchestrator.dataset.metadata import embed_caption, read_embedded
 
     item = ImageCaption(image, caption_file)
@@ -294,7 +313,7 @@ def _plan_one(
                 "the other names keep the old one"
             )
         txt_changes = old_txt is None or old_txt not in (caption, f"{caption}\n")
-        return replace(
+        planned = replace(
             item,
             source=source,
             caption=caption,
@@ -302,10 +321,11 @@ def _plan_one(
             txt_changes=txt_changes,
             warnings=tuple(warnings),
         )
+        return planned, embedded.data if embedded.changed else None
     except OrchError as exc:
-        return replace(item, error=exc.message)
+        return replace(item, error=exc.message), None
     except OSError as exc:
-        return replace(item, error=_os_message(exc, image))
+        return replace(item, error=_os_message(exc, image)), None
 
 
 def _read_caption_file(path: Path) -> tuple[str | None, FileStamp | None]:
@@ -348,15 +368,18 @@ def _apply_one(
         data, stamp = read_stamped(item.image)
         if stamp != item.image_stamp:
             raise _changed("the image")
-        embedded = embed_caption(
-            data, item.caption, overwrite_generation_info=plan.overwrite_generation_info
-        )
-        if embedded.changed:
+        new = plan.embedded_data.get(item.image)
+        if new is None:
+            embedded = embed_caption(
+                data, item.caption, overwrite_generation_info=plan.overwrite_generation_info
+            )
+            new = embedded.data if embedded.changed else None
+        if new is not None:
             # Last look just before replacing: a change since the read above would be lost.
             st = os.stat(item.image)
             if (st.st_size, st.st_mtime_ns) != (stamp.size, stamp.mtime_ns):
                 raise _changed("the image")
-            fsutil.atomic_write_bytes(item.image, embedded.data, sync_dir=False)
+            fsutil.atomic_write_bytes(item.image, new, sync_dir=False)
             folders.add(Path(os.path.realpath(item.image)).parent)
             result.images_written.append(item.image)
     if item.txt_changes:
