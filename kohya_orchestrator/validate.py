@@ -3,14 +3,13 @@
 sd-scripts accepts unknown keys silently and never type-checks values from the file (see
 SD_SCRIPTS.md), so a typo or a GUI name trains something else without a word. `lint` flattens
 the document as sd-scripts does and reports every problem at once, errors and warnings apart.
-The cross-key and filesystem rules live in lint_rules.py.
+Key and type checks live in lint_types.py, cross-key rules in lint_rules.py, filesystem rules
+in lint_files.py.
 """
 
 from __future__ import annotations
 
-import difflib
-import json
-import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,35 +17,16 @@ from typing import Any
 
 from kohya_orchestrator.contract import (
     DEFAULT_SCRIPT,
+    SCRIPTS,
     Contract,
-    Option,
     flatten_like_sd_scripts,
     load_contract,
 )
+from kohya_orchestrator.lint_types import GUI_NAMES, toml_value, typed_values
 
 PROFILES = ("apple-silicon", "cuda", "cpu")
-
-# Names the kohya_ss GUI saves in its own configs, and the sd-scripts key each one means.
-GUI_NAMES: dict[str, str] = {
-    "epoch": "max_train_epochs",
-    "epochs": "max_train_epochs",
-    "optimizer": "optimizer_type",
-    "max_resolution": "resolution",
-    "lr_warmup": "lr_warmup_steps",
-    "LoRA_type": "network_module",
-    "lr_restart_cycles": "lr_scheduler_num_cycles",
-    "learning_rate_te": "text_encoder_lr",
-    "model_list": "pretrained_model_name_or_path",
-    "network_rank": "network_dim",
-    "train_dir": "train_data_dir",
-    "reg_dir": "reg_data_dir",
-    "conv_dim": "network_args",
-    "conv_alpha": "network_args",
-    "sdxl": "",
-    "num_cpu_threads_per_process": "",
-    "additional_parameters": "",
-    "use_wandb": "log_with",
-}
+__all__ = ["GUI_NAMES", "LintReport", "Problem", "lint", "lint_file", "toml_value"]
+_PROFILE_COMMENT = re.compile(r'profile: "([a-z-]+)"')
 
 
 @dataclass(frozen=True)
@@ -101,236 +81,6 @@ class LintReport:
         }
 
 
-def toml_value(value: Any) -> str:
-    """A value written the way it would appear in a TOML file."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, list):
-        return "[" + ", ".join(toml_value(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + "}"
-    return repr(value) if isinstance(value, int | float) else str(value)
-
-
-def _kind_of(value: Any) -> str:
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a float"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a table"
-    return "a date/time"
-
-
-_TYPE_WORDS = {
-    "int": ("an integer", "integers"),
-    "float": ("a number", "numbers"),
-    "int_or_float": ("a number", "numbers"),
-    "str": ("a string", "strings"),
-    "Path": ("a path string", "path strings"),
-}
-
-
-def _scalar_ok(type_name: str | None, value: Any) -> bool:
-    if isinstance(value, bool):
-        return False
-    if type_name == "int":
-        return isinstance(value, int)
-    if type_name in ("float", "int_or_float"):
-        return isinstance(value, int | float) and not (
-            isinstance(value, float) and math.isnan(value)
-        )
-    return isinstance(value, str)
-
-
-def _converted(type_name: str | None, value: Any) -> Any:
-    """The value the user most likely meant, or None when there is no obvious one."""
-    try:
-        if type_name == "int":
-            if isinstance(value, float) and value.is_integer():
-                return int(value)
-            if isinstance(value, str):
-                return int(value.strip())
-        if type_name in ("float", "int_or_float") and isinstance(value, str):
-            return float(value.strip().replace(",", "."))
-        if (
-            type_name in ("str", "Path")
-            and isinstance(value, int | float)
-            and not isinstance(value, bool)
-        ):
-            return str(value)
-    except ValueError:
-        return None
-    return None
-
-
-def _check_flag(report: LintReport, key: str, value: Any) -> None:
-    if isinstance(value, bool):
-        return
-    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
-        word = value.strip().lower()
-        report.error(
-            key,
-            f"'{key}' is a switch: it must be true or false, not the string {toml_value(value)}",
-            f"write {key} = {word} without quotes",
-        )
-        return
-    if key == "xformers" and isinstance(value, str):
-        hint = 'write sdpa = true (the kohya_ss GUI\'s xformers = "sdpa") or xformers = true'
-    elif isinstance(value, int) and value in (0, 1):
-        hint = f"write {key} = {'true' if value else 'false'}"
-    else:
-        hint = f"write {key} = true or {key} = false"
-    report.error(
-        key,
-        f"'{key}' is a switch: it must be true or false, not {_kind_of(value)} "
-        f"({toml_value(value)})",
-        hint,
-    )
-
-
-def _check_list(report: LintReport, key: str, opt: Option, value: Any) -> bool:
-    one, many = _TYPE_WORDS.get(opt.type or "str", ("a string", "strings"))
-    if not isinstance(value, list):
-        # main's text_encoder_lr still takes one number (train_network keeps it compatible).
-        if key == "text_encoder_lr" and _scalar_ok(opt.type, value):
-            return True
-        fixed = _converted(opt.type, value) if not _scalar_ok(opt.type, value) else value
-        hint = (
-            f"write {key} = [{toml_value(fixed)}]"
-            if fixed is not None
-            else f"write {key} = [...] with {many}"
-        )
-        report.error(
-            key,
-            f"'{key}' must be a list (TOML array) of {many}, not {_kind_of(value)} "
-            f"({toml_value(value)})",
-            hint,
-        )
-        return False
-    for i, item in enumerate(value, 1):
-        if not _scalar_ok(opt.type, item):
-            report.error(
-                key,
-                f"'{key}' must be a list of {many}, but item {i} is {_kind_of(item)} "
-                f"({toml_value(item)})",
-                f"write every item of {key} as {one}",
-            )
-            return False
-    return True
-
-
-def _check_scalar(report: LintReport, key: str, opt: Option, value: Any) -> bool:
-    if _scalar_ok(opt.type, value):
-        return True
-    one, _ = _TYPE_WORDS.get(opt.type or "str", ("a string", "strings"))
-    if key == "resolution" and isinstance(value, int | float) and not isinstance(value, bool):
-        n = int(value)
-        report.error(
-            key,
-            f"'resolution' must be a string like \"{n},{n}\", not {_kind_of(value)} ({value!r}): "
-            "sd-scripts crashes on a number",
-            f'write resolution = "{n},{n}"',
-        )
-        return False
-    if key == "resolution" and isinstance(value, list) and len(value) == 2:
-        text = ",".join(str(v) for v in value)
-        report.error(
-            key,
-            f"'resolution' must be a string like \"{text}\", not a list ({toml_value(value)})",
-            f'write resolution = "{text}"',
-        )
-        return False
-    fixed = _converted(opt.type, value)
-    hint = f"write {key} = {toml_value(fixed)}" if fixed is not None else f"write {key} as {one}"
-    if isinstance(value, str) and fixed is not None:
-        hint += " without quotes"
-    report.error(key, f"'{key}' must be {one}, not {_kind_of(value)} ({toml_value(value)})", hint)
-    return False
-
-
-def _check_choices(report: LintReport, key: str, opt: Option, value: Any) -> None:
-    if opt.choices is None:
-        return
-    allowed = [c for c in opt.choices if c is not None]
-    if value in allowed:
-        return
-    shown = ", ".join(toml_value(c) for c in allowed)
-    hint = f"use one of: {shown}"
-    if isinstance(value, str):
-        lowered = {str(c).lower(): c for c in allowed}
-        close = lowered.get(value.lower()) or next(
-            iter(difflib.get_close_matches(value, [str(c) for c in allowed], n=1)), None
-        )
-        if close is not None:
-            hint = f"did you mean {toml_value(close)}? ({hint})"
-    report.error(key, f"'{key}' = {toml_value(value)} is not one of the choices: {shown}", hint)
-
-
-def _unknown_key(report: LintReport, key: str, value: Any, contract: Contract) -> None:
-    if key in GUI_NAMES:
-        report.error(key, *_gui_problem(key, value, contract))
-        return
-    if key in ("datasets", "general") or (
-        isinstance(value, list) and value and isinstance(value[0], dict)
-    ):
-        report.error(
-            key,
-            f"unknown key '{key}': [[{key}]] tables belong in a dataset config, "
-            "not in the training TOML; sd-scripts ignores them here",
-            'move them into a separate file and set dataset_config = "/path/to/it.toml"',
-        )
-        return
-    names = contract.names
-    close = difflib.get_close_matches(key, names, n=1, cutoff=0.75)
-    if not close:
-        lowered = {n.lower(): n for n in names}
-        if key.lower() in lowered:
-            close = [lowered[key.lower()]]
-    if close:
-        hint = f"did you mean '{close[0]}'?"
-    else:
-        hint = f"remove it, or check the name in `{contract.script} --help`"
-    report.error(key, f"unknown key '{key}': sd-scripts ignores it silently", hint)
-
-
-def _gui_problem(key: str, value: Any, contract: Contract) -> tuple[str, str]:
-    target = GUI_NAMES[key]
-    message = f"'{key}' is a kohya_ss GUI name, not an sd-scripts option: sd-scripts ignores it"
-    tv = toml_value(value)
-    if key == "lr_warmup":
-        ratio = value / 100 if isinstance(value, int | float) and value > 1 else value
-        return message, (
-            f"use lr_warmup_steps = {toml_value(ratio)} (a ratio of the steps; "
-            "the GUI's lr_warmup is a percentage)"
-        )
-    if key == "LoRA_type":
-        return message, 'use network_module = "networks.lora" (the GUI\'s "Standard" LoRA)'
-    if key in ("conv_dim", "conv_alpha"):
-        return message, f'use network_args = ["{key}={value}"]'
-    if key == "sdxl":
-        return message, "choose the script instead: sdxl_train_network.py for SDXL"
-    if key == "num_cpu_threads_per_process":
-        return message, "it is an accelerate launch flag; remove it from the TOML"
-    if key == "additional_parameters":
-        return message, "write each parameter as its own key in the TOML"
-    if key == "use_wandb":
-        return message, 'use log_with = "wandb"'
-    if key == "max_resolution" and not isinstance(value, str):
-        return message, f'use resolution = "{value},{value}"'
-    if target in contract.options:
-        return message, f"use {target} = {tv}"
-    return message, f"use {target}"
-
-
 def flatten_with_origins(
     doc: Mapping[str, Any], report: LintReport
 ) -> tuple[dict[str, Any], set[str]]:
@@ -362,35 +112,6 @@ def flatten_with_origins(
                 f"keep one '{key}'",
             )
     return flat, nested
-
-
-def typed_values(
-    flat: Mapping[str, Any], contract: Contract, report: LintReport, nested: set[str]
-) -> dict[str, Any]:
-    """Check keys and types; return the known keys whose values have the right type."""
-    good: dict[str, Any] = {}
-    for key, value in flat.items():
-        if key in nested:
-            continue
-        opt = contract.options.get(key)
-        if opt is None:
-            _unknown_key(report, key, value, contract)
-            continue
-        if opt.is_flag:
-            _check_flag(report, key, value)
-            if isinstance(value, bool):
-                good[key] = value
-            continue
-        ok = (
-            _check_list(report, key, opt, value)
-            if opt.is_list
-            else _check_scalar(report, key, opt, value)
-        )
-        if ok:
-            if not opt.is_list:
-                _check_choices(report, key, opt, value)
-            good[key] = value
-    return good
 
 
 def lint(
@@ -490,6 +211,26 @@ def _normalise(value: Any) -> Any:
     return value
 
 
+def header_hints(text: str) -> tuple[str | None, str | None]:
+    """(script, profile) named in the leading comments of a config kohya-orch rendered.
+
+    The templates start with "... for sd-scripts' sdxl_train_network.py ..." and
+    'profile: "cuda"'; a file without them (a GUI config) gives (None, None).
+    """
+    script = profile = None
+    for line in text.splitlines()[:12]:
+        if not line.startswith("#"):
+            if line.strip():
+                break
+            continue
+        if script is None:
+            script = next((s for s in SCRIPTS if re.search(rf"\b{s}", line)), None)
+        match = _PROFILE_COMMENT.search(line)
+        if profile is None and match and match.group(1) in PROFILES:
+            profile = match.group(1)
+    return script, profile
+
+
 def lint_file(
     path: Path,
     script: str | None = None,
@@ -497,16 +238,32 @@ def lint_file(
     contract: Contract | None = None,
     profile: str | None = None,
     check_files: bool = True,
+    facts: Path | None = None,
 ) -> LintReport:
-    """`lint` a TOML file; a syntax error is reported (with line and column), not raised."""
-    contract = contract or load_contract(script or DEFAULT_SCRIPT)
+    """`lint` a TOML file; a syntax error is reported (with line and column), not raised.
+
+    Without `script`/`contract` (or `profile`), the script (and profile) named in the file's
+    leading comments are used, as kohya-orch's templates write them; else the SDXL script.
+    `facts` is an explicit argument facts file (see contract.load_contract).
+    """
+    path = Path(path)
+    text = ""
+    if path.is_file():
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            text = ""
+    named_script, named_profile = header_hints(text)
+    if contract is None:
+        contract = load_contract(script or named_script or DEFAULT_SCRIPT, facts=facts)
+    if profile is None:
+        profile = named_profile
     report = LintReport(
         script=contract.script,
         contract=contract.describe(),
         config_path=str(path),
         profile=profile,
     )
-    path = Path(path)
     if not path.is_file():
         report.error("", f"{path} does not exist", "check the path of the training TOML")
         return report

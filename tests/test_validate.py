@@ -562,3 +562,67 @@ def test_cli_subprocess_real_entry_point(project: Path) -> None:
     )
     assert proc.returncode == 1
     assert "error: unknown key 'learning_rat': sd-scripts ignores it silently" in proc.stdout
+
+
+def test_header_names_script_and_profile(tmp_path: Path, runner: CliRunner) -> None:
+    # The first lines kohya-orch's templates write; a GUI config has none.
+    path = tmp_path / "config.toml"
+    path.write_text(
+        "# SD 1.x / 2.x LoRA training config for sd-scripts' train_network.py (--config_file).\n"
+        '# Base model: "SD 1.x"; profile: "apple-silicon"; LoRA: "yh"\n'
+        "\n"
+        "clip_skip = 2\nxformers = true\n",
+        encoding="utf-8",
+    )
+    report = lint_file(path, check_files=False)
+    assert (report.script, report.profile) == ("train_network.py", "apple-silicon")
+    assert [p.key for p in report.errors if p.key in ("clip_skip", "xformers")] == ["xformers"]
+    cuda = lint_file(path, profile="cuda", check_files=False)
+    assert not [p for p in cuda.errors + cuda.warnings if p.key == "xformers"]
+    forced = lint_file(path, "sdxl_train_network.py", check_files=False)
+    assert [p.key for p in forced.warnings if p.key == "clip_skip"] == ["clip_skip"]
+    # `validate DIR` reads DIR/config.toml
+    result = runner.invoke(cli, ["validate", str(tmp_path)])
+    assert result.output.splitlines()[0] == (
+        f"{path}: checked against train_network.py at sd-scripts 48d368fa: 193 options "
+        "(shipped train_network.48d368fa.json), profile apple-silicon"
+    )
+
+
+def test_gui_config_without_header_uses_sdxl_and_no_profile(tmp_path: Path) -> None:
+    path = tmp_path / "gui.toml"
+    path.write_text("[model]\nxformers = true\n", encoding="utf-8")
+    report = lint_file(path, check_files=False)
+    assert (report.script, report.profile) == ("sdxl_train_network.py", None)
+    assert [p.key for p in report.warnings if p.key == "xformers"] == ["xformers"]
+
+
+def test_explicit_contract_file(tmp_path: Path, runner: CliRunner) -> None:
+    facts = tmp_path / "facts.json"
+    facts.write_text(
+        json.dumps(
+            {
+                "script": "sdxl_train_network.py",
+                "sd_scripts_commit": "feedbeef",
+                "options": [
+                    {
+                        "dest": "brand_new_option",
+                        "option_strings": ["--brand_new_option"],
+                        "kind": "store_true",
+                        "type": None,
+                        "default": False,
+                        "choices": None,
+                        "nargs": 0,
+                    }
+                ],
+            }
+        ),
+        encoding="utf-8",
+    )
+    path = tmp_path / "c.toml"
+    path.write_text("brand_new_option = true\n", encoding="utf-8")
+    report = lint_file(path, facts=facts, check_files=False)
+    assert not [p for p in report.errors if p.key == "brand_new_option"]
+    result = runner.invoke(cli, ["validate", str(path), "--contract", str(facts), "--json"])
+    data = json.loads(result.output)
+    assert data["contract"] == f"sdxl_train_network.py at sd-scripts feedbeef: 1 options ({facts})"

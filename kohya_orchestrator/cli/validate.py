@@ -13,19 +13,20 @@ PROFILE_CHOICE = click.Choice(["apple-silicon", "cuda", "cpu"])
 
 
 @click.command("validate")
-@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("file", type=click.Path(path_type=Path))
 @click.option(
     "--script",
     type=SCRIPT_CHOICE,
     default=None,
-    help="The training script the file is for (default sdxl_train_network.py).",
+    help="The training script the file is for (default: the one named in the file's "
+    "header, else sdxl_train_network.py).",
 )
 @click.option(
     "--profile",
     type=PROFILE_CHOICE,
     default=None,
-    help="Hardware the run is for: options that fail there become errors "
-    "(default: Mac-only problems are warnings).",
+    help="Hardware the run is for: options that fail there become errors (default: the "
+    "profile named in the file's header; none: Mac-only problems are warnings).",
 )
 @click.option(
     "--contract",
@@ -47,7 +48,8 @@ def validate_command(
 ) -> None:
     """Lint an sd-scripts training TOML: every problem at once, errors and warnings apart.
 
-    Flattens the tables as sd-scripts does, then reports unknown keys (with did-you-mean and
+    FILE is a training TOML, or a project folder (its config.toml). Flattens the tables as
+    sd-scripts does, then reports unknown keys (with did-you-mean and
     the kohya_ss GUI's names), wrong types, values outside the choices, and the rules that
     make sd-scripts crash or silently train something else. Exit 1 when there is an error,
     0 with warnings only.
@@ -55,18 +57,20 @@ def validate_command(
     \b
     Examples:
       kohya-orch validate project/config.toml
+      kohya-orch validate ~/lora/yumoto_hakone
       kohya-orch validate gui_config.toml --script train_network.py --json
       kohya-orch validate config.toml --profile apple-silicon
     """
-    from kohya_orchestrator.contract import DEFAULT_SCRIPT, load_contract
     from kohya_orchestrator.validate import lint_file
 
-    contract = load_contract(script or DEFAULT_SCRIPT, facts=contract_file)
-    report = lint_file(file, contract=contract, profile=profile)
+    if file.is_dir():
+        file = file / "config.toml"
+    report = lint_file(file, script, profile=profile, facts=contract_file)
     if as_json:
         echo_json(report.to_dict())
     else:
-        click.echo(f"{file}: checked against {report.contract}")
+        shown = f", profile {report.profile}" if report.profile else ""
+        click.echo(f"{file}: checked against {report.contract}{shown}")
         for title, problems in (("error", report.errors), ("warning", report.warnings)):
             for p in problems:
                 click.echo(f"{title}: {p.message}")
