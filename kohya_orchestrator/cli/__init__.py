@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import importlib
 import sys
+from pathlib import Path
 
 import click
 
 from kohya_orchestrator import __version__
 from kohya_orchestrator.cli.common import OrchGroup
+
+# The top-level help page, printed by `_entry` without importing Click.
+HELP_CACHE = Path(__file__).with_name("help.txt")
 
 # One module per command group; order is the order of `kohya-orch --help`.
 _COMMAND_MODULES = (
@@ -54,8 +58,16 @@ for _name in _COMMAND_MODULES:
 
 
 def main() -> None:
-    """Entry point of `kohya-orch`."""
+    """Entry point of `kohya-orch` once past the cached `--help` (see `_entry`)."""
     cli(prog_name="kohya-orch")
+
+
+def render_help() -> str:
+    """The top-level help page as Click prints it on a terminal of 80 columns or more."""
+    # Click wraps at min(columns, 80) - 2: 78 on any terminal of 80 columns or more.
+    settings = {**cli.context_settings, "terminal_width": 78}
+    with click.Context(cli, info_name="kohya-orch", **settings) as ctx:
+        return ctx.get_help() + "\n"
 
 
 def _alias_main(command_name: str, prog_name: str) -> None:
