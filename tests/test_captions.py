@@ -252,7 +252,19 @@ def test_trigger_first_exactly_once(caption: str, tokens: list[str]) -> None:
         (["yumoto_hakone, glasses", "yumoto_hakone, suit", "suit"], ("yumoto_hakone",)),
         (["a, b", "c, d"], None),
         (["a, x", "b, y", "c, z"], None),
-        (["a, b, c", "a, b, d", "a, b", "a, x"], ("a", "b")),
+        (["a, b, c", "a, b, d", "a, b", "a, x"], ("a",)),
+        (["a, b, c", "a, b, d", "a, b, e"], ("a", "b")),
+        (["a, b", "a, b", "a"], ("a",)),
+        (["a, b", "a, b", "c, d"], ("a", "b")),
+        (["a, b", "c, d", "e, f", "a, b"], None),
+        (
+            [
+                "yumoto_hakone, 1boy, glasses, suit",
+                "yumoto_hakone, 1boy, glasses, suit",
+                "yumoto_hakone, glasses, smile",
+            ],
+            ("yumoto_hakone",),
+        ),
         (
             [
                 "takeru_higa, takeru higa, takeru, higa, smile",

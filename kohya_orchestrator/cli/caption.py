@@ -264,8 +264,9 @@ def captions_command(
     caption, captions that do not start with the trigger, stems shared by two images
     (one caption file for both), untidy caption files and images whose content is
     another format than their extension. Shows the keep_tokens value the trigger
-    implies. Without --trigger, the trigger is the leading tags more than half of the
-    captions share. Writes nothing; exit code 1 when anything is flagged.
+    implies. Without --trigger the trigger is guessed: the first tag most captions
+    start with, plus the tags all of those captions have next. Writes nothing; the
+    exit code is 1 when anything is flagged.
 
     \b
     Examples:
@@ -289,7 +290,7 @@ def _run_check(
         echo_json(report.to_dict())
     else:
         if not quiet:
-            click.echo(_render_table(report, verbose=verbose))
+            click.echo(_render_table(report, verbose=verbose) + "\n")
         click.echo(_check_summary(report))
     if report.flagged:
         raise SystemExit(1)

@@ -1,9 +1,9 @@
 """The caption check: every image with its caption file and embedded caption, and what is off.
 
-When the trigger is not given, it is guessed from the captions themselves: the leading
-tags that more than half of the captions share (see `captions.guess_trigger`). A folder
-where most captions lack the trigger then has no trigger to check against, which the
-report says; `--trigger` removes the guess.
+When the trigger is not given, it is guessed from the captions themselves (see
+`captions.guess_trigger`): the first tag more than half of the captions start with, plus
+the tags that every one of those captions has next. When no first tag is that common, the
+report says the trigger is unknown; `--trigger` removes the guess.
 """
 
 from __future__ import annotations

@@ -162,12 +162,13 @@ def caption_with_trigger(text: str, trigger: Trigger) -> str:
 
 
 def guess_trigger(captions: Iterable[str]) -> Trigger | None:
-    """The leading tags that more than half of the non-empty captions share, if any.
+    """The trigger the captions seem to use, or None when they do not agree.
 
-    Used when the user does not say what the trigger is: the block is grown one tag at a
-    time, each time taking the commonest next tag among the captions that share the block
-    so far, as long as more than half of all captions still share it. Captions that
-    cannot be parsed are ignored.
+    The first tag is the commonest first tag, if more than half of the non-empty captions
+    start with it. The block then grows one tag at a time only while every caption that
+    starts with the block has the same next tag, so shared tags that some captions lack
+    (such as --tags given to most images) are not mistaken for the trigger; a caption
+    that is the block alone stops the growth too. Unparsable captions are ignored.
     """
     lists = []
     for text in captions:
@@ -179,20 +180,17 @@ def guess_trigger(captions: Iterable[str]) -> Trigger | None:
             lists.append(tags)
     if not lists:
         return None
-    needed = len(lists) // 2 + 1
-    block: list[str] = []
-    sharing = lists
-    while True:
-        pos = len(block)
-        counts = Counter(tags[pos] for tags in sharing if len(tags) > pos)
-        if not counts:
+    first, count = Counter(tags[0] for tags in lists).most_common(1)[0]
+    if count <= len(lists) // 2:
+        return None
+    sharing = [tags for tags in lists if tags[0] == first]
+    block = [first]
+    while all(len(tags) > len(block) for tags in sharing):
+        following = {tags[len(block)] for tags in sharing}
+        if len(following) != 1:
             break
-        tag, count = counts.most_common(1)[0]
-        if count < needed:
-            break
-        block.append(tag)
-        sharing = [tags for tags in sharing if len(tags) > pos and tags[pos] == tag]
-    return Trigger(tuple(block)) if block else None
+        block.append(following.pop())
+    return Trigger(tuple(block))
 
 
 _CONTROL_NAMES = {
