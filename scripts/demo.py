@@ -2,10 +2,16 @@
 
 Each step prints the command it runs, so the demo doubles as a walk-through. Everything is
 written under demo/ (git-ignored); running it again starts from a fresh copy.
+
+Without a GPU, a model or sd-scripts the demo stops at `train --dry-run`, using a clearly
+labelled stand-in checkpoint (a safetensors header with SDXL key names and no weights).
+With `make demo SD_SCRIPTS=/path/to/sd-scripts MODEL=/path/to/model.safetensors` it uses the
+real model and also runs a real smoke training (`train --smoke`) and compares its result.
 """
 
 from __future__ import annotations
 
+import os
 import shlex
 import shutil
 import subprocess
@@ -15,17 +21,25 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "demo"
 IMAGES = DEMO / "yumoto_hakone"
+DEST = DEMO / "train"
+STANDIN = DEMO / "STAND-IN-sdxl-header-only-not-a-model.safetensors"
 TRIGGER = "yumoto_hakone"
+TAGS = "glasses, black-framed eyewear, black hair, short hair, suit, necktie"
 
 
-def run(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+def run(*args: str, check: bool = True) -> int:
     """Run `kohya-orch ARGS` (via this interpreter), echoing the command first."""
-    print(f"\n$ kohya-orch {shlex.join(args)}", flush=True)
+    shown = [str(Path(a).relative_to(ROOT)) if a.startswith(str(ROOT)) else a for a in args]
+    print(f"\n$ kohya-orch {shlex.join(shown)}", flush=True)
     cmd = [sys.executable, "-m", "kohya_orchestrator", *args]
-    proc = subprocess.run(cmd, text=True, check=False)
-    if check and proc.returncode != 0:
-        sys.exit(f"demo: step failed with exit code {proc.returncode}")
-    return proc
+    code = subprocess.run(cmd, check=False, cwd=ROOT).returncode
+    if check and code != 0:
+        sys.exit(f"demo: step failed with exit code {code}")
+    return code
+
+
+def banner(text: str) -> None:
+    print(f"\n=== {text} ===", flush=True)
 
 
 def step_images() -> None:
@@ -36,18 +50,91 @@ def step_images() -> None:
     if DEMO.exists():
         shutil.rmtree(DEMO)
     made = make_sample_images(IMAGES)
-    print(f"demo: generated {len(made)} sample images in {IMAGES}")
+    banner(f"step 0: {len(made)} sample images in {IMAGES.relative_to(ROOT)}")
+    for p in sorted(IMAGES.iterdir()):
+        print("  ", p.name)
 
 
 def step_rename() -> None:
-    """Step 0a: rename the images to the trigger plus a number."""
-    run("rename", TRIGGER, str(IMAGES), "--yes")
+    banner("step 0a: rename (plan, apply, and a second run that changes nothing)")
+    run("rename", TRIGGER, str(IMAGES), "--dry-run")
+    run("rename", TRIGGER, str(IMAGES), "--yes", "--verbose")
+    run("rename", TRIGGER, str(IMAGES))
+
+
+def step_caption() -> None:
+    banner("step 0b: trigger-first captions, in .txt files and inside the images")
+    run("caption", TRIGGER, str(IMAGES), "--tags", TAGS)
+    run("caption", TRIGGER, str(IMAGES))
+    run("captions", str(IMAGES), "--trigger", TRIGGER)
+
+
+def model_path() -> Path:
+    """The user's MODEL, else a stand-in header (SDXL key names, no weights), labelled."""
+    real = os.environ.get("MODEL")
+    if real:
+        return Path(real).resolve()
+    from kohya_orchestrator.safetensors_header import write_header_only
+
+    keys = (
+        "conditioner.embedders.1.model.transformer.resblocks.0.attn.in_proj_weight",
+        "model.diffusion_model.input_blocks.0.0.weight",
+    )
+    write_header_only(
+        STANDIN,
+        {k: {"dtype": "F16", "shape": [2, 2]} for k in keys},
+        {"kohya_orch_note": "demo stand-in: a header with SDXL key names, not a real model"},
+    )
+    print(f"\ndemo: no MODEL given; using a STAND-IN header, not a model: {STANDIN.name}")
+    return STANDIN
+
+
+def step_prepare(model: Path) -> None:
+    banner("steps 1-3: the kohya layout, settings and a model check")
+    args = ["prepare", TRIGGER, "--images", str(IMAGES), "--dest", str(DEST)]
+    run(*args, "--model", str(model), "--repeats", "7")
+    run(*args, "--model", str(model), "--repeats", "7")  # again: nothing to change
+
+
+def step_config() -> None:
+    banner("step 4: render, validate and count the training run")
+    run("templates", "ls")
+    run("config", str(DEST))
+    run("validate", str(DEST / "config.toml"))
+    run("plan", str(DEST))
+
+
+def step_train() -> None:
+    banner("steps 5-6: the exact training command")
+    sd_scripts = os.environ.get("SD_SCRIPTS")
+    extra = ["--sd-scripts", sd_scripts] if sd_scripts else []
+    run("train", str(DEST), "--dry-run", *extra)
+    if sd_scripts and os.environ.get("MODEL"):
+        banner("a real smoke run of sd-scripts (two steps at 64x64)")
+        run("train", str(DEST), "--smoke", *extra)
+
+
+def step_compare() -> None:
+    banner("step 7: compare the epochs in Forge")
+    run("xyz", TRIGGER, "--epochs", "15", "--save-every", "5")
+    run("xyz", str(DEST))
+    smoke_model = DEST / "smoke" / "model"
+    if any(smoke_model.glob("*.safetensors")):
+        run("results", str(DEST / "smoke"), check=False)
+        for lora in sorted(smoke_model.glob("*.safetensors")):
+            run("inspect", str(lora))
 
 
 def main() -> None:
     step_images()
     step_rename()
-    print("\ndemo: done. Everything is under", DEMO)
+    step_caption()
+    model = model_path()
+    step_prepare(model)
+    step_config()
+    step_train()
+    step_compare()
+    print(f"\ndemo: done. Everything is under {DEMO.relative_to(ROOT)}/")
 
 
 if __name__ == "__main__":
