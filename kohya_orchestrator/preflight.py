@@ -310,13 +310,14 @@ def _check_disk(
 def _check_python(
     report: PreflightReport, probe: Probe, values: Mapping[str, Any], gpus: int
 ) -> None:
-    for module in ("torch", "accelerate"):
+    for module in ("torch", "torchvision", "accelerate"):
         error = probe.errors.get(module)
         if error:
             report.add(module, "fail", f"{probe.python} cannot import {module}: {error}")
     if probe.torch:
         gpu_text = f": {', '.join(probe.gpus)}" if probe.gpus else ""
-        report.add("torch", "ok", f"torch {probe.torch}, device {probe.device}{gpu_text}")
+        vision = f", torchvision {probe.torchvision}" if probe.torchvision else ""
+        report.add("torch", "ok", f"torch {probe.torch}{vision}, device {probe.device}{gpu_text}")
     if probe.accelerate:
         report.add("accelerate", "ok", f"accelerate {probe.accelerate}")
     if probe.missing:

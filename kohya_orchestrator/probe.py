@@ -1,7 +1,8 @@
 """Probe the Python that will run sd-scripts, once, in a subprocess: versions, device, GPUs.
 
 The probe imports torch and accelerate in *that* interpreter (which may be another venv than
-ours), looks up sd-scripts' other requirements without importing them, and prints one JSON
+ours), imports torchvision (sd-scripts needs it; a wheel built for another torch fails
+right there), looks up sd-scripts' other requirements without importing them, and prints one JSON
 object. The sd-scripts commit is read here from its git folder.
 """
 
@@ -44,6 +45,11 @@ try:
 except Exception as exc:
     out["errors"]["torch"] = f"{type(exc).__name__}: {exc}"
 try:
+    import torchvision
+    out["torchvision"] = torchvision.__version__
+except Exception as exc:
+    out["errors"]["torchvision"] = f"{type(exc).__name__}: {exc}"
+try:
     import accelerate
     out["accelerate"] = accelerate.__version__
 except Exception as exc:
@@ -60,6 +66,7 @@ class Probe:
     python: str
     python_version: str | None = None
     torch: str | None = None
+    torchvision: str | None = None
     accelerate: str | None = None
     device: str | None = None
     gpus: list[str] = field(default_factory=list)
@@ -74,6 +81,7 @@ class Probe:
             "python": self.python,
             "python_version": self.python_version,
             "torch": self.torch,
+            "torchvision": self.torchvision,
             "accelerate": self.accelerate,
             "device": self.device,
             "gpus": self.gpus,
@@ -94,6 +102,7 @@ def parse_probe_output(python: str, stdout: str) -> Probe:
                 python=python,
                 python_version=data.get("python"),
                 torch=data.get("torch"),
+                torchvision=data.get("torchvision"),
                 accelerate=data.get("accelerate"),
                 device=data.get("device"),
                 gpus=list(data.get("gpus") or []),
