@@ -238,6 +238,12 @@ def _network(values: Mapping[str, Any], report: LintReport) -> None:
             f"scaled up {alpha / dim:g} times",
             f"use network_alpha = {dim / 2:g} (half the rank) or at most {dim}",
         )
+    if "output_name" not in values and "output_dir" in values:
+        report.warn(
+            "output_name",
+            "'output_name' is not set: the LoRA files are named epoch-000001 ... and last",
+            'set output_name = "<your LoRA name>"',
+        )
     if "network_dim" not in values and "network_module" in values:
         report.warn(
             "network_dim",

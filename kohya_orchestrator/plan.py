@@ -259,6 +259,7 @@ def plan_run(
     notes: list[str] = []
     smallest = selector.smallest
     small = 0
+    off_size = 0
     table: dict[Reso, list[int]] = {}
     for img, repeats in weighted:
         w, h = image_size(img)
@@ -268,6 +269,8 @@ def plan_run(
         row[1] += repeats
         if smallest is not None and w * h < smallest[0] * smallest[1]:
             small += 1
+        if not enable and (w, h) != reso:
+            off_size += 1
     buckets = [
         BucketRow(w, h, n, nr, math.ceil(nr / batch)) for (w, h), (n, nr) in sorted(table.items())
     ]
@@ -322,6 +325,16 @@ def plan_run(
         warnings.append(
             f"{small} image{'s are' if small != 1 else ' is'} smaller than the smallest bucket "
             f"({smallest[0]}x{smallest[1]}): upscaled to fit"
+        )
+    if off_size:
+        warnings.append(
+            f"buckets are off and {off_size} image{'s are' if off_size != 1 else ' is'} not "
+            f"{reso[0]}x{reso[1]}: sd-scripts fails after loading the model"
+        )
+    if total and warmup >= total:
+        warnings.append(
+            f"warmup steps {warmup} >= total steps {total}: the learning rate never reaches "
+            "its value"
         )
     if isinstance(args.get("validation_split"), float) and args["validation_split"] > 0:
         warnings.append("validation_split > 0: the counts here ignore the validation split")

@@ -431,3 +431,12 @@ def test_plan_project_uses_the_rendered_settings(tmp_path: Path, runner: CliRunn
     assert "LoRA files (3): yumoto_hakone-000001, yumoto_hakone-000002, yumoto_hakone" in (
         result.output.splitlines()
     )
+
+
+def test_plan_warns_about_buckets_off_and_long_warmup(dataset: Path) -> None:
+    # not 512x512: 1024x1024, 3 x 600x900, 2 x 1200x800, 2000x500 in 5_a; 900x600 in 3_b
+    plan = plan_run(_args(dataset, enable_bucket=False, lr_warmup_steps=500))
+    assert plan.warnings == [
+        "buckets are off and 8 images are not 512x512: sd-scripts fails after loading the model",
+        "warmup steps 500 >= total steps 240: the learning rate never reaches its value",
+    ]

@@ -231,6 +231,10 @@ EXPECTED: dict[str, tuple[list[str], list[str]]] = {
         ["'network_module' is not set: sd-scripts cannot build the LoRA network without it"],
         [],
     ),
+    "missing_output_name": (
+        [],
+        ["'output_name' is not set: the LoRA files are named epoch-000001 ... and last"],
+    ),
     "missing_output_dir": (
         ["'output_dir' is not set: sd-scripts needs a folder to save the LoRA files in"],
         [],
