@@ -97,6 +97,13 @@ _RULES: tuple[_Rule, ...] = (
         'use lr_scheduler = "constant_with_warmup", or set warmup_ratio = 0.',
     ),
     _rule(
+        "torchvision-mismatch",
+        r"operator torchvision::nms does not exist",
+        "torchvision was built for another torch than the one installed.",
+        "install the torchvision release that matches torch (pip install torchvision==<its "
+        "pair>) in sd-scripts' environment.",
+    ),
+    _rule(
         "tokenizer-offline",
         r"couldn't connect to 'https://huggingface\.co'|Can't load tokenizer for"
         r"|LocalEntryNotFoundError|offline mode is enabled|HF_HUB_OFFLINE",

@@ -33,6 +33,7 @@ def test_each_known_failure(key: str) -> None:
             "AssertionError: image size is small / 画像サイズが小さいようです: /a/b.png",
             "image-too-large",
         ),
+        ("RuntimeError: operator torchvision::nms does not exist", "torchvision-mismatch"),
         ("OSError: Can't load tokenizer for 'openai/clip-vit-large-patch14'.", "tokenizer-offline"),
     ],
 )

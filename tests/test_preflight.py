@@ -277,3 +277,12 @@ def test_probe_unanswered() -> None:
     with pytest.raises(PreflightError) as info:
         parse_probe_output("/x/python", "Segmentation fault")
     assert info.value.problems == ["Segmentation fault"]
+
+
+def test_broken_torchvision(tmp_path: Path) -> None:
+    make_sd_scripts(tmp_path / "sd")
+    error = "RuntimeError: operator torchvision::nms does not exist"
+    report = preflight(
+        tmp_path, make_project(tmp_path), probe=fake_probe(errors={"torchvision": error})
+    )
+    assert report.problems == [f"/venv/bin/python cannot import torchvision: {error}"]
