@@ -241,3 +241,12 @@ def test_webp_odd_riff_size_does_not_grow_the_file() -> None:
     first = embed_caption(odd, caption)
     assert first.data == data  # RIFF size repaired, the pad byte not duplicated as a tail
     assert embed_caption(first.data, caption).changed is False
+
+
+def test_exif_gps_pointer_outside_block() -> None:
+    entry = struct.pack(">HHII", 0x8825, 4, 1, 5000)
+    tiff = b"MM\x00*\x00\x00\x00\x08\x00\x01" + entry + b"\x00\x00\x00\x00"
+    assert refused(_jpeg_with(_app1(b"Exif\x00\x00" + tiff))).message == (
+        "malformed EXIF: IFD0 entry 0x8825 points to an IFD at offset 5000, "
+        "outside the 26-byte block"
+    )

@@ -47,6 +47,10 @@ class Entry:
     count: int
     raw: bytes
 
+    def is_pointer(self) -> bool:
+        """True for a single LONG holding the offset of another IFD (GPS, Interop, SubIFD)."""
+        return self.tag in _POINTER_TAGS and self.type == TYPE_LONG and self.count == 1
+
     def size(self) -> int | None:
         unit = _TYPE_SIZES.get(self.type)
         return None if unit is None else unit * self.count
@@ -113,6 +117,13 @@ class Tiff:
                     raise _bad(
                         f"{name} entry 0x{tag:04X} points past the end of the block "
                         f"(offset {where}, {size} bytes, block is {len(data)} bytes)"
+                    )
+            if entry.is_pointer():
+                (where,) = struct.unpack(self.order + "I", raw[8:])
+                if not 8 <= where <= len(data) - 2:
+                    raise _bad(
+                        f"{name} entry 0x{tag:04X} points to an IFD at offset {where}, "
+                        f"outside the {len(data)}-byte block"
                     )
             entries.append(entry)
         (next_offset,) = struct.unpack(self.order + "I", data[end - 4 : end])
@@ -288,7 +299,7 @@ def _fits_before(tiff: Tiff, limit: int, replaced: set[int]) -> bool:
             size = entry.size()
             if size is not None and size > 4 and tiff.long(entry) + size > limit:
                 return False
-            if entry.tag in _POINTER_TAGS and entry.type == TYPE_LONG and tiff.long(entry) >= limit:
+            if entry.is_pointer() and tiff.long(entry) >= limit:
                 return False
     return True
 
