@@ -27,7 +27,7 @@ from kohya_orchestrator.dataset.captions import (
     split_tags,
 )
 from kohya_orchestrator.dataset.scan import IMAGE_EXTENSIONS, ImageEntry, scan_folder
-from kohya_orchestrator.errors import CaptionError, InputError, OrchError
+from kohya_orchestrator.errors import CaptionError, DatasetError, InputError, OrchError
 
 CaptionSource = Literal["txt", "embedded", "tags", "empty"]
 Iterate = Callable[[list[Any]], Iterable[Any]]
@@ -190,7 +190,7 @@ def plan_captions(
             split_tags(tags)
         except CaptionError as exc:
             raise InputError(f"--tags: {exc.message}", exc.hint) from exc
-    entries = scan_folder(folder)
+    entries = require_images(folder)
     shared = shared_stems(entries)
     stale = tuple(sorted(p for p in folder.iterdir() if p.name.startswith(fsutil.TEMP_PREFIX)))
     items = []
@@ -228,6 +228,17 @@ def apply_captions(plan: CaptionPlan, *, iterate: Iterate | None = None) -> Capt
         for folder in sorted(folders):
             fsutil.fsync_dir(folder)
     return result
+
+
+def require_images(folder: Path) -> list[ImageEntry]:
+    """The images of `folder` (see scan_folder); DatasetError when there are none."""
+    entries = scan_folder(folder)
+    if not entries:
+        raise DatasetError(
+            f"No images in {folder}.",
+            "Images are files ending in .webp, .jpg, .jpeg or .png (any case).",
+        )
+    return entries
 
 
 def shared_stems(entries: list[ImageEntry]) -> dict[Path, str]:
@@ -400,8 +411,12 @@ def _changed(what: str) -> CaptionError:
 
 def _os_message(exc: OSError, image: Path) -> str:
     reason = exc.strerror or str(exc)
-    where = Path(exc.filename).name if exc.filename else image.name
-    return reason if where == image.name else f"{where}: {reason}"
+    if not exc.filename:
+        return reason
+    where = Path(os.fsdecode(exc.filename))
+    if where.name.startswith(fsutil.TEMP_PREFIX):
+        return f"cannot write in {where.parent}: {reason}"
+    return reason if where.name == image.name else f"{where.name}: {reason}"
 
 
 def source_name(source: CaptionSource) -> str:

@@ -19,6 +19,7 @@ from kohya_orchestrator.dataset.caption_apply import (
     mislabel_warning,
     normalise_ext,
     read_stamped,
+    require_images,
     shared_stems,
 )
 from kohya_orchestrator.dataset.captions import (
@@ -29,7 +30,6 @@ from kohya_orchestrator.dataset.captions import (
     split_tags,
     starts_with_trigger,
 )
-from kohya_orchestrator.dataset.scan import scan_folder
 from kohya_orchestrator.errors import CaptionError, OrchError
 
 TriggerSource = Literal["given", "guessed"]
@@ -144,7 +144,7 @@ def check_captions(
     """Read every image's captions in `folder` and flag what is off (writes nothing)."""
     trig = parse_trigger(trigger) if isinstance(trigger, str) else trigger
     ext = normalise_ext(ext)
-    entries = scan_folder(folder)
+    entries = require_images(folder)
     shared = shared_stems(entries)
     reads = []
     for entry in iterate(entries) if iterate else entries:
