@@ -97,6 +97,14 @@ _RULES: tuple[_Rule, ...] = (
         'use lr_scheduler = "constant_with_warmup", or set warmup_ratio = 0.',
     ),
     _rule(
+        "model-damaged",
+        r"SafetensorError: Error while deserializing header",
+        "a .safetensors file (usually the base model) is damaged or incomplete, "
+        "e.g. an interrupted download.",
+        "download the checkpoint again and check its size; `kohya-orch doctor DEST` reads "
+        "its header.",
+    ),
+    _rule(
         "torchvision-mismatch",
         r"operator torchvision::nms does not exist",
         "torchvision was built for another torch than the one installed.",

@@ -33,6 +33,11 @@ def test_each_known_failure(key: str) -> None:
             "AssertionError: image size is small / 画像サイズが小さいようです: /a/b.png",
             "image-too-large",
         ),
+        (
+            "safetensors_rust.SafetensorError: Error while deserializing header: "
+            "MetadataIncompleteBuffer",
+            "model-damaged",
+        ),
         ("RuntimeError: operator torchvision::nms does not exist", "torchvision-mismatch"),
         ("OSError: Can't load tokenizer for 'openai/clip-vit-large-patch14'.", "tokenizer-offline"),
     ],
