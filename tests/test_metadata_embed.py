@@ -72,6 +72,8 @@ def test_image_data_and_pixels_identical(kind: str) -> None:
     decoded = frames(after)
     assert decoded == frames(before)
     assert len(decoded) == KINDS[kind].frames
+    if fmt == "jpeg":  # JFIF APP0 (when present) stays the first segment
+        assert (jpeg_markers(after)[0] == jpeg_markers(before)[0]) is (before[3] == 0xE0)
 
 
 @pytest.mark.parametrize("kind", GOOD_KINDS)

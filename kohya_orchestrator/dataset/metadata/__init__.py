@@ -4,7 +4,13 @@ All functions take and return bytes; nothing here touches the file system.
 
 Our embeds are recognised by an XMP `rdf:Description` carrying
 `kohyaorch:CaptionedBy="kohya-orch"` (namespace `XMP_NAMESPACE`); its `dc:description`
-is the caption this tool wrote. Every format carries that XMP packet.
+is the caption this tool wrote. Every format carries that XMP packet. EXIF UserComment or
+PNG `parameters` holding anything else (not blank) is foreign generation info.
+
+`EmbeddedInfo.fields` keys: "EXIF ImageDescription", "EXIF UserComment", "EXIF XPComment",
+"EXIF XPKeywords", "XMP dc:description", "XMP dc:subject" (tags joined with ", "),
+"JPEG COM", "PNG Description", "PNG parameters", "PNG Comment", "PNG Title", "PNG Subject",
+"PNG Keywords"; blank values are left out.
 """
 
 from __future__ import annotations
