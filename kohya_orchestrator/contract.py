@@ -329,6 +329,15 @@ def refresh_contract(
     return results
 
 
+def diff_with_shipped(contract: Contract) -> tuple[list[str], list[str]]:
+    """(added, removed) option names of `contract` against the shipped pinned facts."""
+    shipped = load_contract(contract.script, commit=PINNED_COMMIT[:8])
+    return (
+        sorted(set(contract.options) - set(shipped.options)),
+        sorted(set(shipped.options) - set(contract.options)),
+    )
+
+
 def contracts_in_use(scripts: tuple[str, ...] = SCRIPTS) -> list[Contract]:
     """The facts `lint` would use for each script now."""
     return [load_contract(s) for s in scripts]

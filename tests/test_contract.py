@@ -248,6 +248,16 @@ def _fake_checkout(root: Path, sdxl_body: str = "") -> Path:
     return root
 
 
+FAKE_SDXL_OPTIONS = [
+    "cache_text_encoder_outputs",
+    "learning_rate",
+    "lr_warmup_steps",
+    "mixed_precision",
+    "network_args",
+    "shuffle_caption",
+]
+
+
 def test_refresh_runs_the_checkouts_own_parser(tmp_path: Path, _own_contract_dir: Path) -> None:
     root = _fake_checkout(tmp_path / "sd-scripts")
     results = refresh_contract(root, sys.executable)
@@ -258,14 +268,7 @@ def test_refresh_runs_the_checkouts_own_parser(tmp_path: Path, _own_contract_dir
     ]
     data = json.loads(results[0].path.read_text("utf-8"))
     assert data["sd_scripts_commit"] == "unknown"
-    assert [o["dest"] for o in data["options"]] == [
-        "cache_text_encoder_outputs",
-        "learning_rate",
-        "lr_warmup_steps",
-        "mixed_precision",
-        "network_args",
-        "shuffle_caption",
-    ]
+    assert [o["dest"] for o in data["options"]] == FAKE_SDXL_OPTIONS
     by = {o["dest"]: o for o in data["options"]}
     assert by["shuffle_caption"] == {
         "dest": "shuffle_caption",
@@ -361,6 +364,11 @@ def test_cli_contract_show_and_refresh(
     sdxl_file = _own_contract_dir / "sdxl_train_network.json"
     assert done.output.splitlines()[0] == (
         f"sdxl_train_network.py at sd-scripts unknown: 6 options ({sdxl_file}) -> {sdxl_file}"
+    )
+    shipped = load_contract("sdxl_train_network.py", commit="48d368fa").names
+    removed = [n for n in shipped if n not in FAKE_SDXL_OPTIONS]
+    assert done.output.splitlines()[1] == (
+        f"  vs shipped 48d368fa: 0 added, 190 removed ({', '.join(removed)})"
     )
     data = json.loads(runner.invoke(cli, ["contract", "show", "--json"]).output)
     assert [c["options"] for c in data["contracts"]] == [6, 5]

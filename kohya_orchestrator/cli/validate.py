@@ -160,19 +160,36 @@ def contract_refresh(sd_scripts: Path, python: str | None, as_json: bool, verbos
       kohya-orch contract refresh --sd-scripts ~/sd-scripts
       kohya-orch contract refresh --sd-scripts ~/sd-scripts --python ~/sd-scripts/venv/bin/python
     """
-    from kohya_orchestrator.contract import refresh_contract
+    from kohya_orchestrator.contract import PINNED_COMMIT, diff_with_shipped, refresh_contract
 
     results = refresh_contract(sd_scripts, python)
+    rows = []
+    for r in results:
+        added, removed = diff_with_shipped(r.contract)
+        rows.append((r, added, removed))
     if as_json:
         echo_json(
             [
-                {"script": r.script, "path": str(r.path), "options": len(r.contract.options)}
-                for r in results
+                {
+                    "script": r.script,
+                    "path": str(r.path),
+                    "sd_scripts_commit": r.contract.commit,
+                    "options": len(r.contract.options),
+                    "added_vs_shipped": added,
+                    "removed_vs_shipped": removed,
+                }
+                for r, added, removed in rows
             ]
         )
         return
-    for r in results:
+    for r, added, removed in rows:
         click.echo(f"{r.contract.describe()} -> {r.path}")
+        click.echo(
+            f"  vs shipped {PINNED_COMMIT[:8]}: {len(added)} added"
+            + (f" ({', '.join(added)})" if added else "")
+            + f", {len(removed)} removed"
+            + (f" ({', '.join(removed)})" if removed else "")
+        )
 
 
 COMMANDS: list[click.Command] = [validate_command, contract_group]
