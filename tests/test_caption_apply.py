@@ -10,12 +10,8 @@ from imagefactory import ALL_KINDS, KINDS, default_name, make_image
 from PIL import Image
 
 from kohya_orchestrator import fsutil
-from kohya_orchestrator.dataset.caption_apply import (
-    CaptionPlan,
-    apply_captions,
-    normalise_ext,
-    plan_captions,
-)
+from kohya_orchestrator.dataset.caption_apply import CaptionPlan, apply_captions, plan_captions
+from kohya_orchestrator.dataset.caption_check import normalise_ext
 from kohya_orchestrator.dataset.metadata import read_embedded
 from kohya_orchestrator.errors import InputError
 

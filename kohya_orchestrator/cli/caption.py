@@ -35,7 +35,7 @@ def _trigger_param(ctx: click.Context, param: click.Parameter, value: str | None
 
 
 def _ext_param(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    from kohya_orchestrator.dataset.caption_apply import normalise_ext
+    from kohya_orchestrator.dataset.caption_check import normalise_ext
 
     try:
         return normalise_ext(value)

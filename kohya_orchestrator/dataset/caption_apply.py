@@ -13,27 +13,31 @@ untouched and reported; the others are processed.
 from __future__ import annotations
 
 import os
-import zlib
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
 from kohya_orchestrator import fsutil
+from kohya_orchestrator.dataset.caption_check import (
+    FileStamp,
+    Iterate,
+    decode_caption_file,
+    mislabel_warning,
+    normalise_ext,
+    read_stamped,
+    require_images,
+    shared_stems,
+)
 from kohya_orchestrator.dataset.captions import (
     Trigger,
     caption_with_trigger,
     parse_trigger,
     split_tags,
 )
-from kohya_orchestrator.dataset.scan import IMAGE_EXTENSIONS, ImageEntry, scan_folder
-from kohya_orchestrator.errors import CaptionError, DatasetError, InputError, OrchError
+from kohya_orchestrator.errors import CaptionError, InputError, OrchError
 
 CaptionSource = Literal["txt", "embedded", "tags", "empty"]
-Iterate = Callable[[list[Any]], Iterable[Any]]
 
-FORMAT_NAMES = {"jpeg": "JPEG", "png": "PNG", "webp": "WebP"}
-_FORMAT_OF_SUFFIX = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png", ".webp": "webp"}
 # Up to this many bytes of captioned images are kept from planning for apply; beyond it,
 # apply embeds again (same result) instead of holding a large folder in memory.
 EMBED_CACHE_BYTES = 256 * 1024 * 1024
@@ -44,20 +48,6 @@ _SOURCE_NAMES = {
     "tags": "from --tags",
     "empty": "no caption yet: trigger only",
 }
-
-
-@dataclass(frozen=True)
-class FileStamp:
-    """What a file looked like when it was read: size, mtime and a checksum of its bytes.
-
-    CRC-32 rather than a cryptographic hash: it guards against another program changing
-    the file between planning and writing (which also changes size or mtime), not against
-    an attacker, and it is several times cheaper than SHA-256 on large PNGs.
-    """
-
-    size: int
-    mtime_ns: int
-    crc32: int
 
 
 @dataclass(frozen=True)
@@ -156,23 +146,6 @@ class CaptionResult:
     removed_temps: list[Path] = field(default_factory=list)
 
 
-def normalise_ext(ext: str) -> str:
-    """'.txt' or 'txt' -> '.txt'; InputError for an unusable caption extension."""
-    value = ext if ext.startswith(".") else f".{ext}"
-    body = value[1:]
-    if not body or "/" in body or "\\" in body or "." in body or body.strip() != body:
-        raise InputError(
-            f"Not a usable caption extension: {ext!r}.",
-            "Give a simple extension such as .txt or .caption.",
-        )
-    if value.lower() in IMAGE_EXTENSIONS:
-        raise InputError(
-            f"The caption extension {ext!r} is an image extension.",
-            "Use .txt (what sd-scripts is told to read) or .caption.",
-        )
-    return value
-
-
 def plan_captions(
     folder: Path,
     trigger: str | Trigger,
@@ -228,70 +201,6 @@ def apply_captions(plan: CaptionPlan, *, iterate: Iterate | None = None) -> Capt
         for folder in sorted(folders):
             fsutil.fsync_dir(folder)
     return result
-
-
-def require_images(folder: Path) -> list[ImageEntry]:
-    """The images of `folder` (see scan_folder); DatasetError when there are none."""
-    entries = scan_folder(folder)
-    if not entries:
-        raise DatasetError(
-            f"No images in {folder}.",
-            "Images are files ending in .webp, .jpg, .jpeg or .png (any case).",
-        )
-    return entries
-
-
-def shared_stems(entries: list[ImageEntry]) -> dict[Path, str]:
-    """Images whose stem another image shares (ignoring case), with the message to show.
-
-    Such images would share one caption file. Case is ignored because macOS and Windows
-    folders are case-insensitive: `A.png` and `a.jpg` would share `A.txt` there.
-    """
-    groups: dict[str, list[Path]] = {}
-    for entry in entries:
-        groups.setdefault(entry.stem.casefold(), []).append(entry.image)
-    messages = {}
-    for images in groups.values():
-        if len(images) < 2:
-            continue
-        for image in images:
-            others = ", ".join(p.name for p in images if p != image)
-            messages[image] = (
-                f"shares its stem with {others}: both would use the caption file "
-                f"{image.stem}.*; rename one of them (kohya-orch rename)"
-            )
-    return messages
-
-
-def read_stamped(path: Path) -> tuple[bytes, FileStamp]:
-    """A file's bytes and its stamp, read through one open file."""
-    with open(path, "rb") as fh:
-        st = os.fstat(fh.fileno())
-        data = fh.read()
-    return data, FileStamp(len(data), st.st_mtime_ns, zlib.crc32(data))
-
-
-def decode_caption_file(data: bytes, name: str) -> str:
-    """The text of a caption file; CaptionError if it is not UTF-8."""
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise CaptionError(
-            f"{name} is not UTF-8 text (byte 0x{data[exc.start]:02X} at offset {exc.start})",
-            f"Re-save {name} as UTF-8.",
-        ) from exc
-
-
-def mislabel_warning(path: Path, fmt: str) -> str | None:
-    """A warning when the content's format does not match the file's extension."""
-    expected = _FORMAT_OF_SUFFIX.get(path.suffix.lower())
-    if expected is None or expected == fmt:
-        return None
-    name = FORMAT_NAMES[fmt]
-    return (
-        f"is a {name} file named {path.suffix}; it is handled as {name} "
-        f"(rename it to .{'jpg' if fmt == 'jpeg' else fmt} so other tools agree)"
-    )
 
 
 def _plan_one(
