@@ -4,10 +4,11 @@
 (the `.txt`, else a caption this tool embedded earlier, else --tags, else nothing), the new
 caption with the trigger first, and whether the image and/or the caption file change. It
 writes nothing. `apply_captions` carries a plan out: each image is re-read and checked
-against the plan (size, mtime and SHA-256), the caption is embedded without re-encoding,
-the image is replaced atomically, then its caption file (the `.txt` marks completion);
-each touched folder is fsynced once at the end. A file that cannot be handled is left
-untouched and reported; the others are processed.
+against the plan (size, mtime and CRC-32), the caption is embedded without re-encoding
+(the bytes computed while planning are reused), the image is replaced atomically, then
+its caption file (the `.txt` marks completion); each touched folder is fsynced once at
+the end. A file that cannot be handled is left untouched and reported; the others are
+processed.
 """
 
 from __future__ import annotations
