@@ -3,7 +3,7 @@
 A subfolder `<repeats>_<class tokens>` counts when `int()` of the text before the first `_`
 is at least 1; others are skipped (sd-scripts warns for a missing integer, is silent for 0).
 Images are the files sd-scripts' glob_images finds: exactly these extensions, lower or upper
-case (the glob is case-sensitive, so `.Png` is not picked up).
+case (the glob is case-sensitive, so `.Png` is not picked up), never hidden files (`._x.png`).
 """
 
 from __future__ import annotations
@@ -41,13 +41,21 @@ def parse_repeats(name: str) -> tuple[int, str]:
 
 def list_images(folder: Path) -> list[Path]:
     """The images sd-scripts reads from one folder (not recursive), sorted by path."""
-    out = []
+    names = []
     with os.scandir(folder) as it:
         for entry in it:
-            if os.path.splitext(entry.name)[1] in SD_IMAGE_EXTENSIONS and entry.is_file():
-                out.append(Path(entry.path))
-    out.sort()
-    return out
+            # glob's "*" skips names starting with "." (macOS "._x.png" files too).
+            dot = entry.name.rfind(".")
+            if (
+                dot > 0
+                and not entry.name.startswith(".")
+                and entry.name[dot:] in SD_IMAGE_EXTENSIONS
+                and entry.is_file()
+            ):
+                names.append(entry.path)
+    # sd-scripts sorts the path strings; sorting strings is also far faster than Paths.
+    names.sort()
+    return [Path(n) for n in names]
 
 
 def scan_concepts(base: Path, *, with_images: bool = True) -> list[ConceptFolder]:

@@ -158,6 +158,7 @@ def dataset(tmp_path: Path) -> Path:
     _image(img / "5_a" / "wide.png", 2000, 500)
     (img / "5_a" / "notes.txt").write_text("not an image", encoding="utf-8")
     (img / "5_a" / "upper.Png").write_bytes(b"")  # sd-scripts' glob does not match .Png
+    (img / "5_a" / "._i000.png").write_bytes(b"")  # macOS AppleDouble: glob's * skips it
     return img
 
 
