@@ -217,6 +217,10 @@ def _check_model(report: PreflightReport, values: Mapping[str, Any], script: str
     except OrchError as exc:
         report.add("model", "fail", exc.message)
         return None
+    truncated = _truncated(Path(str(raw)))
+    if truncated:
+        report.add("model", "fail", truncated)
+        return info.family
     wanted = info.script
     if wanted is not None and wanted != script:
         report.add(
@@ -227,6 +231,21 @@ def _check_model(report: PreflightReport, values: Mapping[str, Any], script: str
         return info.family
     report.add("model", "ok", f"{Path(str(raw)).name}: {info.label}")
     return info.family
+
+
+def _truncated(path: Path) -> str | None:
+    """A message when the file is shorter than its header says (an interrupted download)."""
+    from kohya_orchestrator.safetensors_header import read_header
+
+    header = read_header(path)
+    end = max((t.data_offsets[1] for t in header.tensors.values()), default=0)
+    needed = 8 + header.header_size + end
+    if header.file_size >= needed:
+        return None
+    return (
+        f"{path} is truncated: its header describes {needed} bytes, the file has "
+        f"{header.file_size} (an interrupted download? download it again)."
+    )
 
 
 def _check_output(

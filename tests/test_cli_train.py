@@ -39,6 +39,8 @@ def project(tmp_path: Path) -> Path:
     model = tmp_path / "base.safetensors"
     key = "conditioner.embedders.0.transformer.text_model.embeddings.position_ids"
     write_header_only(model, {key: {"dtype": "F16", "shape": [1, 77]}}, {})
+    with model.open("ab") as handle:  # the tensor's data, so the file is whole
+        handle.write(bytes(2 * 77))
     write_initial_settings(
         dest,
         name="hakone",

@@ -30,6 +30,8 @@ def make_model(path: Path, family: str = "sdxl") -> Path:
         "lora": "lora_unet_down.lora_down.weight",
     }[family]
     write_header_only(path, {key: {"dtype": "F16", "shape": [1, 77]}}, {})
+    with path.open("ab") as handle:  # the tensor's data, so the file is whole
+        handle.write(bytes(2 * 77))
     return path
 
 
@@ -286,3 +288,17 @@ def test_broken_torchvision(tmp_path: Path) -> None:
         tmp_path, make_project(tmp_path), probe=fake_probe(errors={"torchvision": error})
     )
     assert report.problems == [f"/venv/bin/python cannot import torchvision: {error}"]
+
+
+def test_truncated_model(tmp_path: Path) -> None:
+    make_sd_scripts(tmp_path / "sd")
+    values = make_project(tmp_path)
+    model = Path(str(values["pretrained_model_name_or_path"]))
+    size = model.stat().st_size
+    with model.open("r+b") as handle:
+        handle.truncate(size - 10)
+    report = preflight(tmp_path, values)
+    assert report.problems == [
+        f"{model} is truncated: its header describes {size} bytes, the file has {size - 10} "
+        "(an interrupted download? download it again)."
+    ]
