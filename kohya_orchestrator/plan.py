@@ -370,9 +370,11 @@ def plan_file(path: Path, *, num_processes: int = 1, script: str | None = None) 
     import toml
 
     from kohya_orchestrator.contract import flatten_like_sd_scripts
+    from kohya_orchestrator.validate import header_hints
 
     try:
-        doc = toml.loads(Path(path).read_text(encoding="utf-8"))
+        text = Path(path).read_text(encoding="utf-8")
+        doc = toml.loads(text)
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}", []) from exc
     except toml.TomlDecodeError as exc:
@@ -385,13 +387,22 @@ def plan_file(path: Path, *, num_processes: int = 1, script: str | None = None) 
         flatten_like_sd_scripts(doc),
         num_processes=num_processes,
         base_dir=Path(path).resolve().parent,
-        script=script,
+        script=script or header_hints(text)[0],
     )
 
 
 def plan_project(dest: Path, overrides: Sequence[str] = (), num_processes: int = 1) -> RunPlan:
-    """Plan the run of a project folder from its settings (kohya-orch.toml + overrides)."""
+    """Plan the run of a project folder from its settings (kohya-orch.toml + overrides).
+
+    A folder with a config.toml but no kohya-orch.toml (a GUI project) is planned from the
+    config.toml.
+    """
     from kohya_orchestrator import config
+    from kohya_orchestrator.layout import Layout
+
+    layout = Layout(Path(dest))
+    if not layout.settings_file.exists() and layout.config_file.is_file() and not overrides:
+        return plan_file(layout.config_file, num_processes=num_processes)
 
     rendered = config.build_config(Path(dest), overrides)
     return plan_run(

@@ -441,3 +441,18 @@ def test_plan_warns_about_buckets_off_and_long_warmup(dataset: Path) -> None:
         "buckets are off and 8 images are not 512x512: sd-scripts fails after loading the model",
         "warmup steps 500 >= total steps 240: the learning rate never reaches its value",
     ]
+
+
+def test_plan_folder_with_only_a_config_and_header_script(dataset: Path, runner: CliRunner) -> None:
+    dest = dataset.parent
+    (dest / "config.toml").write_text(
+        "# SD 1.x / 2.x LoRA training config for sd-scripts' train_network.py (--config_file).\n"
+        f'train_data_dir = "{dataset}"\nresolution = "512,512"\nenable_bucket = true\n'
+        "train_batch_size = 4\nmax_train_epochs = 1\nnetwork_dim = 16\n"
+        'save_precision = "fp16"\noutput_name = "x"\n',
+        encoding="utf-8",
+    )
+    result = runner.invoke(cli, ["plan", str(dest), "--json"], catch_exceptions=False)
+    data = json.loads(result.output)
+    assert (data["family"], data["total_steps"]) == ("sd1", 18)
+    assert data["lora_file_bytes"] == lora_file_bytes("sd1", 16, {"save_precision": "fp16"})

@@ -65,7 +65,8 @@ def render_plan(plan: RunPlan) -> list[str]:
     "--script",
     type=click.Choice(["sdxl_train_network.py", "train_network.py"]),
     default=None,
-    help="For a TOML file: the script it is for (sets the LoRA size estimate; default SDXL).",
+    help="For a TOML file: the script it is for (sets the LoRA size estimate; default: the "
+    "one named in the file's header, else SDXL).",
 )
 @json_option
 @verbose_option
