@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,12 +19,18 @@ from typing import Any, Literal
 from kohya_orchestrator.epochs import planned_lora_stems
 from kohya_orchestrator.errors import OrchError, PreflightError
 from kohya_orchestrator.launch import STATE_SUFFIX
-from kohya_orchestrator.probe import Probe, run_probe, sd_scripts_commit
+from kohya_orchestrator.probe import (
+    Probe,
+    accelerate_default_configs,
+    locate_python,
+    locate_sd_scripts,
+    run_probe,
+    sd_scripts_commit,
+)
 
 # sd-scripts' library/train_util.py IMAGE_EXTENSIONS (matched case-insensitively here).
 SD_IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp"})
 _CONCEPT = re.compile(r"^(\d+)_(.+)$")
-REPO_ROOT = Path(__file__).resolve().parent.parent
 # Trainable parameters per unit of network_dim (measured from real LoRA file sizes), rounded
 # up so the disk estimate errs on the safe side.
 _PARAMS_PER_DIM = {"sdxl": 3_500_000, "sd1": 800_000, "sd2": 900_000}
@@ -89,54 +94,6 @@ def flatten_config(doc: Mapping[str, Any]) -> dict[str, Any]:
         else:
             flat[key] = value
     return flat
-
-
-def locate_sd_scripts(
-    script: str,
-    explicit: Path | None,
-    environ: Mapping[str, str],
-    home: Path,
-    repo_root: Path = REPO_ROOT,
-) -> tuple[Path | None, str]:
-    """The sd-scripts folder to use and where it came from (or None and what was tried)."""
-    if explicit is not None:
-        return explicit, "--sd-scripts"
-    candidates: list[tuple[Path, str]] = []
-    if environ.get("KOHYA_SD_SCRIPTS"):
-        candidates.append((Path(environ["KOHYA_SD_SCRIPTS"]), "$KOHYA_SD_SCRIPTS"))
-    candidates.append((repo_root / "vendor" / "sd-scripts", "the vendor/sd-scripts submodule"))
-    candidates.append((home / "kohya_ss" / "sd-scripts", "the kohya_ss GUI install"))
-    for folder, source in candidates:
-        if (folder / script).is_file():
-            return folder, source
-    if environ.get("KOHYA_SD_SCRIPTS"):
-        return Path(environ["KOHYA_SD_SCRIPTS"]), "$KOHYA_SD_SCRIPTS"
-    tried = ", ".join(str(folder) for folder, _ in candidates)
-    return None, tried
-
-
-def locate_python(explicit: str | None, sd_scripts: Path | None) -> tuple[str, str]:
-    """The Python to run sd-scripts with, and where it came from."""
-    if explicit:
-        return explicit, "--python"
-    if sd_scripts is not None:
-        for base in (sd_scripts, sd_scripts.parent):
-            for venv in ("venv", ".venv"):
-                candidate = base / venv / "bin" / "python"
-                if candidate.is_file():
-                    return str(candidate), f"the venv at {base / venv}"
-    return sys.executable, "the Python running kohya-orch"
-
-
-def accelerate_default_configs(environ: Mapping[str, str], home: Path) -> list[Path]:
-    """accelerate's default config files that exist (read for anything not on its command line)."""
-    hf_home = environ.get("HF_HOME") or str(
-        Path(environ.get("XDG_CACHE_HOME") or home / ".cache") / "huggingface"
-    )
-    folder = Path(hf_home).expanduser() / "accelerate"
-    return [
-        folder / n for n in ("default_config.yaml", "default_config.json") if (folder / n).is_file()
-    ]
 
 
 @dataclass(frozen=True)

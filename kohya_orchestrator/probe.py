@@ -1,4 +1,4 @@
-"""Probe the Python that will run sd-scripts, once, in a subprocess: versions, device, GPUs.
+"""Find sd-scripts and its Python, and probe that Python once in a subprocess: versions, device.
 
 The probe imports torch and accelerate in *that* interpreter (which may be another venv than
 ours), imports torchvision (sd-scripts needs it; a wheel built for another torch fails
@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kohya_orchestrator.errors import PreflightError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 # Modules sd-scripts' training scripts import at start (its requirements.txt); only looked up.
 REQUIRED_MODULES = (
@@ -171,3 +175,51 @@ def sd_scripts_commit(folder: Path) -> str | None:
     except (OSError, subprocess.TimeoutExpired):
         return None
     return proc.stdout.strip() or None if proc.returncode == 0 else None
+
+
+def locate_sd_scripts(
+    script: str,
+    explicit: Path | None,
+    environ: Mapping[str, str],
+    home: Path,
+    repo_root: Path = REPO_ROOT,
+) -> tuple[Path | None, str]:
+    """The sd-scripts folder to use and where it came from (or None and what was tried)."""
+    if explicit is not None:
+        return explicit, "--sd-scripts"
+    candidates: list[tuple[Path, str]] = []
+    if environ.get("KOHYA_SD_SCRIPTS"):
+        candidates.append((Path(environ["KOHYA_SD_SCRIPTS"]), "$KOHYA_SD_SCRIPTS"))
+    candidates.append((repo_root / "vendor" / "sd-scripts", "the vendor/sd-scripts submodule"))
+    candidates.append((home / "kohya_ss" / "sd-scripts", "the kohya_ss GUI install"))
+    for folder, source in candidates:
+        if (folder / script).is_file():
+            return folder, source
+    if environ.get("KOHYA_SD_SCRIPTS"):
+        return Path(environ["KOHYA_SD_SCRIPTS"]), "$KOHYA_SD_SCRIPTS"
+    tried = ", ".join(str(folder) for folder, _ in candidates)
+    return None, tried
+
+
+def locate_python(explicit: str | None, sd_scripts: Path | None) -> tuple[str, str]:
+    """The Python to run sd-scripts with, and where it came from."""
+    if explicit:
+        return explicit, "--python"
+    if sd_scripts is not None:
+        for base in (sd_scripts, sd_scripts.parent):
+            for venv in ("venv", ".venv"):
+                candidate = base / venv / "bin" / "python"
+                if candidate.is_file():
+                    return str(candidate), f"the venv at {base / venv}"
+    return sys.executable, "the Python running kohya-orch"
+
+
+def accelerate_default_configs(environ: Mapping[str, str], home: Path) -> list[Path]:
+    """accelerate's default config files that exist (read for anything not on its command line)."""
+    hf_home = environ.get("HF_HOME") or str(
+        Path(environ.get("XDG_CACHE_HOME") or home / ".cache") / "huggingface"
+    )
+    folder = Path(hf_home).expanduser() / "accelerate"
+    return [
+        folder / n for n in ("default_config.yaml", "default_config.json") if (folder / n).is_file()
+    ]

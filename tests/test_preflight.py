@@ -8,15 +8,16 @@ from pathlib import Path
 import pytest
 
 from kohya_orchestrator.errors import PreflightError
-from kohya_orchestrator.preflight import (
-    PreflightReport,
+from kohya_orchestrator.preflight import PreflightReport, estimate_output_bytes, run_preflight
+from kohya_orchestrator.probe import (
+    Probe,
     accelerate_default_configs,
-    estimate_output_bytes,
     locate_python,
     locate_sd_scripts,
-    run_preflight,
+    parse_probe_output,
+    run_probe,
+    sd_scripts_commit,
 )
-from kohya_orchestrator.probe import Probe, parse_probe_output, run_probe, sd_scripts_commit
 from kohya_orchestrator.safetensors_header import write_header_only
 
 SCRIPT = "sdxl_train_network.py"
