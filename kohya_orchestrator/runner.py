@@ -66,9 +66,11 @@ def run_launch(
     """Start `spec`, pass its output to `on_output` as it comes and into `spec.log_path`.
 
     Returns when the child has exited. `base_env` defaults to this process's environment;
-    `spec.env` is laid over it.
+    PYTHONUNBUFFERED=1 and then `spec.env` are laid over it.
     """
     env = dict(os.environ if base_env is None else base_env)
+    # The trainer's stdout is our pipe, not a terminal: unbuffered, its prints arrive live.
+    env["PYTHONUNBUFFERED"] = "1"
     env.update(spec.env)
     spec.log_path.parent.mkdir(parents=True, exist_ok=True)
     started = time.time()

@@ -113,13 +113,17 @@ def pid_of(dest: Path) -> int:
 
 def test_environment_laid_over_base(tmp_path: Path) -> None:
     spec = LaunchSpec(
-        [sys.executable, "-c", "import os; print(os.environ['A'], os.environ['B'])"],
+        [
+            sys.executable,
+            "-c",
+            "import os; e = os.environ; print(e['A'], e['B'], e['PYTHONUNBUFFERED'])",
+        ],
         {"B": "mine"},
         tmp_path,
         tmp_path / "log" / "x.log",
     )
     result = run_launch(spec, base_env={"A": "inherited", "B": "theirs", "PATH": ""})
-    assert result.tail_lines() == ["inherited mine"]
+    assert result.tail_lines() == ["inherited mine 1"]
 
 
 @pytest.mark.parametrize("make_spec", SPECS)
@@ -287,3 +291,17 @@ def test_run_record_written_at_start_and_updated_at_end(tmp_path: Path) -> None:
     assert final["probe"] == {"torch": "2.13.0", "device": "mps"}
     assert final["sd_scripts_commit"] == "48d368fa"
     assert list(record.path.parent.iterdir()) == [record.path]  # no temp file left behind
+
+
+def test_unflushed_prints_arrive_live(tmp_path: Path) -> None:
+    # print() to a pipe is block-buffered unless PYTHONUNBUFFERED is set by the runner.
+    code = "import os, time; print('pid', os.getpid()); time.sleep(30)"
+    spec = LaunchSpec([sys.executable, "-c", code], {}, tmp_path, tmp_path / "log" / "x.log")
+
+    def on_output(chunk: bytes) -> None:
+        words = chunk.decode().split()
+        if words[:1] == ["pid"]:
+            os.kill(int(words[1]), signal.SIGTERM)
+
+    result = run_launch(spec, on_output=on_output)
+    assert result.returncode == -signal.SIGTERM
