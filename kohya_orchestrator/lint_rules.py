@@ -103,6 +103,7 @@ def apply_rules(
     _caching(values, report, sdxl)
     _resolution(values, report, sdxl)
     _platform(values, report, profile)
+    _sampling(values, report)
     if sdxl and "clip_skip" in values:
         report.warn(
             "clip_skip",
@@ -127,6 +128,29 @@ def apply_rules(
     if check_files:
         lint_files.check_paths(values, report)
         lint_files.check_folders(values, report)
+
+
+def _sampling(values: Mapping[str, Any], report: LintReport) -> None:
+    asks = [
+        k
+        for k in ("sample_every_n_epochs", "sample_every_n_steps", "sample_at_first")
+        if values.get(k) and not (isinstance(values.get(k), int) and values[k] < 0)
+    ]
+    prompts = values.get("sample_prompts")
+    if asks and not prompts:
+        report.error(
+            "sample_prompts",
+            f"'{asks[0]}' is set but sample_prompts is not: sd-scripts crashes with a "
+            "TypeError the first time it samples",
+            'add sample_prompts = "/path/to/prompts.txt", or remove the sampling settings',
+        )
+    elif isinstance(prompts, str) and prompts and not prompts.endswith((".txt", ".toml", ".json")):
+        report.error(
+            "sample_prompts",
+            f"'sample_prompts' = {_tv(prompts)} is not a .txt, .toml or .json file: "
+            "sd-scripts crashes when it samples",
+            "name the prompts file with one of those extensions",
+        )
 
 
 def _required(values: Mapping[str, Any], flat: Mapping[str, Any], report: LintReport) -> None:

@@ -231,6 +231,12 @@ EXPECTED: dict[str, tuple[list[str], list[str]]] = {
         ["'network_module' is not set: sd-scripts cannot build the LoRA network without it"],
         [],
     ),
+    "sampling_without_prompts": (
+        [
+            "'sample_every_n_epochs' is set but sample_prompts is not: sd-scripts crashes with a TypeError the first time it samples"
+        ],
+        [],
+    ),
     "missing_output_name": (
         [],
         ["'output_name' is not set: the LoRA files are named epoch-000001 ... and last"],
