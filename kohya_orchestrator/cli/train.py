@@ -114,6 +114,8 @@ def train(
     _require_lint_ok(rendered)
     for note in rendered.notes:
         click.echo(f"note: {note}", err=True)
+    for problem in getattr(rendered.report, "warnings", []):
+        warn(problem.render())
     values = flatten_config(rendered.values)
     processes = gpus or (len([i for i in gpu_ids.split(",") if i.strip()]) if gpu_ids else 1)
     report = run_preflight(
