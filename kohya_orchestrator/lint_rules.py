@@ -10,7 +10,7 @@ import difflib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from kohya_orchestrator import lint_files
+from kohya_orchestrator import lint_files, lint_platform
 from kohya_orchestrator.buckets import parse_resolution
 from kohya_orchestrator.contract import Contract
 from kohya_orchestrator.lint_types import toml_value as _tv
@@ -102,7 +102,7 @@ def apply_rules(
     _optimizer(values, report)
     _caching(values, report, sdxl)
     _resolution(values, report, sdxl)
-    _platform(values, report, profile)
+    lint_platform.check_platform(values, report, profile)
     _sampling(values, report)
     if sdxl and "clip_skip" in values:
         report.warn(
@@ -276,16 +276,6 @@ def _network(values: Mapping[str, Any], report: LintReport) -> None:
         )
 
 
-def is_8bit(values: Mapping[str, Any]) -> str | None:
-    """The option that asks for bitsandbytes (NVIDIA only), if any."""
-    opt = values.get("optimizer_type", "")
-    if isinstance(opt, str) and (opt.lower().endswith("8bit") or opt.lower().startswith("paged")):
-        return f"'optimizer_type' = {_tv(opt)}"
-    if values.get("use_8bit_adam"):
-        return "'use_8bit_adam' = true"
-    return None
-
-
 def _optimizer(values: Mapping[str, Any], report: LintReport) -> None:
     opt = values.get("optimizer_type", "")
     if not isinstance(opt, str) or not opt or "." in opt:
@@ -385,66 +375,3 @@ def _resolution(values: Mapping[str, Any], report: LintReport, sdxl: bool) -> No
             "sd-scripts stops with an AssertionError",
             f"set max_bucket_reso = {max(2 * max(reso), 1024)}",
         )
-
-
-def _platform(values: Mapping[str, Any], report: LintReport, profile: str | None) -> None:
-    if profile == "cuda":
-        return
-    found: list[tuple[str, str, str, bool]] = []  # key, message, hint, fails on cpu too
-    if values.get("xformers"):
-        found.append(
-            (
-                "xformers",
-                "'xformers' = true needs the xformers package, which is NVIDIA-only "
-                "(ImportError on a Mac)",
-                "use sdpa = true",
-                True,
-            )
-        )
-    eight = is_8bit(values)
-    if eight:
-        key = eight.split("'")[1]
-        found.append(
-            (
-                key,
-                f"{eight} needs bitsandbytes, which is NVIDIA-only",
-                'use optimizer_type = "AdamW"',
-                True,
-            )
-        )
-    mp = values.get("mixed_precision")
-    if mp in ("fp16", "bf16"):
-        found.append(
-            (
-                "mixed_precision",
-                f"'mixed_precision' = {_tv(mp)} fails on Apple Silicon (MPS)",
-                'use mixed_precision = "no"',
-                mp == "fp16",
-            )
-        )
-    for key in ("full_fp16", "full_bf16", "fp8_base", "fp8_base_unet"):
-        if values.get(key):
-            found.append(
-                (
-                    key,
-                    f"'{key}' = true fails on Apple Silicon (MPS)",
-                    f"remove {key}",
-                    key == "full_fp16",
-                )
-            )
-    split = values.get("validation_split")
-    if isinstance(split, int | float) and split > 0:
-        found.append(
-            (
-                "validation_split",
-                f"'validation_split' = {split} crashes on Apple Silicon: sd-scripts calls a "
-                "CUDA-only random function there",
-                "use validation_split = 0",
-                False,
-            )
-        )
-    for key, message, hint, on_cpu in found:
-        if profile == "apple-silicon" or (profile == "cpu" and on_cpu):
-            report.error(key, message, f"{hint} (profile {profile})")
-        elif profile is None:
-            report.warn(key, message, f"{hint} on a Mac; fine on NVIDIA")
