@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
 from typing import Any
 
+from kohya_orchestrator import __version__
 from kohya_orchestrator.fsutil import atomic_write_text
 from kohya_orchestrator.preflight import scan_concepts
 
@@ -105,6 +106,7 @@ class RunRecord:
     def to_json(self) -> dict[str, Any]:
         return {
             "version": RECORD_VERSION,
+            "kohya_orch": __version__,
             "kind": self.kind,
             "argv": self.argv,
             "env": self.env,

@@ -15,6 +15,7 @@ import pytest
 import toml
 from fake_trainer import FAILURES
 
+from kohya_orchestrator import __version__
 from kohya_orchestrator.diagnose import diagnose_log
 from kohya_orchestrator.launch import LaunchSpec, build_launch
 from kohya_orchestrator.runner import run_launch
@@ -255,6 +256,7 @@ def test_run_record_written_at_start_and_updated_at_end(tmp_path: Path) -> None:
     )
     record.write()
     first = load_record(record.path)
+    assert (first["version"], first["kohya_orch"], first["kind"]) == (1, __version__, "train")
     assert first["ended"] is None
     assert first["exit_code"] is None
     assert first["started"] == "2026-01-01T12:00:00+00:00"
