@@ -129,8 +129,10 @@ def train(
         gpus=processes,
         probe=None if dry_run else _probe,
     )
-    for text in report.warnings:
-        warn(text)
+    for check in report.checks:
+        # With --accelerate-config the user chose accelerate's settings; no need to warn.
+        if check.status == "warn" and not (accelerate_config and check.name == "accelerate config"):
+            warn(check.detail)
     if dry_run:
         for text in report.problems:
             warn(f"(preflight) {text}")
