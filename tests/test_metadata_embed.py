@@ -353,3 +353,11 @@ def test_tail_not_reused_when_another_tool_wrote_after_it() -> None:
     after = embed_caption(moved, CAPTION_B).data
     assert piexif.load(after)["GPS"] == gps_before
     assert read_embedded(after).caption == CAPTION_B
+
+
+def test_damaged_block_of_ours_is_kept_as_foreign_and_edits_stay_idempotent() -> None:
+    """A block of ours whose dc namespace was altered is no longer ours: kept, not matched."""
+    data = embedded("jpeg_baseline").replace(b"dc/elements/1.1/", b"dc/elements/1>1/", 1)
+    first = embed_caption(data, CAPTION_B)
+    assert read_embedded(first.data).caption == CAPTION_B
+    assert embed_caption(first.data, CAPTION_B).changed is False

@@ -191,9 +191,8 @@ def _decode_xp(raw: bytes) -> str:
     return raw.decode("utf-16-le", errors="replace").rstrip("\x00")
 
 
-def read_fields(block: bytes) -> tuple[dict[str, str], str | None]:
+def read_fields(tiff: Tiff) -> tuple[dict[str, str], str | None]:
     """The non-blank caption-ish EXIF fields (name -> text) and the UserComment text, if any."""
-    tiff = Tiff(block)
     fields: dict[str, str] = {}
     readers = (
         (TAG_IMAGE_DESCRIPTION, "EXIF ImageDescription", _decode_text),
@@ -242,20 +241,30 @@ def _pack_ifd(
     return struct.pack(order + "H", count) + body + struct.pack(order + "I", next_offset) + values
 
 
+def embed_caption_fields(
+    tiff: Tiff | None, caption: str, tags: list[str], write_user_comment: bool
+) -> bytes:
+    """The EXIF block (new, or `tiff`'s with a new tail) holding our caption fields."""
+    ifd0_new, exif_new = caption_fields(
+        caption, tags, tiff.order if tiff else ">", write_user_comment
+    )
+    return embed_fields(tiff, ifd0_new, exif_new)
+
+
 def embed_fields(
-    block: bytes | None,
+    tiff: Tiff | None,
     ifd0_new: dict[int, tuple[int, bytes]],
     exif_new: dict[int, tuple[int, bytes]],
 ) -> bytes:
     """The EXIF block with our IFD0/ExifIFD values set; existing bytes never move."""
-    if block is None:
+    if tiff is None:
         order, base = ">", NEW_HEADER
         ifd0_old: list[Entry] = []
         next_ifd = 0
         exif_old: Ifd | None = None
         exif_pointer_old: int | None = None
     else:
-        tiff = Tiff(block)
+        block = tiff.data
         order, base = tiff.order, block
         start = tiff.tail_start()
         if start is not None and _fits_before(tiff, start, set(ifd0_new) | set(exif_new)):
@@ -317,9 +326,3 @@ def caption_fields(
     if write_user_comment:
         exif[TAG_USER_COMMENT] = (TYPE_UNDEFINED, encode_user_comment(caption, order))
     return ifd0, exif
-
-
-def block_order(block: bytes | None) -> str:
-    if block is None:
-        return ">"
-    return Tiff(block).order

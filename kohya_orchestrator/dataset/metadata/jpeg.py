@@ -99,19 +99,33 @@ def _find(layout: Layout, marker: int, ident: bytes, name: str) -> Segment | Non
     return found[0] if found else None
 
 
-def read(data: bytes) -> Found:
+@dataclass
+class Inspected:
+    """A parsed JPEG with its metadata segments decoded."""
+
+    layout: Layout
+    found: Found
+    exif_seg: Segment | None
+    xmp_seg: Segment | None
+    tiff: exif.Tiff | None
+    packet: xmp.Packet | None
+
+
+def inspect(data: bytes) -> Inspected:
     layout = parse(data)
     found = Found()
     if layout.truncated_scan:
         found.warnings.append(TRUNCATED_SCAN)
     user_comment = None
     exif_seg = _find(layout, 0xE1, EXIF_ID, "EXIF")
-    if exif_seg is not None:
-        fields, user_comment = exif.read_fields(exif_seg.payload[len(EXIF_ID) :])
+    tiff = exif.Tiff(exif_seg.payload[len(EXIF_ID) :]) if exif_seg else None
+    if tiff is not None:
+        fields, user_comment = exif.read_fields(tiff)
         found.fields.update(fields)
     xmp_seg = _find(layout, 0xE1, XMP_ID, "XMP")
-    if xmp_seg is not None:
-        fields, found.caption = xmp.read_fields(xmp_seg.payload[len(XMP_ID) :])
+    packet = xmp.parse(xmp_seg.payload[len(XMP_ID) :]) if xmp_seg else None
+    if packet is not None:
+        fields, found.caption = xmp.read_fields(packet)
         found.fields.update(fields)
     for seg in layout.segments:
         if seg.marker == 0xFE:
@@ -120,7 +134,11 @@ def read(data: bytes) -> Found:
                 found.fields.setdefault("JPEG COM", comment)
     if user_comment is not None and not is_blank(user_comment) and user_comment != found.caption:
         found.generation_info = user_comment
-    return found
+    return Inspected(layout, found, exif_seg, xmp_seg, tiff, packet)
+
+
+def read(data: bytes) -> Found:
+    return inspect(data).found
 
 
 def _segment(marker: int, payload: bytes, what: str, caption: str) -> bytes:
@@ -135,23 +153,17 @@ def _segment(marker: int, payload: bytes, what: str, caption: str) -> bytes:
 
 
 def embed(data: bytes, caption: str, overwrite: bool) -> tuple[bytes, list[str]]:
-    layout = parse(data)
+    seen = inspect(data)
+    layout, found, exif_seg, xmp_seg = seen.layout, seen.found, seen.exif_seg, seen.xmp_seg
     warnings = [TRUNCATED_SCAN] if layout.truncated_scan else []
-    found = read(data)
-    exif_seg = _find(layout, 0xE1, EXIF_ID, "EXIF")
-    xmp_seg = _find(layout, 0xE1, XMP_ID, "XMP")
     mpf_seg = _find(layout, 0xE2, MPF_ID, "MPF")
-    old_tiff = exif_seg.payload[len(EXIF_ID) :] if exif_seg else None
     write_uc = overwrite or found.generation_info is None
     if not write_uc:
         warnings.append(generation_kept_warning("EXIF UserComment"))
     tags = caption_tags(caption)
-    ifd0, exif_ifd = exif.caption_fields(caption, tags, exif.block_order(old_tiff), write_uc)
-    new_exif = _segment(
-        0xE1, EXIF_ID + exif.embed_fields(old_tiff, ifd0, exif_ifd), "EXIF", caption
-    )
-    old_xmp = xmp_seg.payload[len(XMP_ID) :] if xmp_seg else None
-    new_xmp = _segment(0xE1, XMP_ID + xmp.merge(old_xmp, caption, tags), "XMP", caption)
+    block = exif.embed_caption_fields(seen.tiff, caption, tags, write_uc)
+    new_exif = _segment(0xE1, EXIF_ID + block, "EXIF", caption)
+    new_xmp = _segment(0xE1, XMP_ID + xmp.merge(seen.packet, caption, tags), "XMP", caption)
 
     # Insertion point for new segments: after SOI and any leading APP0 (JFIF must stay first).
     insert_at = 0
@@ -185,7 +197,7 @@ def embed(data: bytes, caption: str, overwrite: bool) -> tuple[bytes, list[str]]
     prefix = b"".join(parts)
     if mpf_seg is not None and mpf_out_at is not None:
         prefix = _patch_mpf(prefix, mpf_out_at, mpf_seg.start, layout.sos)
-    return prefix + data[layout.sos :], warnings
+    return b"".join((prefix, memoryview(data)[layout.sos :])), warnings
 
 
 def _patch_mpf(prefix: bytes, new_at: int, old_at: int, old_sos: int) -> bytes:

@@ -22,10 +22,13 @@ DESCRIPTION_KEY = "Description"
 PARAMETERS_KEY = "parameters"
 CAPTIONISH = ("Description", "parameters", "Comment", "Title", "Subject", "Keywords")
 MAX_TEXT = 16 * 1024 * 1024
+_DECODED = (*TEXT_TYPES, b"eXIf")  # the only chunks whose bodies we read
 
 
 @dataclass
 class Chunk:
+    """A chunk's type and extent; `body` is kept only for text and eXIf chunks."""
+
     type: bytes
     start: int
     end: int
@@ -47,6 +50,7 @@ def parse(data: bytes) -> tuple[list[Chunk], int]:
     size = len(data)
     pos = len(SIGNATURE)
     chunks: list[Chunk] = []
+    view = memoryview(data)  # no copies of the (large) image data chunks
     while True:
         if pos == size:
             raise _error(f"truncated PNG: no IEND chunk (file ends at offset {pos})")
@@ -63,11 +67,12 @@ def parse(data: bytes) -> tuple[list[Chunk], int]:
                 f"({end} > {size} bytes)"
             )
         (crc,) = struct.unpack(">I", data[end - 4 : end])
-        if zlib.crc32(data[pos + 4 : end - 4]) != crc:
+        if zlib.crc32(view[pos + 4 : end - 4]) != crc:
             raise _error(f"corrupt PNG: chunk {name} at offset {pos} has a bad CRC")
         if not chunks and ctype != b"IHDR":
             raise _error(f"corrupt PNG: first chunk is {name}, not IHDR")
-        chunks.append(Chunk(ctype, pos, end, data[pos + 8 : end - 4]))
+        body = data[pos + 8 : end - 4] if ctype in _DECODED else b""
+        chunks.append(Chunk(ctype, pos, end, body))
         pos = end
         if ctype == b"IEND":
             return chunks, pos
@@ -118,7 +123,9 @@ def _xmp_chunk(texts: list[tuple[Chunk, TextChunk]]) -> tuple[Chunk, TextChunk] 
     return found[0] if found else None
 
 
-def _read(data: bytes) -> tuple[list[Chunk], int, list[tuple[Chunk, TextChunk]], Found]:
+def _read(
+    data: bytes,
+) -> tuple[list[Chunk], int, list[tuple[Chunk, TextChunk]], Found, xmp.Packet | None]:
     chunks, iend_end = parse(data)
     texts = _texts(chunks)
     found = Found()
@@ -127,17 +134,18 @@ def _read(data: bytes) -> tuple[list[Chunk], int, list[tuple[Chunk, TextChunk]],
             found.fields.setdefault(f"PNG {text.keyword}", text.text)
     for chunk in chunks:
         if chunk.type == b"eXIf":
-            fields, _uc = exif.read_fields(chunk.body)
+            fields, _uc = exif.read_fields(exif.Tiff(chunk.body))
             found.fields.update(fields)
     xmp_found = _xmp_chunk(texts)
-    if xmp_found is not None:
-        fields, found.caption = xmp.read_fields(xmp_found[1].text.encode("utf-8"))
+    packet = xmp.parse(xmp_found[1].text.encode("utf-8")) if xmp_found else None
+    if packet is not None:
+        fields, found.caption = xmp.read_fields(packet)
         found.fields.update(fields)
     params = [t.text for _c, t in texts if t.keyword == PARAMETERS_KEY]
     foreign = [p for p in params if not is_blank(p) and p != found.caption]
     if foreign:
         found.generation_info = foreign[0]
-    return chunks, iend_end, texts, found
+    return chunks, iend_end, texts, found, packet
 
 
 def read(data: bytes) -> Found:
@@ -159,14 +167,12 @@ def _chunk(ctype: bytes, body: bytes) -> bytes:
 
 
 def embed(data: bytes, caption: str, overwrite: bool) -> tuple[bytes, list[str]]:
-    chunks, iend_end, texts, found = _read(data)
+    chunks, iend_end, texts, found, old_packet = _read(data)
     warnings: list[str] = []
     write_params = overwrite or found.generation_info is None
     if not write_params:
         warnings.append(generation_kept_warning("the PNG 'parameters' text"))
     tags = caption_tags(caption)
-    xmp_found = _xmp_chunk(texts)
-    old_packet = xmp_found[1].text.encode("utf-8") if xmp_found else None
     packet = xmp.merge(old_packet, caption, tags).decode("utf-8")
     ours = text_chunk(DESCRIPTION_KEY, caption)
     if write_params:
@@ -174,15 +180,16 @@ def embed(data: bytes, caption: str, overwrite: bool) -> tuple[bytes, list[str]]
     ours += _chunk(b"iTXt", XMP_KEY.encode("latin-1") + b"\x00\x00\x00\x00\x00" + packet.encode())
     drop = {DESCRIPTION_KEY, XMP_KEY} | ({PARAMETERS_KEY} if write_params else set())
     dropped = {id(c) for c, t in texts if t.keyword in drop}
-    parts = [SIGNATURE]
+    view = memoryview(data)
+    parts: list[bytes | memoryview] = [SIGNATURE]
     inserted = False
     for chunk in chunks:
         if not inserted and chunk.type in (b"IDAT", b"fcTL"):
             parts.append(ours)
             inserted = True
         if id(chunk) not in dropped:
-            parts.append(data[chunk.start : chunk.end])
+            parts.append(view[chunk.start : chunk.end])
     if not inserted:
         raise _error("corrupt PNG: no IDAT chunk (no image data)")
-    parts.append(data[iend_end:])
+    parts.append(view[iend_end:])
     return b"".join(parts), warnings

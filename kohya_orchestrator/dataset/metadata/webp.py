@@ -23,9 +23,11 @@ EXIF_PREFIX = b"Exif\x00\x00"
 
 @dataclass
 class Chunk:
+    """A chunk's FourCC, offset and body (a view into the file: image data is never copied)."""
+
     fourcc: bytes
     start: int
-    body: bytes
+    body: memoryview
 
 
 def _error(problem: str) -> ImageFormatError:
@@ -48,6 +50,7 @@ def parse(data: bytes) -> tuple[list[Chunk], int]:
         )
     pos = 12
     chunks: list[Chunk] = []
+    view = memoryview(data)
     while pos < riff_end:
         if pos + 8 > riff_end:
             raise _error(f"truncated WebP: chunk header at offset {pos} is cut off")
@@ -59,7 +62,7 @@ def parse(data: bytes) -> tuple[list[Chunk], int]:
                 f"truncated WebP: chunk '{_name(fourcc)}' at offset {pos} runs past the end of "
                 f"the RIFF data ({end} > {riff_end} bytes)"
             )
-        chunks.append(Chunk(fourcc, pos, data[pos + 8 : end]))
+        chunks.append(Chunk(fourcc, pos, view[pos + 8 : end]))
         pos = end + (length & 1)
     if not chunks or chunks[0].fourcc not in (b"VP8 ", b"VP8L", b"VP8X"):
         first = _name(chunks[0].fourcc) if chunks else "nothing"
@@ -76,31 +79,50 @@ def _single(chunks: list[Chunk], fourcc: bytes, name: str) -> Chunk | None:
     return found[0] if found else None
 
 
-def read(data: bytes) -> Found:
-    chunks, _end = parse(data)
+@dataclass
+class Inspected:
+    """A parsed WebP with its metadata chunks decoded."""
+
+    chunks: list[Chunk]
+    riff_end: int
+    found: Found
+    exif_chunk: Chunk | None
+    tiff: exif.Tiff | None
+    packet: xmp.Packet | None
+
+
+def inspect(data: bytes) -> Inspected:
+    chunks, riff_end = parse(data)
     found = Found()
     user_comment = None
     exif_chunk = _single(chunks, b"EXIF", "EXIF")
+    tiff = None
     if exif_chunk is not None:
-        block = exif_chunk.body.removeprefix(EXIF_PREFIX)
-        fields, user_comment = exif.read_fields(block)
+        tiff = exif.Tiff(bytes(exif_chunk.body).removeprefix(EXIF_PREFIX))
+        fields, user_comment = exif.read_fields(tiff)
         found.fields.update(fields)
     xmp_chunk = _single(chunks, b"XMP ", "XMP")
-    if xmp_chunk is not None:
-        fields, found.caption = xmp.read_fields(xmp_chunk.body)
+    packet = xmp.parse(bytes(xmp_chunk.body)) if xmp_chunk else None
+    if packet is not None:
+        fields, found.caption = xmp.read_fields(packet)
         found.fields.update(fields)
     if user_comment is not None and not is_blank(user_comment) and user_comment != found.caption:
         found.generation_info = user_comment
-    return found
+    return Inspected(chunks, riff_end, found, exif_chunk, tiff, packet)
 
 
-def _chunk(fourcc: bytes, body: bytes) -> bytes:
-    return fourcc + struct.pack("<I", len(body)) + body + (b"\x00" if len(body) % 2 else b"")
+def read(data: bytes) -> Found:
+    return inspect(data).found
 
 
-def _vp8x(first: Chunk) -> bytes:
+def _chunk(fourcc: bytes, body: bytes | memoryview) -> list[bytes | memoryview]:
+    """The pieces of a chunk (header, body, pad byte), for one final join."""
+    return [fourcc + struct.pack("<I", len(body)), body, b"\x00" if len(body) % 2 else b""]
+
+
+def _vp8x(first: Chunk) -> list[bytes | memoryview]:
     """A VP8X header for a simple (VP8 / VP8L) file, canvas read from the bitstream."""
-    body = first.body
+    body = bytes(first.body[:10])  # the frame header only
     flags = FLAG_EXIF | FLAG_XMP
     if first.fourcc == b"VP8 ":
         if len(body) < 10 or body[3:6] != b"\x9d\x01\x2a":
@@ -120,41 +142,37 @@ def _vp8x(first: Chunk) -> bytes:
 
 
 def embed(data: bytes, caption: str, overwrite: bool) -> tuple[bytes, list[str]]:
-    chunks, riff_end = parse(data)
-    found = read(data)
+    seen = inspect(data)
+    chunks, riff_end, found = seen.chunks, seen.riff_end, seen.found
     warnings: list[str] = []
     write_uc = overwrite or found.generation_info is None
     if not write_uc:
         warnings.append(generation_kept_warning("EXIF UserComment"))
     tags = caption_tags(caption)
-    exif_chunk = _single(chunks, b"EXIF", "EXIF")
-    xmp_chunk = _single(chunks, b"XMP ", "XMP")
-    prefix = b""
-    old_tiff = None
-    if exif_chunk is not None:
-        prefix = EXIF_PREFIX if exif_chunk.body.startswith(EXIF_PREFIX) else b""
-        old_tiff = exif_chunk.body[len(prefix) :]
-    ifd0, exif_ifd = exif.caption_fields(caption, tags, exif.block_order(old_tiff), write_uc)
-    new_exif = _chunk(b"EXIF", prefix + exif.embed_fields(old_tiff, ifd0, exif_ifd))
-    new_xmp = _chunk(b"XMP ", xmp.merge(xmp_chunk.body if xmp_chunk else None, caption, tags))
+    # Some writers keep JPEG's "Exif\0\0" prefix in the chunk; keep the file's convention.
+    has_prefix = seen.exif_chunk is not None and seen.exif_chunk.body[:6] == EXIF_PREFIX
+    block = exif.embed_caption_fields(seen.tiff, caption, tags, write_uc)
+    new_exif = _chunk(b"EXIF", (EXIF_PREFIX if has_prefix else b"") + block)
+    new_xmp = _chunk(b"XMP ", xmp.merge(seen.packet, caption, tags))
 
     first = chunks[0]
     if first.fourcc == b"VP8X":
         if len(first.body) < 10:
             raise _error(f"corrupt WebP: VP8X chunk at offset {first.start} is too short")
         body = bytes([first.body[0] | FLAG_EXIF | FLAG_XMP]) + first.body[1:]
-        parts = [_chunk(b"VP8X", body)]
+        parts = _chunk(b"VP8X", body)
         rest = chunks[1:]
     else:
-        parts = [_vp8x(first)]
+        parts = _vp8x(first)
         rest = chunks
     last_image = max((i for i, c in enumerate(rest) if c.fourcc in IMAGE_CHUNKS), default=-1)
     if last_image < 0:
         raise _error("corrupt WebP: no image data chunk (VP8, VP8L or ANMF)")
     for index, chunk in enumerate(rest):
         if chunk.fourcc not in (b"EXIF", b"XMP "):
-            parts.append(_chunk(chunk.fourcc, chunk.body))
+            parts.extend(_chunk(chunk.fourcc, chunk.body))
         if index == last_image:
-            parts.extend([new_exif, new_xmp])
-    body = b"WEBP" + b"".join(parts)
-    return b"RIFF" + struct.pack("<I", len(body)) + body + data[riff_end:], warnings
+            parts.extend(new_exif + new_xmp)
+    riff_size = 4 + sum(len(p) for p in parts)
+    head = b"RIFF" + struct.pack("<I", riff_size) + b"WEBP"
+    return b"".join([head, *parts, memoryview(data)[riff_end:]]), warnings

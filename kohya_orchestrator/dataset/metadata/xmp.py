@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from dataclasses import dataclass
 from xml.sax.saxutils import escape, quoteattr
 
 from kohya_orchestrator.dataset.metadata.common import TOOL_NAME, XMP_NAMESPACE, XMP_PREFIX
@@ -39,27 +40,55 @@ def _bad(problem: str) -> ImageFormatError:
     )
 
 
-def parse(packet: bytes) -> ET.Element:
-    """The packet's XML tree; refuses DTD/ENTITY declarations and ill-formed XML."""
+class _Builder(ET.TreeBuilder):
+    """A tree builder that also records namespace bindings, so one parse gives both."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.namespaces: list[tuple[str, str]] = []
+
+    def start_ns(self, prefix: str, uri: str) -> None:
+        self.namespaces.append((prefix, uri))
+
+
+@dataclass
+class Packet:
+    """A checked XMP packet: its bytes, XML tree and namespace bindings."""
+
+    raw: bytes
+    root: ET.Element
+    namespaces: list[tuple[str, str]]
+
+
+def _refuse_dtd(packet: bytes) -> None:
     upper = packet.upper()
     if b"<!DOCTYPE" in upper or b"<!ENTITY" in upper:
         raise ImageFormatError(
             "XMP packet contains a DTD/ENTITY declaration; refused (entity expansion risk)",
             hint="remove the XMP packet from this file with another tool first",
         )
+
+
+def parse(packet: bytes) -> Packet:
+    """The packet's XML tree; refuses DTD/ENTITY declarations and ill-formed XML."""
+    _refuse_dtd(packet)
+    builder = _Builder()
+    parser = ET.XMLParser(target=builder)
     try:
-        return ET.fromstring(packet.rstrip(b"\x00"))
+        parser.feed(packet.rstrip(b"\x00"))
+        root = parser.close()
     except ET.ParseError as err:
         raise _bad(str(err)) from None
+    return Packet(packet, root, builder.namespaces)
 
 
 def _descriptions(root: ET.Element) -> list[ET.Element]:
     return list(root.iter(f"{{{RDF}}}Description"))
 
 
-def read_fields(packet: bytes) -> tuple[dict[str, str], str | None]:
+def read_fields(packet: Packet) -> tuple[dict[str, str], str | None]:
     """Caption-ish XMP fields (name -> text) and the caption we embedded, if marked."""
-    root = parse(packet)
+    root = packet.root
     fields: dict[str, str] = {}
     ours: str | None = None
     for desc in _descriptions(root):
@@ -98,19 +127,19 @@ def our_block(caption: str, tags: list[str], about: str) -> str:
     )
 
 
-def new_packet(caption: str, tags: list[str]) -> bytes:
+def _wrap(block: str) -> str:
     body = (
         '<x:xmpmeta xmlns:x="adobe:ns:meta/">'
-        f'<rdf:RDF xmlns:rdf="{RDF}">{our_block(caption, tags, "")}</rdf:RDF></x:xmpmeta>'
+        f'<rdf:RDF xmlns:rdf="{RDF}">{block}</rdf:RDF></x:xmpmeta>'
     )
-    return (_PACKET_HEAD + body + _PACKET_TAIL).encode("utf-8")
+    return _PACKET_HEAD + body + _PACKET_TAIL
 
 
-def _namespaces(packet: bytes) -> list[tuple[str, str]]:
-    """Every (prefix, uri) binding declared in the packet."""
-    import io
+_EMPTY_PACKET = _wrap("")
 
-    return [ns for _event, ns in ET.iterparse(io.BytesIO(packet), events=("start-ns",))]
+
+def new_packet(caption: str, tags: list[str]) -> bytes:
+    return _wrap(our_block(caption, tags, "")).encode("utf-8")
 
 
 def _remove_element(text: str, name: str) -> str:
@@ -121,29 +150,30 @@ def _remove_element(text: str, name: str) -> str:
     return pattern.sub("", text)
 
 
-def merge(packet: bytes | None, caption: str, tags: list[str]) -> bytes:
+def merge(packet: Packet | None, caption: str, tags: list[str]) -> bytes:
     """A packet holding our caption: a new one, or `packet` with our block replaced."""
     if packet is None:
         return new_packet(caption, tags)
-    root = parse(packet)
     try:
-        text = packet.decode("utf-8")
+        text = packet.raw.decode("utf-8")
     except UnicodeDecodeError as err:
         raise _bad(f"packet is not UTF-8 ({err.reason} at byte {err.start})") from None
     text = _BLOCK_RE.sub("", text)
-    bindings = _namespaces(text.encode("utf-8").rstrip(b"\x00"))
-    for prefix in {p for p, uri in bindings if uri == DC}:
+    if text == _EMPTY_PACKET:  # only our own block was there: no foreign content to keep
+        return new_packet(caption, tags)
+    # Prefixes as bound in the foreign part alone (our removed block may bind "dc" too).
+    foreign = parse(text.encode("utf-8")).namespaces
+    for prefix in {p for p, uri in foreign if uri == DC}:
         for local in ("description", "subject"):
             text = _remove_element(text, f"{prefix}:{local}" if prefix else local)
-    rdf_prefixes = {p for p, uri in bindings if uri == RDF}
+    rdf_prefixes = {p for p, uri in foreign if uri == RDF}
     closing = [m for p in rdf_prefixes for m in re.finditer(rf"</{re.escape(p)}:RDF\s*>", text)]
     if not closing or "" in rdf_prefixes:
         raise _bad("no rdf:RDF element to add the caption to")
-    about = next((d.get(f"{{{RDF}}}about") or "" for d in _descriptions(root)), "")
+    about = next((d.get(f"{{{RDF}}}about") or "" for d in _descriptions(packet.root)), "")
     at = max(m.start() for m in closing)
     merged = (text[:at] + our_block(caption, tags, about) + text[at:]).encode("utf-8")
-    check = parse(merged)
-    count = sum(1 for _ in check.iter(f"{{{DC}}}description"))
+    count = sum(1 for _ in parse(merged).root.iter(f"{{{DC}}}description"))
     if count != 1:
         raise _bad(f"cannot merge the caption: {count} dc:description properties after merging")
     return merged
