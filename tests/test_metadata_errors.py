@@ -250,3 +250,19 @@ def test_exif_gps_pointer_outside_block() -> None:
         "malformed EXIF: IFD0 entry 0x8825 points to an IFD at offset 5000, "
         "outside the 26-byte block"
     )
+
+
+def test_mpf_index_out_of_range_refused() -> None:
+    data = bytearray(make_bytes("jpeg_mpo"))
+    mpf = data.index(b"MPF\x00") + 4
+    order = "<" if data[mpf : mpf + 2] == b"II" else ">"
+    (ifd,) = struct.unpack(order + "I", data[mpf + 4 : mpf + 8])
+    (count,) = struct.unpack(order + "H", data[mpf + ifd : mpf + ifd + 2])
+    for i in range(count):
+        at = mpf + ifd + 2 + 12 * i
+        if struct.unpack(order + "H", data[at : at + 2])[0] == 0xB002:
+            (where,) = struct.unpack(order + "I", data[at + 8 : at + 12])
+    data[mpf + where + 4 : mpf + where + 8] = struct.pack(order + "I", 0xFFFFFFF0)
+    with pytest.raises(ImageFormatError) as err:
+        embed_caption(bytes(data), "tag")
+    assert err.value.message == "corrupt JPEG MPF index at offset 20: image 1 is out of range"

@@ -227,5 +227,9 @@ def _patch_mpf(prefix: bytes, new_at: int, old_at: int, old_sos: int) -> bytes:
             size += total_delta
         else:
             offset += after_delta
+        if not (0 <= size < 1 << 32 and 0 <= offset < 1 << 32):
+            raise _error(
+                f"corrupt JPEG MPF index at offset {old_at}: image {i + 1} is out of range"
+            )
         out[at + 4 : at + 12] = struct.pack(order + "II", size, offset)
     return bytes(out)
