@@ -266,3 +266,37 @@ def test_mpf_index_out_of_range_refused() -> None:
     with pytest.raises(ImageFormatError) as err:
         embed_caption(bytes(data), "tag")
     assert err.value.message == "corrupt JPEG MPF index at offset 20: image 1 is out of range"
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"RIFF\x04\x00\x00\x00WEBP", "truncated WebP: no chunks after the 12-byte RIFF header"),
+        (
+            b"RIFF\x0e\x00\x00\x00WEBPICCP\x02\x00\x00\x00ab",
+            "corrupt WebP: first chunk is 'ICCP', not VP8, VP8L or VP8X",
+        ),
+        (
+            b"RIFF\x0c\x00\x00\x00WEBPVP8 \x00\x00\x00\x00",
+            "corrupt WebP: VP8 frame header at offset 20 is invalid",
+        ),
+        (
+            b"RIFF\x16\x00\x00\x00WEBPVP8X\x0a\x00\x00\x00" + bytes(10),
+            "corrupt WebP: no image data chunk (VP8, VP8L or ANMF)",
+        ),
+    ],
+)
+def test_webp_structure_errors(data: bytes, message: str) -> None:
+    with pytest.raises(ImageFormatError) as err:
+        embed_caption(data, "tag")
+    assert err.value.message == message
+
+
+def test_png_without_image_data() -> None:
+    data = make_bytes("png_rgb")
+    ihdr_end = 8 + 25
+    bare = data[:ihdr_end] + data[data.index(b"IEND") - 4 :]
+    assert read_embedded(bare).caption is None
+    with pytest.raises(ImageFormatError) as err:
+        embed_caption(bare, "tag")
+    assert err.value.message == "corrupt PNG: no IDAT chunk (no image data)"

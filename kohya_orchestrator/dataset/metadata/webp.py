@@ -64,8 +64,10 @@ def parse(data: bytes) -> tuple[list[Chunk], int]:
             )
         chunks.append(Chunk(fourcc, pos, view[pos + 8 : end]))
         pos = end + (length & 1)
-    if not chunks or chunks[0].fourcc not in (b"VP8 ", b"VP8L", b"VP8X"):
-        first = _name(chunks[0].fourcc) if chunks else "nothing"
+    if not chunks:
+        raise _error("truncated WebP: no chunks after the 12-byte RIFF header")
+    if chunks[0].fourcc not in (b"VP8 ", b"VP8L", b"VP8X"):
+        first = _name(chunks[0].fourcc)
         raise _error(f"corrupt WebP: first chunk is '{first}', not VP8, VP8L or VP8X")
     # A RIFF size that cuts a chunk's pad byte off: the pad belongs to the chunk, not the tail.
     return chunks, max(riff_end, min(pos, size))
