@@ -18,7 +18,7 @@ import xml.etree.ElementTree as ET
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image, ImageFile
@@ -71,7 +71,6 @@ class Kind:
     frames: int = 1
     generation_info: bool = False
     notes: str = ""
-    extras: dict[str, str] = field(default_factory=dict)
 
 
 def _pattern(size: tuple[int, int], mode: str = "RGB", seed: int = 0) -> Image.Image:
@@ -327,7 +326,12 @@ _kind(Kind("png_foreign", ".png", "png", notes="iCCP, zipped XMP, text after IDA
 _kind(
     Kind("png_apng", ".png", "png", frames=3),
     lambda s: _save(
-        _pattern(s), "PNG", save_all=True, append_images=_frames(s, 3)[1:], duration=100, loop=0
+        _pattern(s),
+        "PNG",
+        save_all=True,
+        append_images=_frames(s, 3)[1:],
+        duration=[100, 150, 200],
+        loop=0,
     ),
 )
 _kind(
@@ -348,7 +352,7 @@ _kind(
         "WEBP",
         save_all=True,
         append_images=_frames(s, 3)[1:],
-        duration=100,
+        duration=[100, 150, 200],
         lossless=True,
     ),
 )
@@ -553,7 +557,7 @@ def frames(data: bytes) -> list[tuple[str, tuple[int, int], bytes]]:
 
 def pillow_info(data: bytes) -> dict[str, object]:
     with _truncated_ok(), Image.open(io.BytesIO(data)) as im:
-        return dict(im.info)
+        return {str(key): value for key, value in im.info.items()}
 
 
 def xmp_caption(packet: bytes | str) -> tuple[list[str], list[list[str]]]:

@@ -242,11 +242,21 @@ def test_simple_webp_becomes_extended_with_canvas(kind: str, flags: int) -> None
     assert (width, height) == (64, 48)
 
 
+def _timing(data: bytes) -> list[tuple[object, object]]:
+    with Image.open(io.BytesIO(data)) as im:
+        out = []
+        for index in range(getattr(im, "n_frames", 1)):
+            im.seek(index)
+            im.load()
+            out.append((im.info.get("duration"), im.info.get("loop")))
+        return out
+
+
 @pytest.mark.parametrize("kind", ANIMATED_KINDS)
-def test_animation_timing_kept(kind: str) -> None:
-    with Image.open(io.BytesIO(embedded(kind))) as im:
-        assert im.n_frames == KINDS[kind].frames
-        assert getattr(im, "is_animated", False)
+def test_animation_frames_and_timing_kept(kind: str) -> None:
+    timing = _timing(embedded(kind))
+    assert timing == _timing(original(kind))
+    assert len(timing) == KINDS[kind].frames
 
 
 @pytest.mark.parametrize("kind", ["jpeg_a1111", "png_a1111", "webp_a1111"])

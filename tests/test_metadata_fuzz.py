@@ -29,10 +29,11 @@ def _library_image_data(fmt: str, data: bytes) -> object:
     if fmt == "jpeg":
         return data[jpeg.parse(data).sos :]
     if fmt == "png":
-        chunks, _end = png.parse(data)
-        return [data[c.start : c.end] for c in chunks if c.type not in png.TEXT_TYPES]
-    chunks, _end = webp.parse(data)
-    return [(c.fourcc, c.body) for c in chunks if c.fourcc not in (b"VP8X", b"EXIF", b"XMP ")]
+        png_chunks, _end = png.parse(data)
+        return [data[c.start : c.end] for c in png_chunks if c.type not in png.TEXT_TYPES]
+    webp_chunks, _end = webp.parse(data)
+    skip = (b"VP8X", b"EXIF", b"XMP ")
+    return [(c.fourcc, bytes(c.body)) for c in webp_chunks if c.fourcc not in skip]
 
 
 def _mutate_png_chunk(data: bytes, rnd: random.Random) -> bytes:
