@@ -371,3 +371,23 @@ def test_damaged_block_of_ours_is_kept_as_foreign_and_edits_stay_idempotent() ->
     first = embed_caption(data, CAPTION_B)
     assert read_embedded(first.data).caption == CAPTION_B
     assert embed_caption(first.data, CAPTION_B).changed is False
+
+
+def _a1111_png_info(data: bytes) -> str | None:
+    """What the A1111/Forge "PNG Info" tab shows, following its read_info_from_image."""
+    with Image.open(io.BytesIO(data)) as im:
+        params = im.info.get("parameters")
+        if "exif" in im.info:
+            exif = piexif.load(im.info["exif"])
+            comment = exif.get("Exif", {}).get(piexif.ExifIFD.UserComment, b"")
+            try:
+                params = piexif.helper.UserComment.load(comment)
+            except ValueError:
+                params = comment.decode("utf-8", errors="ignore")
+    return params if isinstance(params, str) else None
+
+
+@pytest.mark.parametrize("kind", GOOD_KINDS)
+def test_a1111_png_info_shows_the_caption_or_kept_generation_info(kind: str) -> None:
+    expected = GENERATION_INFO if KINDS[kind].generation_info else CAPTION
+    assert _a1111_png_info(embedded(kind)) == expected
