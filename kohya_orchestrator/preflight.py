@@ -339,6 +339,12 @@ def check_environment(
             f"sd-scripts not found (tried {source}); "
             "give --sd-scripts DIR or set KOHYA_SD_SCRIPTS.",
         )
+    elif not folder.is_dir():
+        report.add(
+            "sd-scripts",
+            "fail",
+            f"sd-scripts not found: {folder} (from {source}) does not exist.",
+        )
     elif not (folder / script).is_file():
         report.add("sd-scripts", "fail", f"{folder} (from {source}) has no {script}.")
     else:

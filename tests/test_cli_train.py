@@ -139,7 +139,7 @@ def test_preflight_failure_stops_before_running(
     concept = project / "img"
     assert result.stderr.endswith(
         "Error: training cannot start: the preflight found 2 problem(s).\n"
-        f"  - {tmp_path / 'none'} (from --sd-scripts) has no sdxl_train_network.py.\n"
+        f"  - sd-scripts not found: {tmp_path / 'none'} (from --sd-scripts) does not exist.\n"
         f"  - 1 of 2 image(s) in {concept} have no .txt caption: hakone_2.png\n"
         "  hint: Fix these and run again; `kohya-orch doctor DEST` shows the whole checklist.\n"
     )
@@ -336,7 +336,7 @@ def test_doctor_without_dest_fails_without_sd_scripts(runner: CliRunner, tmp_pat
     assert data["checks"][0] == {
         "name": "sd-scripts",
         "status": "fail",
-        "detail": f"{tmp_path / 'x'} (from --sd-scripts) has no sdxl_train_network.py.",
+        "detail": f"sd-scripts not found: {tmp_path / 'x'} (from --sd-scripts) does not exist.",
     }
 
 
@@ -397,3 +397,17 @@ def test_ctrl_c_stops_the_trainer(
         os.kill(pid, 0)
     [record] = list((project / "runs").glob("*.json"))
     assert json.loads(record.read_text())["extra"]["interrupted"] == 1
+
+
+def test_dry_run_shows_the_command_and_then_the_problems(runner: CliRunner, project: Path) -> None:
+    missing = project.parent / "nowhere"
+    result = train(runner, str(project), "--dry-run", "--sd-scripts", str(missing))
+    assert result.exit_code == 1
+    assert result.stdout.splitlines()[-1].endswith(
+        f"{missing / 'sdxl_train_network.py'} --config_file {project / 'config.toml'}"
+    )
+    assert result.stderr.endswith(
+        "Error: training cannot start: the preflight found 1 problem(s).\n"
+        f"  - sd-scripts not found: {missing} (from --sd-scripts) does not exist.\n"
+        "  hint: Fix these and run again; `kohya-orch doctor DEST` shows the whole checklist.\n"
+    )

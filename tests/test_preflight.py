@@ -126,7 +126,7 @@ def test_every_problem_collected(tmp_path: Path) -> None:
     assert info.value.render() == "\n".join(
         [
             "training cannot start: the preflight found 6 problem(s).",
-            f"  - {tmp_path / 'no'} (from --sd-scripts) has no sdxl_train_network.py.",
+            f"  - sd-scripts not found: {tmp_path / 'no'} (from --sd-scripts) does not exist.",
             "  - /venv/bin/python cannot import accelerate: ModuleNotFoundError: x",
             f"  - {tmp_path / 'l.safetensors'} is a LoRA, not a base checkpoint.",
             f"  - 1 of 2 image(s) in {tmp_path / 'proj' / 'img'} have no .txt caption: "

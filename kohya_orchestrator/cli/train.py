@@ -85,12 +85,14 @@ def train(
 ) -> None:
     """Train the LoRA of project DEST with sd-scripts, launched through accelerate.
 
-    Renders and validates DEST/config.toml, checks everything it can before the run
-    (sd-scripts, its Python, torch and accelerate, the model, the dataset, the output
-    folder, disk space), then runs `accelerate launch <script> --config_file DEST/config.toml`
-    with the trainer's output shown live and saved to DEST/log/train-<time>.log. A record
-    of the run goes to DEST/runs/<time>.json. Ctrl-C stops the trainer (twice: at once).
-    The exit code is the trainer's. Arguments after `--` go to the sd-scripts script.
+    Renders and validates DEST/config.toml, then checks everything it can before the
+    run: sd-scripts, its Python (torch, torchvision, accelerate), the model, the dataset,
+    the output folder and free disk. Then it runs
+    `accelerate launch <script> --config_file DEST/config.toml`, showing the trainer's
+    output live and saving it to DEST/log/train-<time>.log; a record of the run goes to
+    DEST/runs/<time>.json. Ctrl-C stops the trainer (a second Ctrl-C at once). The exit
+    code is the trainer's. Arguments after `--` go to the sd-scripts script. --dry-run
+    prints the command, then any problem the checks found (exit 1 if there is one).
 
     \b
     Examples:
@@ -133,10 +135,7 @@ def train(
         # With --accelerate-config the user chose accelerate's settings; no need to warn.
         if check.status == "warn" and not (accelerate_config and check.name == "accelerate config"):
             warn(check.detail)
-    if dry_run:
-        for text in report.problems:
-            warn(f"(preflight) {text}")
-    else:
+    if not dry_run:
         report.require_ok()
 
     sd_folder = report.sd_scripts or sd_scripts or Path("vendor/sd-scripts").absolute()
@@ -175,6 +174,8 @@ def train(
         click.echo(f"# working folder: {spec.cwd}")
         click.echo(f"# config: {config_file} (not written: --dry-run)")
         click.echo(spec.shell_line())
+        # The command is shown either way; a run that could not start is still an error.
+        report.require_ok()
         return
 
     if smoke_plan is not None:
