@@ -244,7 +244,11 @@ def _undo_nothing(root: Path) -> list[str]:
     return ["rename", "--undo", str(images(root / "d"))]
 
 
-@case("rename-journal-escapes", "not a plain file name: '../outside.jpg'")
+@case(
+    "rename-journal-escapes",
+    "Error: The rename journal {root}/d/.kohya-orch-rename.json is damaged "
+    "(not a plain file name: '../outside.jpg').",
+)
 def _journal_escape(root: Path) -> list[str]:
     folder = images(root / "d")
     (folder / JOURNAL_NAME).write_text(
@@ -256,7 +260,9 @@ def _journal_escape(root: Path) -> list[str]:
 
 
 @case(
-    "rename-journal-broken", "Error: The rename journal {root}/d/.kohya-orch-rename.json is damaged"
+    "rename-journal-broken",
+    "Error: The rename journal {root}/d/.kohya-orch-rename.json is damaged "
+    "(Unterminated string starting at: line 1 column 25 (char 24)).",
 )
 def _journal_broken(root: Path) -> list[str]:
     folder = images(root / "d")
@@ -397,7 +403,10 @@ def _caption_latin1(root: Path) -> list[str]:
     return ["caption", "hero", str(folder)]
 
 
-@case("caption-txt-control", "  - a.png: a.txt: ")
+@case(
+    "caption-txt-control",
+    "  - a.png: a.txt: caption contains the control character U+0000 (NUL) at character 5",
+)
 def _caption_control(root: Path) -> list[str]:
     folder = images(root / "d", ("a.png",))
     (folder / "a.txt").write_text("hero\x00, glasses", encoding="utf-8")
@@ -412,7 +421,11 @@ def _caption_txt_dir(root: Path) -> list[str]:
     return ["caption", "hero", str(folder)]
 
 
-@case("caption-tags-control", "Invalid value for '--tags': ", exit_code=2)
+@case(
+    "caption-tags-control",
+    "Invalid value for '--tags': caption contains the control character U+0008 (BS) at character 2",
+    exit_code=2,
+)
 def _caption_tags(root: Path) -> list[str]:
     return ["caption", "hero", str(images(root / "d")), "--tags", "a\x08b"]
 
@@ -478,9 +491,21 @@ def _dest_link(root: Path) -> list[str]:
 
 
 for _id, _name, _message in [
-    ("prepare-name-separator", "../evil", "Error: Invalid name '../evil': it contains a path "),
-    ("prepare-name-control", "he\x00ro", "Error: Invalid name 'he\\x00ro': it contains control"),
-    ("prepare-name-newline", "he\nro", "Error: Invalid name 'he\\nro': it contains control"),
+    (
+        "prepare-name-separator",
+        "../evil",
+        "Error: Invalid name '../evil': it contains a path separator ('/'); it contains '..'.",
+    ),
+    (
+        "prepare-name-control",
+        "he\x00ro",
+        "Error: Invalid name 'he\\x00ro': it contains control characters (U+0000).",
+    ),
+    (
+        "prepare-name-newline",
+        "he\nro",
+        "Error: Invalid name 'he\\nro': it contains control characters (U+000A).",
+    ),
 ]:
 
     def _setup(root: Path, _name: str = _name) -> list[str]:
@@ -499,14 +524,19 @@ def _prepare_trigger(root: Path) -> list[str]:
 
 
 @case(
-    "prepare-class-prompt-separator", "Error: Invalid class prompt '1boy/man': it contains a path"
+    "prepare-class-prompt-separator",
+    "Error: Invalid class prompt '1boy/man': it contains a path separator ('/').",
 )
 def _class_prompt(root: Path) -> list[str]:
     reg = images(root / "reg")
     return _prepare(root, "--reg", str(reg), "--class-prompt", "1boy/man")
 
 
-@case("prepare-model-not-checkpoint", "not a safetensors file")
+@case(
+    "prepare-model-not-checkpoint",
+    "Error: {root}/m.safetensors: not a safetensors file (header length 8800140462016121680 "
+    "does not fit the file's 264 bytes).",
+)
 def _not_ckpt(root: Path) -> list[str]:
     argv = _prepare(root)
     (root / "m.safetensors").write_bytes(b"PK\x03\x04 a zip file, not a checkpoint" * 8)
@@ -520,7 +550,11 @@ def _no_model(root: Path) -> list[str]:
     return argv
 
 
-@case("prepare-model-huge-header", "Error: ")
+@case(
+    "prepare-model-huge-header",
+    "Error: {root}/m.safetensors: not a safetensors file (header length 4611686018427387904 "
+    "does not fit the file's 10 bytes).",
+)
 def _huge_header(root: Path) -> list[str]:
     argv = _prepare(root)
     (root / "m.safetensors").write_bytes(struct.pack("<Q", 2**62) + b"{}")
@@ -551,7 +585,10 @@ def _img_outside(root: Path) -> list[str]:
     return _prepare(root)
 
 
-@case("prepare-file-in-the-way", "  - img/7_hero/a.png exists and was not made by prepare from")
+@case(
+    "prepare-file-in-the-way",
+    "  - img/7_hero/a.png exists and was not made by prepare from {root}/imgs/a.png",
+)
 def _in_the_way(root: Path) -> list[str]:
     (root / "dest" / "img" / "7_hero").mkdir(parents=True)
     (root / "dest" / "img" / "7_hero" / "a.png").write_bytes(b"the user's own file")
@@ -560,7 +597,8 @@ def _in_the_way(root: Path) -> list[str]:
 
 @case(
     "prepare-manifest-broken",
-    "Error: The prepare manifest {root}/dest/.kohya-orch-prepare.json is damaged",
+    "Error: The prepare manifest {root}/dest/.kohya-orch-prepare.json is damaged "
+    "(Expecting ',' delimiter: line 1 column 6 (char 5)).",
 )
 def _manifest_broken(root: Path) -> list[str]:
     (root / "dest").mkdir()
@@ -578,12 +616,12 @@ def _pending(root: Path) -> list[str]:
     return _prepare(root)
 
 
-@case("prepare-set-wrong-type", "epochs")
+@case("prepare-set-wrong-type", '  - --set: epochs = "ten" must be a whole number (without quotes)')
 def _set_type(root: Path) -> list[str]:
     return _prepare(root, "--set", "epochs=ten")
 
 
-@case("prepare-set-unknown-key", "epoch")
+@case("prepare-set-unknown-key", "  - --set: unknown setting 'epoch' (did you mean 'epochs'?)")
 def _set_unknown(root: Path) -> list[str]:
     return _prepare(root, "--set", "epoch=15")
 
@@ -604,15 +642,20 @@ for _cmd in ("config", "plan"):
         f"{_cmd}-settings-broken-toml",
         _cmd,
         lambda t: t + "\nepochs = = 3\n",
-        "Error: ",
+        "Error: {root}/dest/kohya-orch.toml is not valid TOML: Invalid value (at line ",
     )
     _settings_case(
         f"{_cmd}-settings-wrong-type",
         _cmd,
         lambda t: t.replace("epochs = 15", 'epochs = "ten"'),
-        "epochs",
+        '  - {root}/dest/kohya-orch.toml: epochs = "ten" must be a whole number (without quotes)',
     )
-    _settings_case(f"{_cmd}-settings-unknown-key", _cmd, lambda t: "epoch = 15\n" + t, "epoch")
+    _settings_case(
+        f"{_cmd}-settings-unknown-key",
+        _cmd,
+        lambda t: "epoch = 15\n" + t,
+        "  - {root}/dest/kohya-orch.toml: unknown setting 'epoch' (did you mean 'epochs'?)",
+    )
 
 
 @case(
@@ -628,7 +671,7 @@ def _trigger_control(root: Path) -> list[str]:
     return ["config", str(dest)]
 
 
-@case("config-no-settings", "Error: ")
+@case("config-no-settings", "Error: No settings file: {root}/dest/kohya-orch.toml")
 def _no_settings(root: Path) -> list[str]:
     (root / "dest").mkdir()
     return ["config", str(root / "dest")]
@@ -666,8 +709,14 @@ case(
     "bomb.png",
     finding="plan: Pillow's DecompressionBombError surfaces as a traceback",
 )(_plan_with("bomb.png", gif_header(65535, 65535)))
-case("plan-empty-image", "empty.jpg")(_plan_with("empty.jpg", b""))
-case("plan-truncated-image", "cut.png")(_plan_with("cut.png", image_bytes("png_rgb")[:20]))
+case(
+    "plan-empty-image",
+    "Error: cannot read the size of {root}/dest/img/7_hero/empty.jpg: not a readable image",
+)(_plan_with("empty.jpg", b""))
+case(
+    "plan-truncated-image",
+    "Error: cannot read the size of {root}/dest/img/7_hero/cut.png: not a readable image",
+)(_plan_with("cut.png", image_bytes("png_rgb")[:20]))
 
 
 # --------------------------------------------------------------- validate, train, results
@@ -697,7 +746,10 @@ def _train_no_sd(root: Path) -> list[str]:
     return ["train", str(project(root)), "--python", str(root / "no-python")]
 
 
-@case("inspect-not-safetensors", "Error: ")
+@case(
+    "inspect-not-safetensors",
+    "Error: {root}/x.safetensors: not a safetensors file (only 3 bytes).",
+)
 def _inspect_junk(root: Path) -> list[str]:
     (root / "x.safetensors").write_bytes(b"\x00" * 3)
     return ["inspect", str(root / "x.safetensors")]
