@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kohya_orchestrator.dataset.captions import (
@@ -226,6 +226,7 @@ _trigger = st.lists(
 ).filter(lambda toks: any(t.strip() for t in toks))
 
 
+@settings(deadline=None, max_examples=300)
 @given(_caption, _trigger)
 def test_trigger_first_exactly_once(caption: str, tokens: list[str]) -> None:
     trigger = parse_trigger(",".join(tokens))
