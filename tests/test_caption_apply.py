@@ -426,3 +426,15 @@ def test_apply_without_cached_bytes(folder: Path, monkeypatch: pytest.MonkeyPatc
     before = snapshot(folder)
     run(folder)
     assert snapshot(folder) == before
+
+
+def test_symlinked_caption_file_stays_a_link(tmp_path: Path) -> None:
+    save(tmp_path / "a.jpg")
+    store = tmp_path / "captions"
+    store.mkdir()
+    (store / "a.txt").write_text("glasses", encoding="utf-8")
+    (tmp_path / "a.txt").symlink_to(store / "a.txt")
+    _, result = run(tmp_path)
+    assert result.failures == []
+    assert (tmp_path / "a.txt").is_symlink()
+    assert (store / "a.txt").read_text(encoding="utf-8") == "yumoto_hakone, glasses\n"

@@ -375,3 +375,23 @@ def test_progress_bar_on_a_terminal(tmp_path: Path) -> None:
         check=True,
     )
     assert quiet.stdout == quiet.stderr == b""
+
+
+def test_dry_run_mentions_stale_temp_files(runner: CliRunner, folder: Path) -> None:
+    runner.invoke(cli, ["caption", "yumoto_hakone", str(folder), "-q"], catch_exceptions=False)
+    stale = folder / ".kohya-orch-tmp-0123456789ab-yumoto_hakone_1.jpg"
+    stale.write_bytes(b"partial")
+    result = runner.invoke(
+        cli, ["caption", "yumoto_hakone", str(folder), "-n"], catch_exceptions=False
+    )
+    assert result.stdout == (
+        f"would remove a temp file left by an interrupted run: {stale.name}\n"
+        "Dry run: 0 of 3 images would change (0 images to embed, 0 .txt files to write); "
+        "nothing was written. Train with keep_tokens = 1.\n"
+    )
+    assert stale.exists()
+    result = runner.invoke(cli, ["caption", "yumoto_hakone", str(folder)], catch_exceptions=False)
+    assert result.stdout.startswith(
+        f"Removed a temp file left by an interrupted run: {stale.name}\n"
+    )
+    assert not stale.exists()
