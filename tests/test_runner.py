@@ -91,9 +91,11 @@ def test_success_output_live_and_teed(tmp_path: Path, make_spec: object) -> None
 def test_output_arrives_while_the_child_runs(tmp_path: Path) -> None:
     spec = direct_spec(tmp_path, {"FAKE_TRAINER_MODE": "hang"})
     seen = threading.Event()
+    shown = bytearray()
 
     def on_output(chunk: bytes) -> None:
-        if b"ready" in chunk:
+        shown.extend(chunk)
+        if b"ready\n" in shown and not seen.is_set():
             seen.set()
             os.kill(pid_of(tmp_path), signal.SIGINT)
 
@@ -300,10 +302,12 @@ def test_unflushed_prints_arrive_live(tmp_path: Path) -> None:
     code = "import os, time; print('pid', os.getpid()); time.sleep(30)"
     spec = LaunchSpec([sys.executable, "-c", code], {}, tmp_path, tmp_path / "log" / "x.log")
 
+    seen = bytearray()
+
     def on_output(chunk: bytes) -> None:
-        words = chunk.decode().split()
-        if words[:1] == ["pid"]:
-            os.kill(int(words[1]), signal.SIGTERM)
+        seen.extend(chunk)  # unbuffered print() may arrive in pieces: wait for the line
+        if seen.endswith(b"\n") and seen.startswith(b"pid "):
+            os.kill(int(seen.split()[1]), signal.SIGTERM)
 
     result = run_launch(spec, on_output=on_output)
     assert result.returncode == -signal.SIGTERM
