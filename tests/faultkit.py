@@ -294,7 +294,7 @@ if _mode == "enospc":
     def _guard(real):
         def call(*a, **k):
             if _left[0] <= 0:
-                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(a[-1] if a else ""))
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(a[0]) if a else None)
             return real(*a, **k)
         return call
 

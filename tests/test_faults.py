@@ -69,7 +69,7 @@ class _Summary:
             return
         tr = terminalreporter
         tr.section("fault injection")
-        for command in ("rename", "caption", "prepare"):
+        for command in ("rename", "rename --undo", "caption", "prepare"):
             if STATS[f"trials {command}"]:
                 tr.write_line(
                     f"{command}: {STATS[f'trials {command}']} kill trials "
@@ -252,6 +252,44 @@ def test_kill_rename_many(
     tmp_path: Path, pristine: Pristine, rename_baseline: RenameBaseline, seed: int
 ) -> None:
     _rename_trial(tmp_path, pristine, rename_baseline, seed)
+
+
+def _undo_trial(tmp_path: Path, pristine: Pristine, base: RenameBaseline, seed: int) -> None:
+    """Kill `rename --undo` of a finished rename; `--undo` again restores every old name."""
+    folder = tmp_path / "data"
+    shutil.copytree(pristine.source, folder)
+    done = run(_rename_argv(folder))
+    assert done.returncode == 0, done.stderr
+    argv = [*CLI, "rename", "--undo", str(folder)]
+    killed = kill_after(argv, _draw(seed, base.duration))
+    where = f"rename --undo seed {seed}: killed after {killed.delay:.3f}s (killed={killed.killed})"
+    print(where)
+    _record("rename --undo", killed.killed)
+    check = Checker("rename --undo", where)
+    check_rename(check, folder, pristine, base.mapping)
+    if killed.killed or killed.returncode != 0:
+        again = run(argv)
+        check(again.returncode == 0, "other", f"second --undo failed: {again.stderr}")
+    final = _files(folder)
+    journal = final.pop(JOURNAL_NAME, None)
+    check(journal is not None and json.loads(journal)["state"] == "undone", "other", "journal")
+    check(final == pristine.files, "other", f"not restored: {_diff(final, pristine.files)}")
+    check.done()
+
+
+@pytest.mark.parametrize("seed", FAST_SEEDS[:1])
+def test_kill_rename_undo(
+    tmp_path: Path, pristine: Pristine, rename_baseline: RenameBaseline, seed: int
+) -> None:
+    _undo_trial(tmp_path, pristine, rename_baseline, seed)
+
+
+@pytest.mark.faults
+@pytest.mark.parametrize("seed", range(1500, 1550))
+def test_kill_rename_undo_many(
+    tmp_path: Path, pristine: Pristine, rename_baseline: RenameBaseline, seed: int
+) -> None:
+    _undo_trial(tmp_path, pristine, rename_baseline, seed)
 
 
 # -------------------------------------------------------------------------------- caption
