@@ -32,7 +32,8 @@ lint: $(STAMP)
 check: lint test
 
 demo: $(STAMP)
-	$(PY) scripts/demo.py
+	SD_SCRIPTS="$(SD_SCRIPTS)" MODEL="$(MODEL)" TOKENIZERS="$(TOKENIZERS)" SD_PYTHON="$(SD_PYTHON)" \
+		$(PY) scripts/demo.py
 
 bench: $(STAMP)
 	$(PY) bench/run.py
@@ -41,7 +42,7 @@ faults: $(STAMP)
 	$(PY) -m pytest -q -m faults -p no:randomly
 
 e2e: $(STAMP)
-	SD_SCRIPTS="$(SD_SCRIPTS)" MODEL="$(MODEL)" TOKENIZERS="$(TOKENIZERS)" \
+	SD_SCRIPTS="$(SD_SCRIPTS)" MODEL="$(MODEL)" TOKENIZERS="$(TOKENIZERS)" SD_PYTHON="$(SD_PYTHON)" \
 		$(PY) -m pytest -q -m e2e -s
 
 clean:

@@ -106,10 +106,19 @@ def step_config() -> None:
 
 def step_train() -> None:
     banner("steps 5-6: the exact training command")
-    sd_scripts = os.environ.get("SD_SCRIPTS")
-    extra = ["--sd-scripts", sd_scripts] if sd_scripts else []
-    run("train", str(DEST), "--dry-run", *extra)
-    if sd_scripts and os.environ.get("MODEL"):
+    extra = []
+    if os.environ.get("SD_SCRIPTS"):
+        extra += ["--sd-scripts", os.environ["SD_SCRIPTS"]]
+    if os.environ.get("SD_PYTHON"):
+        extra += ["--python", os.environ["SD_PYTHON"]]
+    if os.environ.get("TOKENIZERS"):
+        # Offline machines: CLIP tokenizer folders made by scripts/make_tokenizers.py.
+        extra += ["--set", f"sd_scripts.tokenizer_cache_dir={os.environ['TOKENIZERS']}"]
+        os.environ["HF_HUB_OFFLINE"] = "1"
+    # Without sd-scripts and a real model the preflight lists what is missing and exits 1:
+    # the command line is still printed, which is what this step shows.
+    run("train", str(DEST), "--dry-run", *extra, check=False)
+    if os.environ.get("SD_SCRIPTS") and os.environ.get("MODEL"):
         banner("a real smoke run of sd-scripts (two steps at 64x64)")
         run("train", str(DEST), "--smoke", *extra)
 
