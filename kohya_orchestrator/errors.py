@@ -96,3 +96,7 @@ class ResultsError(OrchError):
 
 class ContractError(OrchError):
     """sd-scripts' argument facts cannot be loaded or regenerated."""
+
+
+class FileSystemError(OrchError):
+    """The OS refused a read or write (disk full, no permission); says what was left done."""

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
 
 from kohya_orchestrator.cli import cli
 from kohya_orchestrator.dataset.journal import new_journal, write_journal
+from kohya_orchestrator.fsutil import TEMP_PREFIX
 from kohya_orchestrator.prepare import MANIFEST_NAME
 
 SDXL_KEYS = (
@@ -361,3 +364,45 @@ def test_rename_after_prepare_is_synced(runner: CliRunner, project: dict[str, Pa
         "yumoto_3.webp",
     ]
     assert (concept / "yumoto_2.jpg").read_bytes() == b"jpg b"
+
+
+def test_os_error_midway_says_what_was_done(
+    runner: CliRunner, project: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = snapshot(project["images"])
+    real = os.symlink
+    made = [0]
+
+    def symlink(src: Any, dst: Any, *args: Any, **kwargs: Any) -> None:
+        made[0] += 1
+        if made[0] >= 3:  # fault injection: the disk is full from the third link on
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), os.fspath(dst))
+        real(src, dst, *args, **kwargs)
+
+    with monkeypatch.context() as m:
+        m.setattr(os, "symlink", symlink)
+        result = prepare(runner, project, ok=False)
+    dest = project["dest"]
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: prepare stopped in {dest} at img/7_yumoto/B.jpg: No space left on device. "
+        "2 of 5 files were made; the source folders were not changed.\n"
+        "  hint: Free some space or fix the permissions in DEST, then run the same command "
+        "again; it picks up where this one stopped.\n"
+    )
+    assert snapshot(project["images"]) == source
+    assert not [p for p in dest.rglob("*") if p.name.startswith(TEMP_PREFIX)]
+    again = prepare(runner, project)
+    assert "  3 added, 0 updated, 0 removed, 2 unchanged (symlinks)\n" in again.stdout
+
+
+def test_copies_adopted_after_a_stop_get_fresh_manifest_records(
+    runner: CliRunner, project: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prepare(runner, project, "--copy")
+    manifest_path = project["dest"] / MANIFEST_NAME
+    complete = json.loads(manifest_path.read_text())
+    stripped = {k: {"source": v["source"], "mode": "copy"} for k, v in complete["files"].items()}
+    manifest_path.write_text(json.dumps({"version": 1, "files": stripped}))
+    prepare(runner, project, "--copy")
+    assert json.loads(manifest_path.read_text()) == complete

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import subprocess
 import sys
 from itertools import islice
 from pathlib import Path
+from typing import Any
 
+import pytest
 from click.testing import CliRunner
 
 from kohya_orchestrator.cli import cli
 from kohya_orchestrator.dataset.journal import JOURNAL_NAME
 from kohya_orchestrator.dataset.rename import iter_apply, plan_folder
+from kohya_orchestrator.fsutil import TEMP_PREFIX
 
 FILES = {
     "IMG 10.JPG": b"ten",
@@ -239,3 +244,103 @@ def test_yes_skips_the_confirmation(tmp_path: Path) -> None:
     code, out = _run_on_a_terminal(tmp_path, b"", "--yes")
     assert code == 0
     assert out.startswith("Renamed 120 images in")
+
+
+def _rename_fails_after(monkeypatch: pytest.MonkeyPatch, calls: int, code: int) -> None:
+    """Fault injection: the OS refuses the `calls`-th os.rename onwards (disk full...)."""
+    real = os.rename
+    done = [0]
+
+    def rename(src: Any, dst: Any) -> None:
+        done[0] += 1
+        if done[0] >= calls:
+            raise OSError(code, os.strerror(code), os.fspath(src), None, os.fspath(dst))
+        real(src, dst)
+
+    monkeypatch.setattr(os, "rename", rename)
+
+
+def test_os_error_midway_says_how_to_finish_or_undo(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make(tmp_path)
+    with monkeypatch.context() as m:
+        _rename_fails_after(m, 3, errno.ENOSPC)
+        result = runner.invoke(cli, ["rename", "p", str(tmp_path)])
+    assert result.exit_code == 1
+    assert result.output == (
+        f"Error: Renaming in {tmp_path} stopped at IMG 10.JPG -> p_2.jpg: No space left on "
+        "device. The journal .kohya-orch-rename.json records every move; no file is lost.\n"
+        "  hint: Free some space or fix the folder's permissions, then run the same command "
+        f"again to finish, or `kohya-orch rename --undo {tmp_path}` to restore the old names.\n"
+    )
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(TEMP_PREFIX)]
+    again = runner.invoke(cli, ["rename", "p", str(tmp_path)], catch_exceptions=False)
+    assert again.output.startswith("Completed an interrupted rename of 4 files first.\n")
+    assert visible(tmp_path) == RENAMED
+
+
+def test_os_error_during_undo_says_how_to_finish(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make(tmp_path)
+    runner.invoke(cli, ["rename", "p", str(tmp_path)], catch_exceptions=False)
+    with monkeypatch.context() as m:
+        _rename_fails_after(m, 2, errno.EACCES)
+        result = runner.invoke(cli, ["rename", "--undo", str(tmp_path)])
+    assert result.exit_code == 1
+    assert result.output == (
+        f"Error: Restoring the old names in {tmp_path} stopped at p_1.txt -> IMG 2.txt: "
+        "Permission denied. The journal .kohya-orch-rename.json records every move; "
+        "no file is lost.\n"
+        "  hint: Free some space or fix the folder's permissions, then run "
+        f"`kohya-orch rename --undo {tmp_path}` again to finish.\n"
+    )
+    runner.invoke(cli, ["rename", "--undo", str(tmp_path)], catch_exceptions=False)
+    assert visible(tmp_path) == FILES
+
+
+def test_journal_not_written_changes_nothing(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make(tmp_path)
+    real = os.open
+
+    def no_space(path: Any, flags: int, *args: Any) -> int:
+        if flags & os.O_CREAT:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), os.fspath(path))
+        return real(path, flags, *args)
+
+    with monkeypatch.context() as m:
+        m.setattr(os, "open", no_space)
+        result = runner.invoke(cli, ["rename", "p", str(tmp_path)])
+    assert result.exit_code == 1
+    assert result.output == (
+        f"Error: Cannot write the rename journal {tmp_path / JOURNAL_NAME}: No space left on "
+        "device; nothing was renamed.\n"
+        "  hint: Free some space or fix the folder's permissions, then run the command again.\n"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(FILES)
+
+
+def test_unexpected_os_error_is_a_message_traceback_only_with_verbose(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make(tmp_path)
+
+    def denied(path: Any) -> Any:
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), os.fspath(path))
+
+    monkeypatch.setattr(os, "scandir", denied)
+    result = runner.invoke(cli, ["rename", "p", str(tmp_path)])
+    assert result.exit_code == 1
+    assert result.output == (
+        f"Error: {tmp_path}: Permission denied\n"
+        "  hint: the command stopped there. Free some space or fix the permissions, then run "
+        "it again (--verbose shows the traceback).\n"
+    )
+    verbose = runner.invoke(cli, ["rename", "p", str(tmp_path), "--verbose"])
+    assert verbose.exit_code == 1
+    assert "Traceback (most recent call last):" in verbose.output
+    assert verbose.output.endswith("(--verbose shows the traceback).\n")
+    assert visible(tmp_path) == FILES

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 import traceback
 from collections.abc import Callable, Iterable, Iterator
@@ -40,7 +41,8 @@ def json_option(func: F) -> F:
 
 
 def handle_errors(func: F) -> F:
-    """Turn OrchError into `Error: ...` on stderr with exit 1 (traceback with --verbose)."""
+    """Turn OrchError (and any OSError) into `Error: ...` on stderr with exit 1 (traceback
+    with --verbose)."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -50,8 +52,25 @@ def handle_errors(func: F) -> F:
             if kwargs.get("verbose"):
                 traceback.print_exc(file=sys.stderr)
             raise click.ClickException(exc.render()) from exc
+        except OSError as exc:
+            # Last resort: commands turn the OSErrors they expect into OrchErrors that say
+            # what was left done; any other one still gets a message, not a traceback.
+            if kwargs.get("verbose"):
+                traceback.print_exc(file=sys.stderr)
+            raise click.ClickException(os_error_text(exc)) from exc
 
     return wrapper  # type: ignore[return-value]
+
+
+def os_error_text(exc: OSError) -> str:
+    """An unexpected OSError as a message: the file, the OS's words, and what to do."""
+    reason = exc.strerror or str(exc)
+    names = [os.fsdecode(n) for n in (exc.filename, exc.filename2) if n is not None]
+    where = f"{' -> '.join(names)}: " if names else ""
+    return (
+        f"{where}{reason}\n  hint: the command stopped there. Free some space or fix the "
+        "permissions, then run it again (--verbose shows the traceback)."
+    )
 
 
 def echo_json(data: Any) -> None:

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from kohya_orchestrator.errors import JournalError
-from kohya_orchestrator.fsutil import atomic_write_text, fsync_dir
+from kohya_orchestrator.errors import FileSystemError, JournalError
+from kohya_orchestrator.fsutil import TEMP_PREFIX, atomic_write_text, fsync_dir
 
 JOURNAL_NAME = ".kohya-orch-rename.json"
 # Distinct from fsutil.TEMP_PREFIX: stale atomic-write temps may be deleted by other
@@ -184,13 +184,72 @@ def drive(folder: Path, journal: Journal, *, forward: bool) -> Iterator[int]:
 
 
 def finish(folder: Path, journal: Journal, *, forward: bool) -> Iterator[int]:
-    """Mark the journal pending in the right direction, drive it, mark it finished."""
+    """Mark the journal pending in the right direction, drive it, mark it finished.
+
+    An OSError (disk full, no permission) becomes a FileSystemError saying how to go on:
+    once the pending journal is on disk, the same command completes the batch.
+    """
     pending = APPLYING if forward else UNDOING
     if journal.state != pending:
         journal = replace(journal, state=pending)
         check_drive(folder, journal, forward=forward)
-        write_journal(folder, journal)
+        try:
+            write_journal(folder, journal)
+        except OSError as exc:
+            raise journal_write_error(folder, exc, forward=forward) from exc
         yield 1
-    yield from drive(folder, journal, forward=forward)
-    write_journal(folder, replace(journal, state=APPLIED if forward else UNDONE))
+    try:
+        yield from drive(folder, journal, forward=forward)
+        write_journal(folder, replace(journal, state=APPLIED if forward else UNDONE))
+    except OSError as exc:
+        raise stopped_error(folder, journal, exc, forward=forward) from exc
     yield 1
+
+
+def os_reason(exc: OSError) -> str:
+    """The OS's words for an error ("No space left on device")."""
+    return exc.strerror or str(exc)
+
+
+def journal_write_error(folder: Path, exc: OSError, *, forward: bool) -> FileSystemError:
+    """The error for a journal that could not be written before anything moved."""
+    what = "renamed" if forward else "restored"
+    return FileSystemError(
+        f"Cannot write the rename journal {journal_path(folder)}: {os_reason(exc)}; "
+        f"nothing was {what}.",
+        "Free some space or fix the folder's permissions, then run the command again.",
+    )
+
+
+def stopped_error(
+    folder: Path, journal: Journal, exc: OSError, *, forward: bool
+) -> FileSystemError:
+    """The error for a batch stopped midway: which file, why, and how to finish it."""
+    where = _failed_move(journal, exc, forward=forward)
+    if forward:
+        return FileSystemError(
+            f"Renaming in {folder} stopped at {where}: {os_reason(exc)}. "
+            f"The journal {JOURNAL_NAME} records every move; no file is lost.",
+            "Free some space or fix the folder's permissions, then run the same command "
+            f"again to finish, or `kohya-orch rename --undo {folder}` to restore the old names.",
+        )
+    return FileSystemError(
+        f"Restoring the old names in {folder} stopped at {where}: {os_reason(exc)}. "
+        f"The journal {JOURNAL_NAME} records every move; no file is lost.",
+        "Free some space or fix the folder's permissions, then run "
+        f"`kohya-orch rename --undo {folder}` again to finish.",
+    )
+
+
+def _failed_move(journal: Journal, exc: OSError, *, forward: bool) -> str:
+    """The file an OSError was about, by the names the user knows (never a temp name)."""
+    for raw in (exc.filename, exc.filename2):
+        if raw is None:
+            continue
+        name = os.path.basename(os.fsdecode(raw))
+        if name == JOURNAL_NAME or name.startswith(TEMP_PREFIX):
+            return f"the journal {JOURNAL_NAME}"
+        for m in journal.moves:
+            if name in (m.src, m.tmp, m.dst):
+                return f"{m.src} -> {m.dst}" if forward else f"{m.dst} -> {m.src}"
+    return f"the journal {JOURNAL_NAME}"

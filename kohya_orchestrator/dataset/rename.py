@@ -213,7 +213,10 @@ def iter_apply(plan: RenamePlan) -> Iterator[int]:
             "Run the command again.",
         )
     journal = jr.new_journal([(m.src, m.dst) for m in plan.moves], plan.prefix)
-    jr.write_journal(plan.folder, journal)
+    try:
+        jr.write_journal(plan.folder, journal)
+    except OSError as exc:
+        raise jr.journal_write_error(plan.folder, exc, forward=True) from exc
     yield 1
     yield from jr.finish(plan.folder, journal, forward=True)
 
