@@ -323,6 +323,22 @@ def test_journal_not_written_changes_nothing(
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(FILES)
 
 
+def test_new_name_over_255_bytes_is_refused_at_plan_time(runner: CliRunner, tmp_path: Path) -> None:
+    long_suffix = "." + "s" * 60
+    files = {"a.png": b"png", f"a{long_suffix}": b"sidecar", "b.png": b"png"}
+    make(tmp_path, files)
+    prefix = "é" * 100  # 200 bytes in UTF-8
+    result = runner.invoke(cli, ["rename", prefix, str(tmp_path)])
+    assert result.exit_code == 1
+    assert result.output == (
+        f"Error: Cannot rename in {tmp_path}: 1 problem found, nothing was changed.\n"
+        f"  - a{long_suffix} -> {prefix}_1{long_suffix}: the new name is 263 bytes long "
+        "(at most 255)\n"
+        "  hint: Move, rename or delete the files listed, then run the command again.\n"
+    )
+    assert visible(tmp_path) == files
+
+
 def test_unexpected_os_error_is_a_message_traceback_only_with_verbose(
     runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

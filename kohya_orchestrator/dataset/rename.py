@@ -34,6 +34,9 @@ from kohya_orchestrator.dataset.scan import (
 from kohya_orchestrator.errors import DatasetError, JournalError, PlanConflictError
 from kohya_orchestrator.names import validate_file_prefix
 
+# The longest file name (in bytes) of ext4, APFS, NTFS (in UTF-16 units there), btrfs.
+NAME_MAX = 255
+
 
 @dataclass(frozen=True)
 class RenameMove:
@@ -123,7 +126,7 @@ def plan_rename(folder: Path, listing: Listing, prefix: str) -> RenamePlan:
             suffix = side.name[len(entry.stem) :]
             moves.append(RenameMove(side.name, stem + suffix.lower(), False))
 
-    problems = _shared_stems(entries, set(kept)) + _collisions(listing, moves)
+    problems = _shared_stems(entries, set(kept)) + _too_long(moves) + _collisions(listing, moves)
     return RenamePlan(folder, prefix, width, tuple(moves), tuple(kept), tuple(problems))
 
 
@@ -136,6 +139,16 @@ def _shared_stems(entries: Iterable[ImageEntry], kept: set[str]) -> list[str]:
         for stem, names in by_stem.items()
         if len(names) > 1 and not all(n in kept for n in names)
     ]
+
+
+def _too_long(moves: Iterable[RenameMove]) -> list[str]:
+    # Checked here, not left to the OS: ENAMETOOLONG midway would stop a half-done batch.
+    problems = []
+    for m in moves:
+        size = len(os.fsencode(m.dst))
+        if size > NAME_MAX:
+            problems.append(f"{m.src} -> {m.dst}: the new name is {size} bytes long (at most 255)")
+    return problems
 
 
 def _collisions(listing: Listing, moves: list[RenameMove]) -> list[str]:
