@@ -65,3 +65,12 @@ def validate_file_prefix(text: str, what: str = "prefix") -> str:
     if problems:
         raise InputError(f"Invalid {what} {text!r}: " + "; ".join(problems) + ".", hint)
     return text
+
+
+def fold_name(name: str) -> str:
+    """`name` as a case- and normalisation-insensitive file system (macOS, Windows) sees it.
+
+    NFD first so that casefold sees base letters and accents apart, NFC after so that
+    `é` typed as one code point or as `e` + accent (macOS's NFD names) fold alike.
+    """
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFD", name).casefold())

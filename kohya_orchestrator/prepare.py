@@ -34,7 +34,7 @@ from kohya_orchestrator.fsutil import (
     temp_path_for,
 )
 from kohya_orchestrator.layout import Layout
-from kohya_orchestrator.names import validate_file_prefix
+from kohya_orchestrator.names import fold_name, validate_file_prefix
 
 if TYPE_CHECKING:
     from kohya_orchestrator.settings import InitialSettings
@@ -135,7 +135,7 @@ def caption_warnings(entries: list[ImageEntry], trigger: str, subdir: str) -> li
     missing, untriggered = [], []
     stems: dict[str, list[str]] = {}
     for e in entries:
-        stems.setdefault(e.stem, []).append(e.image.name)
+        stems.setdefault(fold_name(e.stem), []).append(e.image.name)
         txt = [s for s in e.sidecars if s.name[len(e.stem) :].lower() == ".txt"]
         if not txt:
             missing.append(e.image.name)
@@ -154,8 +154,10 @@ def caption_warnings(entries: list[ImageEntry], trigger: str, subdir: str) -> li
             f"{len(untriggered)} captions do not start with the trigger {trigger!r}: "
             f"{_few(untriggered)}"
         )
-    for stem, names in stems.items():
+    # Folded as macOS and Windows compare names: `A.png`, `a.jpg` share `A.txt` there.
+    for names in stems.values():
         if len(names) > 1:
+            stem = Path(names[0]).stem
             out.append(
                 f"{' and '.join(names)} share the stem {stem!r}: sd-scripts gives them the "
                 f"same caption ({subdir}/{stem}.txt)"

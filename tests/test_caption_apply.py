@@ -240,6 +240,24 @@ def test_png_named_jpg_is_handled_as_png(tmp_path: Path) -> None:
     assert embedded(image) == "yumoto_hakone"
 
 
+def test_nfc_nfd_twin_stems_are_refused(tmp_path: Path) -> None:
+    # macOS writes NFD names; there `café` in NFC and in NFD are one name, one caption file.
+    nfc, nfd = "caf\u00e9", "cafe\u0301"
+    save(tmp_path / f"{nfc}.png")
+    save(tmp_path / f"{nfd}.jpg")
+    before = snapshot(tmp_path)
+    _plan, result = run(tmp_path)
+    assert sorted(f.line() for f in result.failures) == sorted(
+        [
+            f"{nfd}.jpg: shares its stem with {nfc}.png: both would use the caption file "
+            f"{nfd}.*; rename one of them (kohya-orch rename)",
+            f"{nfc}.png: shares its stem with {nfd}.jpg: both would use the caption file "
+            f"{nfc}.*; rename one of them (kohya-orch rename)",
+        ]
+    )
+    assert snapshot(tmp_path) == before
+
+
 def test_shared_stems_are_refused(tmp_path: Path) -> None:
     save(tmp_path / "a.jpg")
     save(tmp_path / "a.png")

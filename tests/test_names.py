@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kohya_orchestrator.errors import InputError
-from kohya_orchestrator.names import validate_file_prefix
+from kohya_orchestrator.names import fold_name, validate_file_prefix
 
 HINT = "Use letters, digits, '_' or '-', for example yumoto_hakone."
 
@@ -64,3 +64,10 @@ def test_empty_name() -> None:
     with pytest.raises(InputError) as info:
         validate_file_prefix("", what="name")
     assert info.value.render() == f"The name is empty.\n  hint: {HINT}"
+
+
+def test_fold_name_ignores_case_and_unicode_normalisation() -> None:
+    assert fold_name("Caf\u00e9") == fold_name("cafe\u0301") == "caf\u00e9"
+    assert fold_name("\u00c5ngstr\u00f6m") == fold_name("A\u030angstro\u0308m")
+    assert fold_name("Stra\u00dfe") == fold_name("STRASSE")
+    assert fold_name("a.png") != fold_name("a.jpg")

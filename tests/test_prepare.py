@@ -406,3 +406,14 @@ def test_copies_adopted_after_a_stop_get_fresh_manifest_records(
     manifest_path.write_text(json.dumps({"version": 1, "files": stripped}))
     prepare(runner, project, "--copy")
     assert json.loads(manifest_path.read_text()) == complete
+
+
+def test_nfc_nfd_twin_stems_are_reported(runner: CliRunner, project: dict[str, Path]) -> None:
+    nfc, nfd = "caf\u00e9", "cafe\u0301"
+    (project["images"] / f"{nfc}.png").write_bytes(b"png nfc")
+    (project["images"] / f"{nfd}.jpg").write_bytes(b"jpg nfd")
+    result = prepare(runner, project)
+    assert (
+        f"warning: {nfd}.jpg and {nfc}.png share the stem {nfd!r}: sd-scripts gives them the "
+        f"same caption (img/7_yumoto/{nfd}.txt)\n"
+    ) in result.stderr

@@ -28,6 +28,7 @@ from kohya_orchestrator.dataset.captions import (
 )
 from kohya_orchestrator.dataset.scan import IMAGE_EXTENSIONS, ImageEntry, scan_folder
 from kohya_orchestrator.errors import CaptionError, DatasetError, InputError, OrchError
+from kohya_orchestrator.names import fold_name
 
 TriggerSource = Literal["given", "guessed"]
 Iterate = Callable[[list[Any]], Iterable[Any]]
@@ -80,14 +81,16 @@ def require_images(folder: Path) -> list[ImageEntry]:
 
 
 def shared_stems(entries: list[ImageEntry]) -> dict[Path, str]:
-    """Images whose stem another image shares (ignoring case), with the message to show.
+    """Images whose stem another image shares (ignoring case and Unicode normalisation),
+    with the message to show.
 
     Such images would share one caption file. Case is ignored because macOS and Windows
-    folders are case-insensitive: `A.png` and `a.jpg` would share `A.txt` there.
+    folders are case-insensitive: `A.png` and `a.jpg` would share `A.txt` there; and
+    normalisation because macOS sees `café` in NFC and in NFD (its own names) as one.
     """
     groups: dict[str, list[Path]] = {}
     for entry in entries:
-        groups.setdefault(entry.stem.casefold(), []).append(entry.image)
+        groups.setdefault(fold_name(entry.stem), []).append(entry.image)
     messages = {}
     for images in groups.values():
         if len(images) < 2:

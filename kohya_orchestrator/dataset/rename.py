@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import re
-import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +31,7 @@ from kohya_orchestrator.dataset.scan import (
     require_folder,
 )
 from kohya_orchestrator.errors import DatasetError, JournalError, PlanConflictError
-from kohya_orchestrator.names import validate_file_prefix
+from kohya_orchestrator.names import fold_name, validate_file_prefix
 
 # The longest file name (in bytes) of ext4, APFS, NTFS (in UTF-16 units there), btrfs.
 NAME_MAX = 255
@@ -77,11 +76,6 @@ class Listing:
 
     files: tuple[str, ...]
     others: tuple[str, ...] = ()
-
-
-def fold(name: str) -> str:
-    """The name as a case- and normalization-insensitive file system (macOS) sees it."""
-    return unicodedata.normalize("NFC", unicodedata.normalize("NFD", name).casefold())
 
 
 def list_folder(folder: Path) -> Listing:
@@ -161,9 +155,9 @@ def _collisions(listing: Listing, moves: list[RenameMove]) -> list[str]:
     # The folder after the rename, folded as macOS compares names.
     after: dict[str, list[tuple[str, str]]] = {}
     for name in sorted(present - sources):
-        after.setdefault(fold(name), []).append((name, name))
+        after.setdefault(fold_name(name), []).append((name, name))
     for m in moves:
-        after.setdefault(fold(m.dst), []).append((m.src, m.dst))
+        after.setdefault(fold_name(m.dst), []).append((m.src, m.dst))
     for group in after.values():
         if len(group) < 2 or all(src == dst for src, dst in group):
             continue
