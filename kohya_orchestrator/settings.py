@@ -179,6 +179,7 @@ def resolve_settings(
             problems.append(
                 f'{source}: {spec.key} is missing; add {spec.key} = "..." ({spec.comment})'
             )
+    problems.extend(_name_problems(merged, origins, source))
     if problems:
         count = len(problems)
         raise SettingsError(
@@ -190,6 +191,31 @@ def resolve_settings(
     settings = Settings(**merged, sd_scripts=sd_raw, origins=origins, path=path)
     _derive(settings, merged)
     return settings
+
+
+def _name_problems(merged: Mapping[str, Any], origins: Mapping[str, str], source: str) -> list[str]:
+    """The name becomes file names (`<name>-000001.safetensors`), the trigger starts every
+    caption and the class prompt names the regularisation folder: check them as such."""
+    from kohya_orchestrator.dataset.captions import parse_trigger
+    from kohya_orchestrator.errors import InputError
+    from kohya_orchestrator.names import validate_file_prefix
+
+    checks = (
+        ("name", lambda v: validate_file_prefix(v, what="name")),
+        ("trigger", parse_trigger),
+        ("class_prompt", lambda v: validate_file_prefix(v, what="class prompt")),
+    )
+    problems = []
+    for key, check in checks:
+        value = merged.get(key)
+        if not isinstance(value, str) or not value:
+            continue  # missing or of the wrong type: reported already
+        try:
+            check(value)
+        except InputError as exc:
+            where = "--set" if origins.get(key) == "--set" else source
+            problems.append(f"{where}: {exc.message}")
+    return problems
 
 
 def _derive(s: Settings, given: Mapping[str, Any]) -> None:

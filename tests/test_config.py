@@ -17,7 +17,14 @@ from PIL import Image
 
 from kohya_orchestrator.cli import cli
 from kohya_orchestrator.config import build_config, write_config
-from kohya_orchestrator.errors import ConfigError, ModelError, TemplateError
+from kohya_orchestrator.errors import (
+    ConfigError,
+    InputError,
+    ModelError,
+    SettingsError,
+    TemplateError,
+)
+from kohya_orchestrator.names import validate_file_prefix
 from kohya_orchestrator.safetensors_header import write_header_only
 from kohya_orchestrator.settings import write_initial_settings
 from kohya_orchestrator.templates import ENV_VAR
@@ -164,15 +171,21 @@ def test_set_and_raw_sd_scripts_keys(tmp_path: Path) -> None:
 HOSTILE = ['x"\n[evil]', 'a\\b"c', "]=[", "name = 1", "tab\there", "ünï 名前 🎨", "\x01\x7f", "'q'"]
 
 
+# The name, trigger and class prompt must also be usable as file names and caption text
+# (settings refuse the others, see test_settings); these of HOSTILE are.
+USABLE_AS_NAMES = {"]=[", "name = 1", "ünï 名前 🎨", "'q'"}
+
+
 @pytest.mark.parametrize("value", HOSTILE)
 def test_hostile_values_parse_back_exactly_and_add_no_key(tmp_path: Path, value: str) -> None:
     plain = build_config(make_project(tmp_path / "plain")).values
+    named = value if value in USABLE_AS_NAMES else "hero"
     dest = make_project(
         tmp_path / "hostile",
         model_name=value.replace("/", "_").replace("\x00", "") + ".safetensors",
-        name=value,
-        trigger=value,
-        class_prompt=value,
+        name=named,
+        trigger=named,
+        class_prompt=named,
         reg=value,
         reg_repeats=1,
         # Quoted as TOML so that --set passes the exact string (bare text is taken as is too).
@@ -186,13 +199,14 @@ def test_hostile_values_parse_back_exactly_and_add_no_key(tmp_path: Path, value:
     v = rendered.values
     assert tomllib.loads(rendered.text) == toml.loads(rendered.text)
     assert set(v) == set(plain) | {"reg_data_dir", "training_comment"}
-    assert (v["output_name"], v["caption_extension"], v["optimizer_type"]) == (value,) * 3
+    assert v["output_name"] == named
+    assert (v["caption_extension"], v["optimizer_type"]) == (value,) * 2
     assert v["training_comment"] == value
     assert v["pretrained_model_name_or_path"] == rendered.settings.model
 
 
 def test_a_template_without_the_filter_is_caught(tmp_path: Path) -> None:
-    dest = make_project(tmp_path, name='say "hi"')
+    dest = make_project(tmp_path)
     mine = dest / "templates"
     mine.mkdir()
     shipped = (
@@ -200,11 +214,12 @@ def test_a_template_without_the_filter_is_caught(tmp_path: Path) -> None:
     ).read_text()
     (mine / "sdxl_lora.toml.j2").write_text(
         shipped.replace(
-            "output_name = {{ args.output_name | toml }}", 'output_name = "{{ args.output_name }}"'
+            "caption_extension = {{ args.caption_extension | toml }}",
+            'caption_extension = "{{ args.caption_extension }}"',
         )
     )
     with pytest.raises(TemplateError) as err:
-        build_config(dest)
+        build_config(dest, ('caption_extension=say "hi"',))
     assert err.value.message.startswith(f"{mine / 'sdxl_lora.toml.j2'} rendered invalid TOML:")
 
 
@@ -431,6 +446,17 @@ def test_any_name_renders_exactly(tmp_path: Path, value: str) -> None:
         literal = toml_value(value)
     except TomlValueError:
         return  # refused up front (sd-scripts' parser would misread it), covered elsewhere
-    rendered = build_config(dest, (f"name={literal}", f"caption_extension={literal}"))
+    try:
+        validate_file_prefix(value, what="name")
+    except InputError as exc:
+        # A name that cannot be a file name is refused by the settings, saying why.
+        with pytest.raises(SettingsError) as err:
+            build_config(dest, (f"name={literal}",))
+        assert err.value.problems == [f"--set: {exc.message}"]
+        name = "hero"
+    else:
+        name = value
+    rendered = build_config(dest, (f"name={toml_value(name)}", f"caption_extension={literal}"))
     assert tomllib.loads(rendered.text) == toml.loads(rendered.text) == rendered.values
-    assert rendered.values["output_name"] == rendered.values["caption_extension"] == value
+    assert rendered.values["output_name"] == name
+    assert rendered.values["caption_extension"] == value

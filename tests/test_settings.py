@@ -304,17 +304,22 @@ HOSTILE = [
 ]
 
 
+# Of those, the ones that can also be a name, a trigger and a class prompt (see below).
+USABLE_AS_NAMES = {"]=[", "ünïcødé 名前 🎨", "'single'"}
+
+
 @pytest.mark.parametrize("value", HOSTILE)
 def test_hostile_strings_round_trip_in_the_settings_file(tmp_path: Path, value: str) -> None:
+    named = value if value in USABLE_AS_NAMES else "hero"
     write_initial_settings(
         tmp_path,
-        name=value,
-        trigger=value,
+        name=named,
+        trigger=named,
         images=value,
         model=value,
         reg=value,
         reg_repeats=1,
-        class_prompt=value,
+        class_prompt=named,
         overrides=(f"sd_scripts.training_comment={toml_value(value)}",),
     )
     text = (tmp_path / "kohya-orch.toml").read_text()
@@ -323,8 +328,30 @@ def test_hostile_strings_round_trip_in_the_settings_file(tmp_path: Path, value: 
     benign = initial_settings_text(**BASE, reg="r", reg_repeats=1, class_prompt="c")
     assert set(doc) == set(tomllib.loads(benign))
     s = load_settings(tmp_path)
-    assert (s.name, s.trigger, s.images, s.model, s.reg, s.class_prompt) == (value,) * 6
+    assert (s.name, s.trigger, s.class_prompt) == (named,) * 3
+    assert (s.images, s.model, s.reg) == (value,) * 3
     assert s.sd_scripts == {"training_comment": value}
+
+
+def test_name_trigger_and_class_prompt_that_cannot_be_used_are_refused_at_once() -> None:
+    # The name becomes file names (<name>-000001.safetensors), the trigger the start of
+    # every caption line: a line break or a quote there would break both.
+    doc = {**BASE, "name": 'x"\n[evil]', "trigger": "hero\x07", "class_prompt": "1boy/man"}
+    assert _error(("trigger=a\nb",), **doc) == (
+        "3 problems in the settings:\n"
+        "  - settings: Invalid name 'x\"\\n[evil]': it contains control characters (U+000A); "
+        'it contains characters not allowed in file names on Windows or macOS (").\n'
+        "  - --set: The trigger 'a\\nb' contains a line break.\n"
+        "  - settings: Invalid class prompt '1boy/man': it contains a path separator ('/').\n"
+        "  hint: Fix them in kohya-orch.toml or in the --set values."
+    )
+    assert _error((), **{**BASE, "trigger": "hero\x07"}) == (
+        "1 problem in the settings:\n"
+        "  - settings: The trigger 'hero\\x07' contains the control character U+0007 (BEL).\n"
+        "  hint: Fix them in kohya-orch.toml or in the --set values."
+    )
+    with pytest.raises(SettingsError):
+        write_initial_settings(Path("/nonexistent"), **{**BASE, "name": "a/b"})
 
 
 def test_a_value_sd_scripts_parser_would_misread_is_refused(tmp_path: Path) -> None:
