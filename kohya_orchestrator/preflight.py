@@ -85,17 +85,6 @@ class PreflightReport:
             )
 
 
-def flatten_config(doc: Mapping[str, Any]) -> dict[str, Any]:
-    """sd-scripts' view of a training TOML: every table's keys in one namespace, last wins."""
-    flat: dict[str, Any] = {}
-    for key, value in doc.items():
-        if isinstance(value, dict):
-            flat.update(value)
-        else:
-            flat[key] = value
-    return flat
-
-
 @dataclass(frozen=True)
 class Concept:
     """One `<repeats>_<name>` folder: its images and the ones without a caption file."""

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kohya_orchestrator.contract import flatten_like_sd_scripts
 from kohya_orchestrator.errors import DatasetError
-from kohya_orchestrator.preflight import flatten_config, scan_concepts
+from kohya_orchestrator.preflight import scan_concepts
 
 SMOKE_DIR = "smoke"
 SMOKE_SIZE = 64
@@ -62,7 +63,7 @@ class SmokePlan:
 
 def plan_smoke(dest: Path, doc: Mapping[str, Any], *, size: int = SMOKE_SIZE) -> SmokePlan:
     """The smoke run for a rendered training config `doc` (pure apart from listing the images)."""
-    values = flatten_config(doc)
+    values = flatten_like_sd_scripts(doc)
     folder = dest / SMOKE_DIR
     ext = str(values.get("caption_extension") or ".caption")
     train_dir = Path(str(values.get("train_data_dir") or dest / "img"))

@@ -103,10 +103,11 @@ def train(
       kohya-orch train ~/lora/hakone --gpus 2 -- --max_train_steps 100
     """
     from kohya_orchestrator.config import build_config, write_config
+    from kohya_orchestrator.contract import flatten_like_sd_scripts
     from kohya_orchestrator.launch import build_launch, default_cpu_threads, newest_state
     from kohya_orchestrator.layout import Layout
     from kohya_orchestrator.platform_info import detect_platform
-    from kohya_orchestrator.preflight import flatten_config, run_preflight
+    from kohya_orchestrator.preflight import run_preflight
 
     if smoke and resume:
         raise click.BadParameter("--smoke cannot be combined with --resume.", param_hint="--smoke")
@@ -118,7 +119,7 @@ def train(
         click.echo(f"note: {note}", err=True)
     for problem in getattr(rendered.report, "warnings", []):
         warn(problem.render())
-    values = flatten_config(rendered.values)
+    values = flatten_like_sd_scripts(rendered.values)
     processes = gpus or (len([i for i in gpu_ids.split(",") if i.strip()]) if gpu_ids else 1)
     report = run_preflight(
         dest,
@@ -308,12 +309,12 @@ def doctor(
       kohya-orch doctor
       kohya-orch doctor ~/lora/hakone --sd-scripts ~/kohya_ss/sd-scripts
     """
+    from kohya_orchestrator.contract import flatten_like_sd_scripts
     from kohya_orchestrator.errors import OrchError
     from kohya_orchestrator.platform_info import detect_platform
     from kohya_orchestrator.preflight import (
         PreflightReport,
         check_environment,
-        flatten_config,
         run_preflight,
     )
 
@@ -335,7 +336,7 @@ def doctor(
                 "sdxl_train_network.py", sd_scripts=sd_scripts, python=python, probe=_probe
             )
         else:
-            values = flatten_config(rendered.values)
+            values = flatten_like_sd_scripts(rendered.values)
             report = run_preflight(
                 dest, values, rendered.script, sd_scripts=sd_scripts, python=python, probe=_probe
             )
