@@ -4,10 +4,13 @@ read-only folders. Nothing may be lost, duplicated, corrupted or half-written.
 Each kill trial copies a pristine generated dataset (real JPEG/PNG/WebP files with `.txt`,
 `.caption` and `.npz` sidecars), starts the real command (`python -m kohya_orchestrator`)
 and SIGKILLs it after a delay drawn uniformly within one uninterrupted run's measured
-duration (seeded; the seed is printed and in every failure message). Then the invariants
-are checked, the command is run again, and the result must equal an uninterrupted run.
+duration (seeded; the seed is printed and in every failure message): over the whole run
+for even seeds, over the part after planning (timed with --dry-run) for odd seeds, where
+the writes happen. Then the invariants are checked, the command is run again, and the
+result must equal an uninterrupted run.
 
-`make faults` runs 100 trials per command (and per link mode of prepare, a third each);
+`make faults` runs 150 trials per command (prepare: a third per link mode) and 50 of
+`rename --undo`;
 `make test` runs a few. The counts of trials and invariants checked, and of lost, corrupt
 and duplicated files found, are printed in the terminal summary.
 """
@@ -51,7 +54,7 @@ from kohya_orchestrator.prepare import MANIFEST_NAME
 
 IMAGES = 240
 PREFIX = "fault"
-FULL_TRIALS = 100
+FULL_TRIALS = 150
 FAST_SEEDS = (1, 2, 3)
 MODES = ("symlink", "copy", "hardlink")
 # Files a kill may leave that belong to the tool, not the user.
@@ -74,7 +77,8 @@ class _Summary:
                 tr.write_line(
                     f"{command}: {STATS[f'trials {command}']} kill trials "
                     f"({STATS[f'killed {command}']} killed mid-run, "
-                    f"{STATS[f'finished {command}']} finished first), "
+                    f"{STATS[f'finished {command}']} finished first; "
+                    f"{STATS[f'halfway {command}']} left the job half done), "
                     f"{STATS[f'invariants {command}']} invariants checked"
                 )
         if STATS["trials disk"]:
@@ -148,14 +152,26 @@ def _files(folder: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
 
 
-def _draw(seed: int, duration: float) -> float:
-    delay = random.Random(seed).uniform(0, duration)
-    return delay
+def _draw(seed: int, duration: float, planned: float) -> float:
+    """Even seeds: anywhere in the run. Odd seeds: after the planning (timed with --dry-run),
+    where the writes happen, so that more trials stop the command halfway through."""
+    low = min(planned, duration) if seed % 2 else 0.0
+    return random.Random(seed).uniform(low, duration)
+
+
+def _planned(argv: list[str]) -> float:
+    """How long the command takes to start, read and plan: its --dry-run (it must succeed)."""
+    return timed([*argv, "--dry-run"])
 
 
 def _record(command: str, killed: bool) -> None:
     STATS[f"trials {command}"] += 1
     STATS[f"{'killed' if killed else 'finished'} {command}"] += 1
+
+
+def _halfway(command: str, halfway: bool) -> None:
+    """Count a kill that left the data between the old and the new state."""
+    STATS[f"halfway {command}"] += int(halfway)
 
 
 # --------------------------------------------------------------------------------- rename
@@ -166,6 +182,7 @@ class RenameBaseline:
     mapping: dict[str, str]
     final: dict[str, bytes]
     duration: float
+    planned: float
 
 
 @pytest.fixture(scope="module")
@@ -174,12 +191,15 @@ def rename_baseline(pristine: Pristine) -> RenameBaseline:
     mapping = {m.src: m.dst for m in plan.moves}
     folder = pristine.root / "rename-baseline"
     duration = _measure(_rename_argv, folder, pristine.source)
+    scratch = pristine.root / "rename-planned"
+    shutil.copytree(pristine.source, scratch)
+    planned = _planned(_rename_argv(scratch))
     final = _files(folder)
     journal = json.loads(final.pop(JOURNAL_NAME))
     assert journal["state"] == "applied"
     expected = {mapping.get(n, n): data for n, data in pristine.files.items()}
     assert final == expected
-    return RenameBaseline(mapping, final, duration)
+    return RenameBaseline(mapping, final, duration, planned)
 
 
 def _rename_argv(folder: Path) -> list[str]:
@@ -215,12 +235,14 @@ def check_rename(check: Checker, folder: Path, pristine: Pristine, mapping: dict
 def _rename_trial(tmp_path: Path, pristine: Pristine, base: RenameBaseline, seed: int) -> None:
     folder = tmp_path / "data"
     shutil.copytree(pristine.source, folder)
-    killed = kill_after(_rename_argv(folder), _draw(seed, base.duration))
+    killed = kill_after(_rename_argv(folder), _draw(seed, base.duration, base.planned))
     where = f"rename seed {seed}: killed after {killed.delay:.3f}s (killed={killed.killed})"
     print(where)
     _record("rename", killed.killed)
     check = Checker("rename", where)
     check_rename(check, folder, pristine, base.mapping)
+    now = {n: d for n, d in _files(folder).items() if n != JOURNAL_NAME}
+    _halfway("rename", now not in (pristine.files, base.final))
     again = run(_rename_argv(folder))
     check(again.returncode == 0, "other", f"second run failed: {again.stderr}")
     check("Traceback" not in again.stderr, "other", again.stderr)
@@ -261,12 +283,14 @@ def _undo_trial(tmp_path: Path, pristine: Pristine, base: RenameBaseline, seed: 
     done = run(_rename_argv(folder))
     assert done.returncode == 0, done.stderr
     argv = [*CLI, "rename", "--undo", str(folder)]
-    killed = kill_after(argv, _draw(seed, base.duration))
+    killed = kill_after(argv, _draw(seed, base.duration, base.planned))
     where = f"rename --undo seed {seed}: killed after {killed.delay:.3f}s (killed={killed.killed})"
     print(where)
     _record("rename --undo", killed.killed)
     check = Checker("rename --undo", where)
     check_rename(check, folder, pristine, base.mapping)
+    now = {n: d for n, d in _files(folder).items() if n != JOURNAL_NAME}
+    _halfway("rename --undo", now not in (pristine.files, base.final))
     state = json.loads((folder / JOURNAL_NAME).read_text(encoding="utf-8"))["state"]
     if state != "undone":  # killed before the undo was recorded as finished
         again = run(argv)
@@ -300,6 +324,7 @@ def test_kill_rename_undo_many(
 class CaptionBaseline:
     final: dict[str, bytes]
     duration: float
+    planned: float
 
 
 def _caption_argv(folder: Path) -> list[str]:
@@ -310,10 +335,11 @@ def _caption_argv(folder: Path) -> list[str]:
 def caption_baseline(pristine: Pristine) -> CaptionBaseline:
     folder = pristine.root / "caption-baseline"
     duration = _measure(_caption_argv, folder, pristine.source)
+    planned = _planned(_caption_argv(pristine.source))
     final = _files(folder)
     changed = [n for n in final if final[n] != pristine.files.get(n)]
     assert len(changed) > IMAGES, "the baseline must rewrite images and write captions"
-    return CaptionBaseline(final, duration)
+    return CaptionBaseline(final, duration, planned)
 
 
 def check_caption(
@@ -337,12 +363,13 @@ def check_caption(
 def _caption_trial(tmp_path: Path, pristine: Pristine, base: CaptionBaseline, seed: int) -> None:
     folder = tmp_path / "data"
     shutil.copytree(pristine.source, folder)
-    killed = kill_after(_caption_argv(folder), _draw(seed, base.duration))
+    killed = kill_after(_caption_argv(folder), _draw(seed, base.duration, base.planned))
     where = f"caption seed {seed}: killed after {killed.delay:.3f}s (killed={killed.killed})"
     print(where)
     _record("caption", killed.killed)
     check = Checker("caption", where)
     check_caption(check, folder, pristine, base.final)
+    _halfway("caption", _files(folder) not in (pristine.files, base.final))
     again = run(_caption_argv(folder))
     check(again.returncode == 0, "other", f"second run failed: {again.stderr}")
     final = _files(folder)
@@ -375,6 +402,7 @@ class PrepareBaseline:
     manifest: dict[str, Any]
     settings: str
     duration: float
+    planned: float
 
 
 def _prepare_argv(source: Path, dest: Path, model: Path, mode: str) -> list[str]:
@@ -450,10 +478,11 @@ def prepare_baselines(pristine: Pristine) -> dict[str, PrepareBaseline]:
         timed(_prepare_argv(source, warm, pristine.model, mode))
         shutil.rmtree(warm)
         duration = timed(_prepare_argv(source, dest, pristine.model, mode))
+        planned = _planned(_prepare_argv(source, top / "planned", pristine.model, mode))
         entries, manifest, settings = _dest_state(dest, source)
         assert manifest is not None and settings is not None
         assert len(manifest) > IMAGES
-        out[mode] = PrepareBaseline(entries, manifest, settings, duration)
+        out[mode] = PrepareBaseline(entries, manifest, settings, duration, planned)
     return out
 
 
@@ -501,7 +530,7 @@ def _prepare_trial(
     shutil.copytree(pristine.source, source)
     source_tree = tree_with_modes(source)
     argv = _prepare_argv(source, dest, pristine.model, mode)
-    killed = kill_after(argv, _draw(seed, base.duration))
+    killed = kill_after(argv, _draw(seed, base.duration, base.planned))
     where = (
         f"prepare --{mode} seed {seed}: killed after {killed.delay:.3f}s (killed={killed.killed})"
     )
@@ -509,6 +538,7 @@ def _prepare_trial(
     _record("prepare", killed.killed)
     check = Checker("prepare", where)
     check_prepare(check, top, source_tree, base, finished=not killed.killed)
+    _halfway("prepare", dest.exists() and _dest_state(dest, source)[0] != base.dest)
     again = run(argv)
     check(again.returncode == 0, "other", f"second run failed: {again.stderr}")
     check_prepare(check, top, source_tree, base, finished=True)
