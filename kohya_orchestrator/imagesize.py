@@ -13,6 +13,15 @@ from pathlib import Path
 from kohya_orchestrator.errors import ImageFormatError
 
 _HEAD = 64 * 1024
+# Pillow's default Image.MAX_IMAGE_PIXELS; above twice that Image.open refuses a file with
+# DecompressionBombError, so sd-scripts (which loads every image with Pillow) stops on it.
+PILLOW_MAX_PIXELS = 89_478_485
+BOMB_PIXELS = 2 * PILLOW_MAX_PIXELS
+
+
+def is_bomb(size: tuple[int, int]) -> bool:
+    """True when an image of this size is one Pillow refuses to open (a decompression bomb)."""
+    return size[0] * size[1] > BOMB_PIXELS
 
 
 def _png(data: bytes) -> tuple[int, int] | None:
@@ -102,11 +111,24 @@ def image_size(path: Path) -> tuple[int, int]:
 
 
 def _pillow_size(path: Path) -> tuple[int, int]:
+    import warnings
+
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as img:
-            return int(img.size[0]), int(img.size[1])
+        # Lazy open: the header only. Sizes between Pillow's limit and twice it only warn
+        # there (and in sd-scripts); the size is all that is wanted here.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                return int(img.size[0]), int(img.size[1])
+    except Image.DecompressionBombError as exc:
+        raise ImageFormatError(
+            f"cannot read the size of {path}: it claims more than {BOMB_PIXELS:,} pixels, "
+            "which Pillow refuses to open (a decompression bomb)",
+            hint="sd-scripts cannot load it either: remove the file from the training "
+            "folder or re-save it smaller",
+        ) from exc
     except (OSError, UnidentifiedImageError, ValueError) as exc:
         raise ImageFormatError(
             f"cannot read the size of {path}: not a readable image",

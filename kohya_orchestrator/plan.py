@@ -199,7 +199,7 @@ def plan_run(
     script: str | None = None,
 ) -> RunPlan:
     """The run sd-scripts will do with these flattened arguments (image headers read only)."""
-    from kohya_orchestrator.imagesize import image_size
+    from kohya_orchestrator.imagesize import BOMB_PIXELS, image_size, is_bomb
 
     if args.get("dataset_config"):
         raise ConfigError(
@@ -261,8 +261,11 @@ def plan_run(
     small = 0
     off_size = 0
     table: dict[Reso, list[int]] = {}
+    bombs: list[str] = []
     for img, repeats in weighted:
         w, h = image_size(img)
+        if is_bomb((w, h)) and img.name not in bombs:
+            bombs.append(img.name)
         bucket = selector.select(w, h)
         row = table.setdefault(bucket, [0, 0])
         row[0] += 1
@@ -330,6 +333,13 @@ def plan_run(
         warnings.append(
             f"buckets are off and {off_size} image{'s are' if off_size != 1 else ' is'} not "
             f"{reso[0]}x{reso[1]}: sd-scripts fails after loading the model"
+        )
+    if bombs:
+        shown = ", ".join(bombs[:5]) + (f" (and {len(bombs) - 5} more)" if len(bombs) > 5 else "")
+        warnings.append(
+            f"{len(bombs)} image{'s claim' if len(bombs) != 1 else ' claims'} more than "
+            f"{BOMB_PIXELS:,} pixels, which Pillow refuses to open: sd-scripts stops when it "
+            f"loads {'them' if len(bombs) != 1 else 'it'}; remove or re-save {shown}"
         )
     if total and warmup >= total:
         warnings.append(

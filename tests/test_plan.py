@@ -456,3 +456,74 @@ def test_plan_folder_with_only_a_config_and_header_script(dataset: Path, runner:
     data = json.loads(result.output)
     assert (data["family"], data["total_steps"]) == ("sd1", 18)
     assert data["lora_file_bytes"] == lora_file_bytes("sd1", 16, {"save_precision": "fp16"})
+
+
+def _png_claiming(width: int, height: int) -> bytes:
+    """A PNG signature and IHDR chunk claiming `width` x `height`, and no pixels."""
+    import struct
+    import zlib
+
+    ihdr = b"IHDR" + struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + ihdr + struct.pack(">I", zlib.crc32(ihdr))
+
+
+def _gif_claiming(width: int, height: int) -> bytes:
+    """A GIF whose logical screen claims `width` x `height` (one 1x1 frame)."""
+    import struct
+
+    return (
+        b"GIF89a"
+        + struct.pack("<HH", width, height)
+        + b"\x00\x00\x00\x2c\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02\x44\x01\x00\x3b"
+    )
+
+
+def _forbid_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
+    """From now on, fail the test if any image's pixels are decoded."""
+
+    def load(self: Image.Image) -> None:
+        raise AssertionError(f"pixels decoded: {self}")
+
+    monkeypatch.setattr(Image.Image, "load", load)
+
+
+def test_bomb_sized_headers_are_read_not_decoded_and_warned(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    img = tmp_path / "img"
+    _image(img / "1_x" / "ok.png", 512, 512)
+    (img / "1_x" / "bomb.png").write_bytes(_png_claiming(100_000, 100_000))
+    # Between Pillow's limit and twice it Pillow only warns (so does sd-scripts): no bomb.
+    (img / "1_x" / "big.png").write_bytes(_gif_claiming(10_000, 10_000))
+    _forbid_decoding(monkeypatch)
+    assert image_size(img / "1_x" / "bomb.png") == (100_000, 100_000)
+    assert image_size(img / "1_x" / "big.png") == (10_000, 10_000)
+    plan = plan_run(_args(img, max_train_epochs=100))
+    assert plan.train_images == 3
+    assert plan.warnings == [
+        "1 image claims more than 178,956,970 pixels, which Pillow refuses to open: "
+        "sd-scripts stops when it loads it; remove or re-save bomb.png"
+    ]
+
+
+def test_bomb_pillow_refuses_is_an_error_naming_the_file(
+    tmp_path: Path, runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    img = tmp_path / "img"
+    _image(img / "1_x" / "ok.png", 512, 512)
+    bomb = img / "1_x" / "bomb.png"
+    bomb.write_bytes(_gif_claiming(65_535, 65_535))  # a GIF named .png: Pillow reads it
+    _forbid_decoding(monkeypatch)
+    with pytest.raises(ImageFormatError) as info:
+        plan_run(_args(img))
+    assert info.value.render() == (
+        f"cannot read the size of {bomb}: it claims more than 178,956,970 pixels, which "
+        "Pillow refuses to open (a decompression bomb)\n"
+        "  hint: sd-scripts cannot load it either: remove the file from the training folder "
+        "or re-save it smaller"
+    )
+    config = tmp_path / "c.toml"
+    config.write_text(f'train_data_dir = "{img}"\nresolution = "512,512"\nenable_bucket = true\n')
+    result = runner.invoke(cli, ["plan", str(config)])
+    assert result.exit_code == 1
+    assert result.output == f"Error: {info.value.render()}\n"
