@@ -145,7 +145,7 @@ def describe_lora(header: SafetensorsHeader, *, top_tags: int = DEFAULT_TOP_TAGS
     scheduler = meta.get("ss_lr_scheduler")
     warmup = meta.get("ss_lr_warmup_steps")
     if scheduler and warmup not in (None, "0", "None"):
-        scheduler = f"{scheduler} (warmup {warmup} steps)"
+        scheduler = f"{scheduler} (warmup {_warmup_text(warmup)})"
     add("scheduler", scheduler)
     add("base model", meta.get("ss_sd_model_name"))
     add("base model hash", _hash(meta.get("ss_new_sd_model_hash"), meta.get("ss_sd_model_hash")))
@@ -275,3 +275,14 @@ def _when(stamp: str | None) -> str | None:
     if seconds is None:
         return None
     return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _warmup_text(value: str) -> str:
+    """sd-scripts records lr_warmup_steps as given: an int is steps, a float below 1 a ratio."""
+    try:
+        number = float(value)
+    except ValueError:
+        return value
+    if 0 < number < 1:
+        return f"{number:.0%} of the steps"
+    return f"{value} steps"

@@ -169,3 +169,11 @@ def test_reads_only_the_header_of_a_7_gb_file(
     assert info.family == "sdxl"
     assert info.file_size == 7 * 1024**3
     assert 0 < sum(counter) <= 2 * header_bytes  # read twice at most (LoRA check, family)
+
+
+def test_warmup_ratio_shown_as_share_of_steps(tmp_path: Path) -> None:
+    """Our configs pass a ratio (0.05); sd-scripts records it as given."""
+    meta = {**lora_metadata(NAME, 5), "ss_lr_warmup_steps": "0.05"}
+    path = write_lora(tmp_path / f"{NAME}-000005.safetensors", meta, rank=16)
+    rows = dict(inspect_file(path, top_tags=3).rows)
+    assert rows["scheduler"] == "constant_with_warmup (warmup 5% of the steps)"
