@@ -506,7 +506,9 @@ def check_prepare(
         return
     entries, manifest, settings = _dest_state(dest, source)
     for rel, entry in entries.items():
-        if Path(rel).name.startswith(TEMP_PREFIX) and not finished:
+        if Path(rel).name.startswith(TEMP_PREFIX):
+            # An interrupted atomic write's temp: harmless, but the next run must remove it.
+            check(not finished, "other", f"temp file left: DEST/{rel}")
             continue
         want = base.dest.get(rel)
         kind = "corrupt" if entry[0] == "file" else "other"
