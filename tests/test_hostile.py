@@ -374,7 +374,6 @@ def _caption_case(root: Path) -> list[str]:
 @case(
     "caption-nfc-nfd-twins",
     f"  - {NFD}.jpg: shares its stem with {NFC}.png: both would use the caption file",
-    finding="caption folds stems by case but not by Unicode normalisation (NFC/NFD)",
 )
 def _caption_nfc_nfd(root: Path) -> list[str]:
     folder = root / "d"
@@ -515,8 +514,7 @@ for _id, _name, _message in [
 
 @case(
     "prepare-trigger-newline",
-    "The trigger 'x\"\\n[evil]' contains a line break.",
-    finding="prepare accepts a trigger with a line break",
+    "  - prepare: The trigger 'x\"\\n[evil]' contains a line break.",
 )
 def _prepare_trigger(root: Path) -> list[str]:
     return _prepare(root, "--trigger", 'x"\n[evil]')
@@ -659,8 +657,8 @@ for _cmd in ("config", "plan"):
 
 @case(
     "config-settings-trigger-control",
-    "U+0007",
-    finding="settings accept a trigger with control characters",
+    "  - {root}/dest/kohya-orch.toml: The trigger 'hero\\x07' contains the control character "
+    "U+0007 (BEL).",
 )
 def _trigger_control(root: Path) -> list[str]:
     dest = project(root)
@@ -678,8 +676,8 @@ def _no_settings(root: Path) -> list[str]:
 
 @case(
     "config-set-injection",
-    "Invalid name",
-    finding="settings accept a name that cannot be a file name (newline, quote)",
+    "  - --set: Invalid name 'x\"\\n[evil]': it contains control characters (U+000A); it "
+    'contains characters not allowed in file names on Windows or macOS (").',
 )
 def _set_injection(root: Path) -> list[str]:
     return ["config", str(project(root)), "--dry-run", "--set", 'name=x"\n[evil]']
@@ -705,8 +703,8 @@ def _plan_with(name: str, data: bytes) -> Setup:
 
 case(
     "plan-bomb-gif-named-png",
-    "bomb.png",
-    finding="plan: Pillow's DecompressionBombError surfaces as a traceback",
+    "Error: cannot read the size of {root}/dest/img/7_hero/bomb.png: it claims more than "
+    "178,956,970 pixels, which Pillow refuses to open (a decompression bomb)",
 )(_plan_with("bomb.png", gif_header(65535, 65535)))
 case(
     "plan-empty-image",
