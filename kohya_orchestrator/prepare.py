@@ -11,33 +11,24 @@ and only the difference is applied. A file in DEST that prepare did not make, or
 user changed since, is never removed or replaced. Nothing outside DEST is written; the
 source folders are only read. A kill midway is harmless: a link that already exists and
 points where it should is adopted on the next run, copies are written atomically, and
-the manifest is written (with the planned files) before the first change.
+the manifest is written (with the planned files) before the first change. The plan is
+here; the apply step is in prepare_apply.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from kohya_orchestrator.dataset.scan import ImageEntry, scan_folder
-from kohya_orchestrator.errors import DatasetError, FileSystemError, LayoutError
-from kohya_orchestrator.fsutil import (
-    atomic_write_text,
-    fsync_dir,
-    remove_stale_temps,
-    temp_path_for,
-)
+from kohya_orchestrator.errors import DatasetError, LayoutError
+from kohya_orchestrator.fsutil import atomic_write_text
 from kohya_orchestrator.layout import Layout
 from kohya_orchestrator.names import fold_name, validate_file_prefix
-
-if TYPE_CHECKING:
-    from kohya_orchestrator.settings import InitialSettings
 
 MANIFEST_NAME = ".kohya-orch-prepare.json"
 MODES = ("symlink", "hardlink", "copy")
@@ -309,7 +300,7 @@ def _diff(plan: PreparePlan) -> list[str]:
             # A file made by a run stopped before its last manifest write has a record
             # without its stat fields: refresh it, or the next run cannot tell it unchanged.
             if record is not None:
-                fresh = _record(link, path)
+                fresh = record_of(link, path)
                 if fresh != record:
                     plan.refresh[link.target] = fresh
         elif record is not None and _unchanged(path, record):
@@ -366,102 +357,7 @@ def _check_dest_dirs(dest: Path, dirs: Sequence[str]) -> None:
             )
 
 
-@dataclass
-class _Step:
-    """How far `apply_prepare` got: what it was doing, and how many files it made."""
-
-    doing: str = ""
-    made: int = 0
-
-
-def apply_prepare(plan: PreparePlan) -> InitialSettings:
-    """Create the folders, write the settings file (only if there is none yet), sync the
-    links and the manifest; return what happened to the settings file.
-
-    An OSError (disk full, no permission) becomes a FileSystemError saying where it
-    stopped; the sources are only read, and the next run picks up where this one stopped.
-    """
-    step = _Step()
-    try:
-        return _apply(plan, step)
-    except OSError as exc:
-        total = len(plan.add) + len(plan.replace)
-        raise FileSystemError(
-            f"prepare stopped in {plan.dest} at {step.doing}: {exc.strerror or exc}. "
-            f"{step.made} of {total} files were made; the source folders were not changed.",
-            "Free some space or fix the permissions in DEST, then run the same command "
-            "again; it picks up where this one stopped.",
-        ) from exc
-
-
-def _apply(plan: PreparePlan, step: _Step) -> InitialSettings:
-    from kohya_orchestrator.settings import write_initial_settings
-
-    request, dest = plan.request, plan.dest
-    for rel in plan.dirs:
-        step.doing = f"{rel}/"
-        (dest / rel).mkdir(parents=True, exist_ok=True)
-        remove_stale_temps(dest / rel)
-    # Settings first: they were validated in the plan, and a project with settings but
-    # half its links is re-synced by the next run anyway.
-    step.doing = Layout(dest).settings_file.name
-    settings = write_initial_settings(
-        dest,
-        name=request.name,
-        trigger=request.trigger or request.name,
-        images=Path(os.path.realpath(request.images)),
-        model=Path(os.path.abspath(request.model)),
-        repeats=request.repeats,
-        reg=Path(os.path.realpath(request.reg)) if request.reg is not None else None,
-        reg_repeats=request.reg_repeats if request.reg is not None else None,
-        class_prompt=request.class_prompt,
-        overrides=request.overrides,
-    )
-    manifest = dict(plan.manifest) | plan.refresh
-    for link in plan.add:  # recorded before they exist: a kill leaves nothing unowned
-        manifest[link.target] = {"source": str(link.source), "mode": link.mode}
-    step.doing = MANIFEST_NAME
-    write_manifest(dest, manifest)
-    touched = set()
-    for target in plan.remove:
-        step.doing = target
-        (dest / target).unlink()
-        manifest.pop(target, None)
-        touched.add((dest / target).parent)
-    for link in plan.replace + plan.add:
-        step.doing = link.target
-        manifest[link.target] = _make(link, dest / link.target)
-        step.made += 1
-        touched.add((dest / link.target).parent)
-    for folder in touched:
-        fsync_dir(folder)
-    _remove_empty_dirs(dest, {str(Path(t).parent) for t in plan.remove}, set(plan.dirs))
-    step.doing = MANIFEST_NAME
-    write_manifest(dest, manifest)
-    return settings
-
-
-def _make(link: Link, target: Path) -> dict[str, Any]:
-    """Create (or atomically replace) one file in DEST; return its manifest record."""
-    tmp = temp_path_for(target)
-    try:
-        if link.mode == "symlink":
-            os.symlink(link.source, tmp)
-        elif link.mode == "hardlink":
-            os.link(link.source, tmp)
-        else:
-            shutil.copyfile(link.source, tmp)
-            with open(tmp, "rb") as fh:
-                os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    return _record(link, target)
-
-
-def _record(link: Link, target: Path) -> dict[str, Any]:
+def record_of(link: Link, target: Path) -> dict[str, Any]:
     """The manifest record of a file in DEST made from `link` (stats it and its source)."""
     record: dict[str, Any] = {"source": str(link.source), "mode": link.mode}
     if link.mode != "symlink":
@@ -469,14 +365,3 @@ def _record(link: Link, target: Path) -> dict[str, Any]:
         record.update(ino=st.st_ino, dev=st.st_dev, size=st.st_size, mtime_ns=st.st_mtime_ns)
         record.update(source_size=src.st_size, source_mtime_ns=src.st_mtime_ns)
     return record
-
-
-def _remove_empty_dirs(dest: Path, candidates: set[str], keep: set[str]) -> None:
-    """Remove concept folders emptied by the sync (and reg/ when it is left empty)."""
-    for rel in sorted(candidates, key=len, reverse=True):
-        for folder in (dest / rel, (dest / rel).parent):
-            rel_name = folder.relative_to(dest).as_posix()
-            if rel_name in keep or rel_name in ("img", ".", "model", "log"):
-                continue
-            with contextlib.suppress(OSError):
-                folder.rmdir()  # only succeeds when empty
