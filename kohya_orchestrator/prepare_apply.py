@@ -48,8 +48,11 @@ def apply_prepare(plan: PreparePlan) -> InitialSettings:
         return _apply(plan, step)
     except OSError as exc:
         total = len(plan.add) + len(plan.replace)
+        where = step.doing
+        if where.endswith("/") and exc.filename is not None:
+            where = os.fsdecode(exc.filename)  # the folder mkdir could not make (DEST itself?)
         raise FileSystemError(
-            f"prepare stopped in {plan.dest} at {step.doing}: {exc.strerror or exc}. "
+            f"prepare stopped in {plan.dest} at {where}: {exc.strerror or exc}. "
             f"{step.made} of {total} files were made; the source folders were not changed.",
             "Free some space or fix the permissions in DEST, then run the same command "
             "again; it picks up where this one stopped.",
