@@ -334,7 +334,8 @@ def test_new_name_over_255_bytes_is_refused_at_plan_time(runner: CliRunner, tmp_
         f"Error: Cannot rename in {tmp_path}: 1 problem found, nothing was changed.\n"
         f"  - a{long_suffix} -> {prefix}_1{long_suffix}: the new name is 263 bytes long "
         "(at most 255)\n"
-        "  hint: Move, rename or delete the files listed, then run the command again.\n"
+        "  hint: Use a shorter prefix; move, rename or delete the files listed, then run the "
+        "command again.\n"
     )
     assert visible(tmp_path) == files
 

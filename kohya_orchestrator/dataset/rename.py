@@ -35,6 +35,7 @@ from kohya_orchestrator.names import fold_name, validate_file_prefix
 
 # The longest file name (in bytes) of ext4, APFS, NTFS (in UTF-16 units there), btrfs.
 NAME_MAX = 255
+TOO_LONG_END = f" (at most {NAME_MAX})"
 
 
 @dataclass(frozen=True)
@@ -141,7 +142,7 @@ def _too_long(moves: Iterable[RenameMove]) -> list[str]:
     for m in moves:
         size = len(os.fsencode(m.dst))
         if size > NAME_MAX:
-            problems.append(f"{m.src} -> {m.dst}: the new name is {size} bytes long (at most 255)")
+            problems.append(f"{m.src} -> {m.dst}: the new name is {size} bytes long{TOO_LONG_END}")
     return problems
 
 
@@ -192,11 +193,14 @@ def require_clean(plan: RenamePlan) -> None:
     """Raise PlanConflictError listing every problem of the plan."""
     if plan.problems:
         count = len(plan.problems)
+        hint = "Move, rename or delete the files listed, then run the command again."
+        if any(p.endswith(TOO_LONG_END) for p in plan.problems):
+            hint = "Use a shorter prefix; " + hint[0].lower() + hint[1:]
         raise PlanConflictError(
             f"Cannot rename in {plan.folder}: {count} problem{'s' if count > 1 else ''} "
             "found, nothing was changed.",
             plan.problems,
-            "Move, rename or delete the files listed, then run the command again.",
+            hint,
         )
 
 
