@@ -153,6 +153,13 @@ def test_two_images_with_one_stem() -> None:
     )
 
 
+def test_two_images_whose_stems_differ_only_by_case_share_a_caption_on_macos() -> None:
+    result = plan_rename(F, Listing(("IMG_1.jpg", "IMG_1.txt", "img_1.JPG", "b.png")), "p")
+    assert result.problems == (
+        "IMG_1.jpg and img_1.JPG share the stem 'IMG_1' (one caption file for two images)",
+    )
+
+
 def test_two_kept_images_with_one_stem_are_not_touched() -> None:
     result = plan_rename(F, Listing(("p_1.jpg", "p_1.png", "p_1.txt", "b.png")), "p")
     assert result.problems == ()

@@ -126,13 +126,15 @@ def plan_rename(folder: Path, listing: Listing, prefix: str) -> RenamePlan:
 
 
 def _shared_stems(entries: Iterable[ImageEntry], kept: set[str]) -> list[str]:
-    by_stem: dict[str, list[str]] = {}
+    # Folded as macOS compares names: IMG_1.jpg and img_1.png share img_1.txt there.
+    by_stem: dict[str, list[ImageEntry]] = {}
     for e in entries:
-        by_stem.setdefault(e.stem, []).append(e.image.name)
+        by_stem.setdefault(fold_name(e.stem), []).append(e)
     return [
-        f"{' and '.join(names)} share the stem {stem!r} (one caption file for two images)"
-        for stem, names in by_stem.items()
-        if len(names) > 1 and not all(n in kept for n in names)
+        f"{' and '.join(e.image.name for e in group)} share the stem {group[0].stem!r} "
+        "(one caption file for two images)"
+        for group in by_stem.values()
+        if len(group) > 1 and not all(e.image.name in kept for e in group)
     ]
 
 
