@@ -27,7 +27,11 @@ from kohya_orchestrator.contract import (
 )
 from kohya_orchestrator.errors import ContractError
 
-SD_SCRIPTS = Path(os.environ.get("SD_SCRIPTS_DIR", "/work/sd-scripts"))
+# sd-scripts' own code, to compare with (read at test time, never copied): $SD_SCRIPTS_DIR, else
+# the vendor/sd-scripts submodule when it is checked out. Tests that need it skip otherwise.
+SD_SCRIPTS = Path(
+    os.environ.get("SD_SCRIPTS_DIR") or Path(__file__).resolve().parents[1] / "vendor/sd-scripts"
+)
 
 
 @pytest.fixture(autouse=True)
@@ -171,7 +175,10 @@ def _sd_scripts_reader() -> Any:
     return namespace["read_config_from_file"]
 
 
-@pytest.mark.skipif(not SD_SCRIPTS.is_dir(), reason="needs an sd-scripts checkout")
+@pytest.mark.skipif(
+    not (SD_SCRIPTS / "library" / "train_util.py").is_file(),
+    reason="needs an sd-scripts checkout (SD_SCRIPTS_DIR or the vendor/sd-scripts submodule)",
+)
 def test_flatten_matches_sd_scripts_own_reader(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

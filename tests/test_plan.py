@@ -23,7 +23,11 @@ from kohya_orchestrator.errors import ConfigError, DatasetError, ImageFormatErro
 from kohya_orchestrator.imagesize import image_size
 from kohya_orchestrator.plan import lora_file_bytes, plan_file, plan_run
 
-SD_SCRIPTS = Path(os.environ.get("SD_SCRIPTS_DIR", "/work/sd-scripts"))
+# sd-scripts' own code, to compare with (read at test time, never copied): $SD_SCRIPTS_DIR, else
+# the vendor/sd-scripts submodule when it is checked out. Tests that need it skip otherwise.
+SD_SCRIPTS = Path(
+    os.environ.get("SD_SCRIPTS_DIR") or Path(__file__).resolve().parents[1] / "vendor/sd-scripts"
+)
 
 # Worked out by hand from SD_SCRIPTS.md for 512x512 (area 262144, step 64, 256..1024):
 # square 512; w=256 -> h=1024, 320 -> 768, 384 -> 640, 448 -> 576, 704 -> 320, 832/896/960
@@ -103,7 +107,10 @@ def _sd_scripts_bucket_code() -> dict[str, Any]:
     return ns
 
 
-@pytest.mark.skipif(not SD_SCRIPTS.is_dir(), reason="needs an sd-scripts checkout")
+@pytest.mark.skipif(
+    not (SD_SCRIPTS / "library" / "train_util.py").is_file(),
+    reason="needs an sd-scripts checkout (SD_SCRIPTS_DIR or the vendor/sd-scripts submodule)",
+)
 @pytest.mark.parametrize(
     ("reso", "lo", "hi", "step"),
     [
