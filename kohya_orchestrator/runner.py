@@ -56,6 +56,16 @@ def _maxrss_bytes(value: int) -> int:
     return value if sys.platform == "darwin" else value * 1024
 
 
+def _default_sigint() -> None:
+    """In the child before exec: Ctrl-C back to its default action.
+
+    A process started in the background by a non-interactive shell (a CI job, `nohup cmd &`)
+    inherits SIGINT ignored, and Python then installs no KeyboardInterrupt handler, so the
+    trainer would never see the Ctrl-C we forward. Reset it so forwarding always works.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def run_launch(
     spec: LaunchSpec,
     *,
@@ -83,6 +93,7 @@ def run_launch(
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=_default_sigint,
         )
     except OSError as exc:
         raise LaunchError(

@@ -380,8 +380,17 @@ def test_ctrl_c_stops_the_trainer(
             logs = list((project / "log").glob("train-*.log"))
             if logs and b"ready" in logs[0].read_bytes():
                 os.kill(os.getpid(), signal.SIGINT)
-                return
+                break
             time.sleep(0.05)
+        # A trainer that ignored the Ctrl-C would hang the test run: end it, the test fails.
+        for _ in range(300):
+            if (project / "pid").exists():
+                try:
+                    os.kill(int((project / "pid").read_text()), 0)
+                except ProcessLookupError:
+                    return
+            time.sleep(0.1)
+        os.kill(int((project / "pid").read_text()), signal.SIGKILL)
 
     thread = threading.Thread(target=interrupt, daemon=True)
     thread.start()

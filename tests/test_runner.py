@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import os
@@ -164,10 +165,22 @@ def interrupt_when_ready(dest: Path, times: int, gap: float = 0.2) -> threading.
         for _ in range(times):
             os.kill(os.getpid(), signal.SIGINT)
             time.sleep(gap)
+        kill_if_still_running(dest / "pid")
 
     thread = threading.Thread(target=worker, daemon=True)
     thread.start()
     return thread
+
+
+def kill_if_still_running(pidfile: Path, wait: float = 30.0) -> None:
+    """A child that ignored the Ctrl-C would hang the test run: end it so the test fails."""
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        if not pidfile.exists() or process_gone(int(pidfile.read_text())):
+            return
+        time.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(int(pidfile.read_text()), signal.SIGKILL)
 
 
 def process_gone(pid: int) -> bool:
@@ -199,6 +212,22 @@ def test_second_ctrl_c_ends_a_stubborn_child(tmp_path: Path) -> None:
     assert result.interrupts == 2
     assert result.returncode == -signal.SIGTERM
     assert result.exit_code == 128 + signal.SIGTERM
+    assert process_gone(pid_of(tmp_path))
+
+
+def test_ctrl_c_reaches_the_child_when_we_started_with_sigint_ignored(tmp_path: Path) -> None:
+    """A CI job or `cmd &` starts us with SIGINT ignored; the child must not inherit that."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        env = {"FAKE_TRAINER_MODE": "hang", "FAKE_TRAINER_PIDFILE": str(tmp_path / "pid")}
+        thread = interrupt_when_ready(tmp_path, times=1)
+        result = run_launch(direct_spec(tmp_path, env), grace_seconds=5)
+        thread.join()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert result.interrupts == 1
+    assert "interrupted: saving and stopping" in result.tail
+    assert result.returncode == 130
     assert process_gone(pid_of(tmp_path))
 
 
