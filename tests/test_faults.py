@@ -798,7 +798,6 @@ def test_real_full_tmpfs_caption(
 # ------------------------------------------------- what a kill inside an atomic write leaves
 
 
-@pytest.mark.xfail(strict=True, reason="rename leaves the temp of an interrupted journal write")
 def test_rename_removes_a_journal_temp(tmp_path: Path, pristine: Pristine) -> None:
     """The kill trials hit this now and then: a kill inside the journal's atomic write
     leaves `.kohya-orch-tmp-<hex>-.kohya-orch-rename.json`; the next run must remove it."""

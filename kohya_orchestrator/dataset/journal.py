@@ -11,6 +11,7 @@ completing or reversing idempotent: it can be interrupted and run again at any p
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Iterator, Sequence
@@ -203,7 +204,19 @@ def finish(folder: Path, journal: Journal, *, forward: bool) -> Iterator[int]:
         write_journal(folder, replace(journal, state=APPLIED if forward else UNDONE))
     except OSError as exc:
         raise stopped_error(folder, journal, exc, forward=forward) from exc
+    remove_journal_temps(folder)
     yield 1
+
+
+def remove_journal_temps(folder: Path) -> None:
+    """Delete what a kill inside an atomic journal write left: `<TEMP_PREFIX>...-<journal>`.
+
+    Such a temp never holds the only copy of anything (the journal is replaced atomically),
+    and the user's own files are never named like it.
+    """
+    for temp in folder.glob(f"{TEMP_PREFIX}*-{JOURNAL_NAME}"):
+        with contextlib.suppress(OSError):
+            temp.unlink()
 
 
 def os_reason(exc: OSError) -> str:
