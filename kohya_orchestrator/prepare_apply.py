@@ -67,6 +67,9 @@ def _apply(plan: PreparePlan, step: _Step) -> InitialSettings:
         step.doing = f"{rel}/"
         (dest / rel).mkdir(parents=True, exist_ok=True)
         remove_stale_temps(dest / rel)
+    # The manifest and the settings are written atomically in DEST itself: a kill there
+    # leaves its temp beside them.
+    remove_stale_temps(dest)
     # Settings first: they were validated in the plan, and a project with settings but
     # half its links is re-synced by the next run anyway.
     step.doing = Layout(dest).settings_file.name

@@ -810,7 +810,6 @@ def test_rename_removes_a_journal_temp(tmp_path: Path, pristine: Pristine) -> No
     assert not temp.exists()
 
 
-@pytest.mark.xfail(strict=True, reason="prepare leaves the temp of an interrupted manifest write")
 def test_prepare_removes_a_manifest_temp(tmp_path: Path, pristine: Pristine) -> None:
     """Likewise for prepare's manifest, which lives in DEST itself, not in img/."""
     dest = tmp_path / "dest"
