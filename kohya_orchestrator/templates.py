@@ -196,6 +196,10 @@ def prompt_filter(value: Any) -> str:
     elif _LEADING_OPTION.match(text):
         # sd-scripts also matches its option patterns against the prompt itself.
         why = "it starts like an sd-scripts option (e.g. `d 5` would set the seed)"
+    elif text.startswith("#"):
+        # At the start of a line (the trigger is), sd-scripts skips it as a comment: no
+        # sample images at all, without a word.
+        why = "it starts with '#', and sd-scripts skips prompt lines starting with '#'"
     else:
         return text
     raise TemplateError(

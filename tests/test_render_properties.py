@@ -283,11 +283,19 @@ def test_any_path_renders_exactly_many(workspace: Path, name: str) -> None:
     _path_property(workspace, name)
 
 
-@pytest.mark.xfail(strict=True, reason="the prompt filter lets a trigger start with '#'")
 def test_trigger_starting_with_hash(workspace: Path) -> None:
     """Found by the slow variant: sd-scripts skips prompt lines starting with "#", so a
-    trigger "#..." would silently turn sampling off; it must be refused instead."""
-    _setting_property(workspace, "trigger", "#", True)
+    trigger "#..." would silently turn sampling off; it is refused instead."""
+    dest = _project(workspace)
+    before = _COUNTS.get("refused: TemplateError", 0)
+    _setting_property(workspace, "trigger", "#hero", True)
+    assert _COUNTS.get("refused: TemplateError", 0) == before + 1
+    with pytest.raises(TemplateError) as err:
+        build_config(dest, ("trigger=#hero", "sample_every_n_epochs=1"))
+    assert err.value.message.endswith(
+        "sample_prompts.txt.j2: '#hero' cannot go into a sample prompt line: it starts with "
+        "'#', and sd-scripts skips prompt lines starting with '#'"
+    )
 
 
 def test_property_outcomes_seen() -> None:
