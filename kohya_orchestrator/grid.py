@@ -154,7 +154,7 @@ def plan_grid(dest: Path, name: str | None = None) -> GridPlan:
         try:
             with Image.open(s.path) as im:
                 ratio = max(ratio, im.height / im.width)
-        except OSError:
+        except (OSError, Image.DecompressionBombError):
             pass  # drawn as a missing cell later, with a note
     usable = WIDTH_CAP - LABEL_WIDTH - PAD * (len(columns) + 1)
     cell_w = max(CELL_MIN, min(CELL_MAX, usable // len(columns)))
@@ -240,7 +240,8 @@ def _paste(sheet: PILImage.Image, path: Path, box: tuple[int, int, int, int]) ->
         with Image.open(path) as im:
             im.load()
             thumb = im.convert("RGB")
-    except OSError:
+    except (OSError, Image.DecompressionBombError):
+        # A size Pillow refuses to open (a decompression bomb) is never decoded either.
         return False
     thumb.thumbnail((right - left, bottom - top), Image.Resampling.LANCZOS)
     x = left + (right - left - thumb.width) // 2
