@@ -24,9 +24,22 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+# The longest file name most file systems (APFS, ext4, NTFS) accept, in bytes.
+NAME_MAX = 255
+
+
 def temp_path_for(target: Path) -> Path:
-    """A fresh dot-prefixed temporary name in the same folder as `target`."""
-    return target.with_name(f"{TEMP_PREFIX}{secrets.token_hex(6)}-{target.name}")
+    """A fresh dot-prefixed temporary name in the same folder as `target`.
+
+    The target's name is appended for people who find a leftover; when that would pass
+    NAME_MAX (a legal 250-byte name plus our 29 bytes), it is left out: the random token
+    alone makes the name unique.
+    """
+    base = f"{TEMP_PREFIX}{secrets.token_hex(6)}"
+    name = f"{base}-{target.name}"
+    if len(os.fsencode(name)) > NAME_MAX:
+        name = base
+    return target.with_name(name)
 
 
 def atomic_write_bytes(

@@ -395,3 +395,13 @@ def test_dry_run_mentions_stale_temp_files(runner: CliRunner, folder: Path) -> N
         f"Removed a temp file left by an interrupted run: {stale.name}\n"
     )
     assert not stale.exists()
+
+
+def test_a_250_byte_file_name_is_captioned(runner: CliRunner, tmp_path: Path) -> None:
+    """Legal names near NAME_MAX: our temp names must not push them past it."""
+    stem = "x" * 246
+    Image.new("RGB", (16, 16), (10, 20, 30)).save(tmp_path / f"{stem}.png")
+    result = runner.invoke(cli, ["caption", "hero", str(tmp_path)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / f"{stem}.txt").read_text(encoding="utf-8") == "hero\n"
+    assert read_embedded((tmp_path / f"{stem}.png").read_bytes()).caption == "hero"

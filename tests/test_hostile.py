@@ -384,14 +384,6 @@ def _caption_nfc_nfd(root: Path) -> list[str]:
 
 
 @case(
-    "caption-name-255-bytes",
-    f"  - {'x' * 246}.png: cannot write in {{root}}/d: File name too long",
-)
-def _caption_long(root: Path) -> list[str]:
-    return ["caption", "hero", str(images(root / "d", (f"{'x' * 246}.png",)))]
-
-
-@case(
     "caption-txt-not-utf8",
     "  - a.png: a.txt is not UTF-8 text (byte 0xFF at offset 0)",
 )
