@@ -39,18 +39,9 @@ _CUDA: dict[str, Any] = {
     "persistent_data_loader_workers": True,
 }
 
-# CPU only: slow but it works (fp32 everywhere; smoke tests and end-to-end checks).
-_CPU: dict[str, Any] = {
-    "mixed_precision": "no",
-    "save_precision": "fp16",
-    "attention": "sdpa",
-    "optimizer": "AdamW",
-    "gradient_checkpointing": True,
-    "cache_latents": True,
-    "cache_latents_to_disk": True,
-    "max_data_loader_n_workers": 0,
-    "persistent_data_loader_workers": False,
-}
+# CPU only: slow but it works (fp32 everywhere; smoke tests and end-to-end checks). The same
+# values as Apple Silicon today; a profile of its own so the two can diverge.
+_CPU: dict[str, Any] = dict(_APPLE_SILICON)
 
 PROFILES: dict[str, dict[str, Any]] = {
     "apple-silicon": _APPLE_SILICON,

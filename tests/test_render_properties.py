@@ -40,6 +40,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kohya_orchestrator.config import build_config
+from kohya_orchestrator.contract import flatten_like_sd_scripts
 from kohya_orchestrator.errors import SettingsError, TemplateError
 from kohya_orchestrator.settings import write_initial_settings
 from kohya_orchestrator.tomlquote import TomlValueError, toml_key, toml_value
@@ -100,23 +101,13 @@ def _settings_with(base: str, line: str, key: str) -> str:
     return f"{head.rstrip()}\n{line}\n{sep}{tail}"
 
 
-def _flat(doc: dict[str, Any]) -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in doc.items():
-        if isinstance(value, dict):
-            flat.update(value)
-        else:
-            flat[key] = value
-    return flat
-
-
 _BASELINES: dict[tuple[Path, bool], dict[str, Any]] = {}
 
 
 def _baseline(dest: Path, sampling: bool) -> dict[str, Any]:
     key = (dest, sampling)
     if key not in _BASELINES:
-        _BASELINES[key] = _flat(build_config(dest, _overrides(sampling)).values)
+        _BASELINES[key] = flatten_like_sd_scripts(build_config(dest, _overrides(sampling)).values)
     return _BASELINES[key]
 
 
@@ -153,7 +144,7 @@ def _check_rendered(
     by_tomllib = tomllib.loads(text)
     by_toml = toml.loads(text)
     assert by_tomllib == by_toml == rendered.values
-    flat = _flat(by_toml)
+    flat = flatten_like_sd_scripts(by_toml)
     for key, value in expect.items():
         assert flat.get(key) == value and type(flat.get(key)) is type(value), key
     changed = {k for k in set(flat) | set(baseline) if flat.get(k) != baseline.get(k)}
