@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kohya_orchestrator.dataset.rename import require_no_pending_rename
 from kohya_orchestrator.dataset.scan import ImageEntry, scan_folder
 from kohya_orchestrator.errors import DatasetError, LayoutError
 from kohya_orchestrator.fsutil import atomic_write_text
@@ -79,6 +80,9 @@ class PreparePlan:
     model_label: str = ""
     images: int = 0
     reg_images: int = 0
+    # Files the apply step left alone: they appeared in DEST, or were changed there,
+    # between the plan and the apply.
+    skipped: list[str] = field(default_factory=list)
 
     @property
     def changes(self) -> int:
@@ -217,7 +221,7 @@ def _matches(link: Link, target: Path, record: dict[str, Any] | None) -> bool:
         return False
 
 
-def _unchanged(target: Path, record: dict[str, Any]) -> bool:
+def unchanged(target: Path, record: dict[str, Any]) -> bool:
     """True when a file prepare made is still as prepare left it (safe to remove/replace)."""
     try:
         if record.get("mode") == "symlink":
@@ -254,7 +258,7 @@ def plan_prepare(request: PrepareRequest) -> PreparePlan:
         )
     check_folders(images, dest, reg)
     resolve_settings(_settings_values(request, images, reg), request.overrides, source="prepare")
-    _check_no_pending_rename(images)
+    require_no_pending_rename(images, "prepare")
 
     layout = Layout(dest)
     concept = layout.concept_dir(request.repeats, request.name).relative_to(dest).as_posix()
@@ -271,6 +275,7 @@ def plan_prepare(request: PrepareRequest) -> PreparePlan:
         desired += _links(reg, reg_rel, reg_entries, request.mode)
         dirs.append(reg_rel)
     _check_dest_dirs(dest, dirs)
+    desired = _one_source_per_target(desired, dest)
 
     manifest = read_manifest(dest)
     plan = PreparePlan(request, dest, dirs, [], [], [], 0, desired, manifest, warnings)
@@ -285,6 +290,36 @@ def plan_prepare(request: PrepareRequest) -> PreparePlan:
             "These files were not made by prepare (or were changed since); move them away.",
         )
     return plan
+
+
+def _one_source_per_target(desired: list[Link], dest: Path) -> list[Link]:
+    """Drop a file listed twice (`a.png` and `a.jpg` share `a.txt`); refuse one target
+    made from two sources (`a.png` and `a.PNG`), which would flip-flop on every run.
+
+    Targets are compared folded, as macOS and Windows compare names."""
+    out: list[Link] = []
+    first: dict[str, Link] = {}
+    problems = []
+    folder = None
+    for link in desired:
+        seen = first.setdefault(fold_name(link.target), link)
+        if seen is link:
+            out.append(link)
+        elif seen.source != link.source:
+            problems.append(
+                f"{seen.target} would be made from both {seen.source.name} and {link.source.name}"
+            )
+            folder = folder or link.source.parent
+    if problems:
+        from kohya_orchestrator.errors import PlanConflictError
+
+        raise PlanConflictError(
+            f"Cannot prepare {dest}: {len(problems)} file(s) would come from two sources, "
+            "nothing was changed.",
+            problems,
+            f"Give the images distinct names, e.g. `kohya-orch rename PREFIX {folder}`.",
+        )
+    return out
 
 
 def _diff(plan: PreparePlan) -> list[str]:
@@ -303,7 +338,7 @@ def _diff(plan: PreparePlan) -> list[str]:
                 fresh = record_of(link, path)
                 if fresh != record:
                     plan.refresh[link.target] = fresh
-        elif record is not None and _unchanged(path, record):
+        elif record is not None and unchanged(path, record):
             plan.replace.append(link)
         else:
             problems.append(f"{link.target} exists and was not made by prepare from {link.source}")
@@ -313,7 +348,7 @@ def _diff(plan: PreparePlan) -> list[str]:
         old = plan.dest / target
         if not os.path.lexists(old):
             continue
-        if _unchanged(old, record):
+        if unchanged(old, record):
             plan.remove.append(target)
         else:
             plan.warnings.append(f"{target} was changed in DEST since prepare made it; kept")
@@ -333,16 +368,6 @@ def _settings_values(request: PrepareRequest, images: Path, reg: Path | None) ->
     if request.class_prompt is not None:
         values["class_prompt"] = request.class_prompt
     return values
-
-
-def _check_no_pending_rename(images: Path) -> None:
-    from kohya_orchestrator.dataset.rename import pending_journal
-
-    if pending_journal(images) is not None:
-        raise DatasetError(
-            f"A rename in {images} was interrupted.",
-            f"Run `kohya-orch rename PREFIX {images}` to finish it (or --undo), then prepare.",
-        )
 
 
 def _check_dest_dirs(dest: Path, dirs: Sequence[str]) -> None:

@@ -7,8 +7,10 @@ order where a kill or a full disk at any point leaves DEST re-syncable by the ne
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +22,7 @@ from kohya_orchestrator.prepare import (
     MANIFEST_NAME,
     Link,
     PreparePlan,
+    unchanged,
     record_of,
     write_manifest,
 )
@@ -96,11 +99,23 @@ def _apply(plan: PreparePlan, step: _Step) -> InitialSettings:
         (dest / target).unlink()
         manifest.pop(target, None)
         touched.add((dest / target).parent)
+    replacing = {link.target for link in plan.replace}
     for link in plan.replace + plan.add:
         step.doing = link.target
-        manifest[link.target] = _make(link, dest / link.target)
+        old = plan.manifest.get(link.target) if link.target in replacing else None
+        record = _make(link, dest / link.target, old)
+        if record is None:
+            plan.skipped.append(link.target)
+            if old is None:
+                manifest.pop(link.target, None)  # the file there is the user's, not ours
+            continue
+        manifest[link.target] = record
         step.made += 1
         touched.add((dest / link.target).parent)
+    if plan.skipped:
+        gone = set(plan.skipped)
+        plan.add = [link for link in plan.add if link.target not in gone]
+        plan.replace = [link for link in plan.replace if link.target not in gone]
     for folder in touched:
         fsync_dir(folder)
     _remove_empty_dirs(dest, {str(Path(t).parent) for t in plan.remove}, set(plan.dirs))
@@ -109,8 +124,18 @@ def _apply(plan: PreparePlan, step: _Step) -> InitialSettings:
     return settings
 
 
-def _make(link: Link, target: Path) -> dict[str, Any]:
-    """Create (or atomically replace) one file in DEST; return its manifest record."""
+def _make(link: Link, target: Path, old: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Create one file in DEST, or atomically replace the one prepare made (`old` is its
+    record); return its manifest record, or None when a file the plan did not expect is
+    there now (it is left untouched).
+
+    A new file is created without replacing: a file that appeared in DEST since the plan
+    makes the create fail instead of being overwritten.
+    """
+    if old is None and link.mode == "symlink":
+        return _create(lambda: os.symlink(link.source, target), link, target)
+    if old is None and link.mode == "hardlink":
+        return _create(lambda: os.link(link.source, target), link, target)
     tmp = temp_path_for(target)
     try:
         if link.mode == "symlink":
@@ -121,12 +146,38 @@ def _make(link: Link, target: Path) -> dict[str, Any]:
             shutil.copyfile(link.source, tmp)
             with open(tmp, "rb") as fh:
                 os.fsync(fh.fileno())
+        if old is None:
+            return _create(lambda: _link_copy(tmp, target), link, target)
+        if not unchanged(target, old):
+            return None  # changed by the user since the plan
         os.replace(tmp, target)
-    except BaseException:
+    finally:
         with contextlib.suppress(OSError):
             tmp.unlink()
-        raise
     return record_of(link, target)
+
+
+def _create(make: Callable[[], None], link: Link, target: Path) -> dict[str, Any] | None:
+    try:
+        make()
+    except FileExistsError:
+        return None
+    return record_of(link, target)
+
+
+def _link_copy(tmp: Path, target: Path) -> None:
+    """Give the finished copy `tmp` its name without replacing a file that is there."""
+    try:
+        os.link(tmp, target)
+    except FileExistsError:
+        raise
+    except OSError as exc:
+        # File systems without hard links (FAT, some network shares): check, then rename.
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
+            raise
+        if os.path.lexists(target):
+            raise FileExistsError(errno.EEXIST, "File exists", str(target)) from exc
+        os.replace(tmp, target)
 
 
 def _remove_empty_dirs(dest: Path, candidates: set[str], keep: set[str]) -> None:

@@ -405,3 +405,38 @@ def test_a_250_byte_file_name_is_captioned(runner: CliRunner, tmp_path: Path) ->
     assert result.exit_code == 0, result.output
     assert (tmp_path / f"{stem}.txt").read_text(encoding="utf-8") == "hero\n"
     assert read_embedded((tmp_path / f"{stem}.png").read_bytes()).caption == "hero"
+
+
+def _interrupted_rename(tmp_path: Path) -> Path:
+    """A folder where `rename p` stopped with the image renamed and its caption in a temp."""
+    from kohya_orchestrator.dataset.journal import new_journal, write_journal
+
+    d = tmp_path / "half"
+    d.mkdir()
+    save(d / "a.png")
+    (d / "a.txt").write_text("glasses, suit\n", encoding="utf-8")
+    journal = new_journal([("a.png", "p_1.png"), ("a.txt", "p_1.txt")], "p")
+    write_journal(d, journal)
+    for move in journal.moves:
+        os.rename(d / move.src, d / move.tmp)
+    os.rename(d / journal.moves[0].tmp, d / journal.moves[0].dst)
+    return d
+
+
+@pytest.mark.parametrize("command", ["caption", "captions"])
+def test_interrupted_rename_is_refused(runner: CliRunner, tmp_path: Path, command: str) -> None:
+    d = _interrupted_rename(tmp_path)
+    before = sorted((p.name, p.stat().st_mtime_ns) for p in d.iterdir())
+    args = [command, "p", str(d)] if command == "caption" else [command, str(d)]
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 1
+    assert result.output == (
+        f"Error: A rename in {d} was interrupted.\n"
+        f"  hint: Run `kohya-orch rename PREFIX {d}` to finish it (or --undo), "
+        f"then {command}.\n"
+    )
+    assert sorted((p.name, p.stat().st_mtime_ns) for p in d.iterdir()) == before
+    # The rename can still be finished, and the caption is the user's, not a new one.
+    result = runner.invoke(cli, ["rename", "p", str(d)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert (d / "p_1.txt").read_text(encoding="utf-8") == "glasses, suit\n"

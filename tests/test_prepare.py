@@ -417,3 +417,78 @@ def test_nfc_nfd_twin_stems_are_reported(runner: CliRunner, project: dict[str, P
         f"warning: {nfd}.jpg and {nfc}.png share the stem {nfd!r}: sd-scripts gives them the "
         f"same caption (img/7_yumoto/{nfd}.txt)\n"
     ) in result.stderr
+
+
+def _request(p: dict[str, Path], mode: str) -> Any:
+    from kohya_orchestrator.prepare import PrepareRequest
+
+    return PrepareRequest("yumoto", p["images"], p["dest"], p["model"], mode=mode)
+
+
+@pytest.mark.parametrize("mode", ["symlink", "hardlink", "copy"])
+def test_file_appearing_between_plan_and_apply_is_left_untouched(
+    runner: CliRunner, project: dict[str, Path], mode: str
+) -> None:
+    from kohya_orchestrator.prepare import plan_prepare
+    from kohya_orchestrator.prepare_apply import apply_prepare
+
+    plan = plan_prepare(_request(project, mode))
+    theirs = project["dest"] / "img/7_yumoto/a.txt"
+    theirs.parent.mkdir(parents=True)
+    theirs.write_text("mine\n")
+    apply_prepare(plan)
+    assert theirs.read_text() == "mine\n" and not theirs.is_symlink()
+    assert plan.skipped == ["img/7_yumoto/a.txt"]
+    assert "img/7_yumoto/a.txt" not in [link.target for link in plan.add]
+    manifest = json.loads((project["dest"] / MANIFEST_NAME).read_text())["files"]
+    assert "img/7_yumoto/a.txt" not in manifest and "img/7_yumoto/a.png" in manifest
+    assert not [p for p in theirs.parent.iterdir() if p.name.startswith(TEMP_PREFIX)]
+    # The next run sees the user's file as in the way, never as its own to replace.
+    result = prepare(runner, project, f"--{mode}", ok=False)
+    assert result.exit_code == 1
+    assert theirs.read_text() == "mine\n"
+
+
+def test_file_changed_between_plan_and_apply_is_not_replaced(
+    runner: CliRunner, project: dict[str, Path]
+) -> None:
+    from kohya_orchestrator.prepare import plan_prepare
+    from kohya_orchestrator.prepare_apply import apply_prepare
+
+    prepare(runner, project, "--copy")
+    (project["images"] / "a.txt").write_text("yumoto, glasses, suit\n")
+    plan = plan_prepare(_request(project, "copy"))
+    assert [link.target for link in plan.replace] == ["img/7_yumoto/a.txt"]
+    copy = project["dest"] / "img/7_yumoto/a.txt"
+    copy.write_text("yumoto, edited in DEST\n")
+    apply_prepare(plan)
+    assert copy.read_text() == "yumoto, edited in DEST\n"
+    assert (plan.skipped, plan.replace) == (["img/7_yumoto/a.txt"], [])
+    assert not [p for p in copy.parent.iterdir() if p.name.startswith(TEMP_PREFIX)]
+
+
+def test_one_target_from_two_sources_is_refused(
+    runner: CliRunner, project: dict[str, Path]
+) -> None:
+    (project["images"] / "a.PNG").write_bytes(b"png A")
+    result = prepare(runner, project, ok=False)
+    assert result.exit_code == 1
+    images = project["images"].resolve()
+    assert result.output == (
+        f"Error: Cannot prepare {project['dest']}: 1 file(s) would come from two sources, "
+        "nothing was changed.\n"
+        "  - img/7_yumoto/a.png would be made from both a.PNG and a.png\n"
+        f"  hint: Give the images distinct names, e.g. `kohya-orch rename PREFIX {images}`.\n"
+    )
+    assert not project["dest"].exists()
+
+
+def test_caption_shared_by_two_images_is_linked_once(
+    runner: CliRunner, project: dict[str, Path]
+) -> None:
+    (project["images"] / "a.jpg").write_bytes(b"jpg a")
+    result = prepare(runner, project, "--json")
+    assert json.loads(result.stdout)["added"].count("img/7_yumoto/a.txt") == 1
+    result = prepare(runner, project, "--json")
+    data = json.loads(result.stdout)
+    assert (data["added"], data["updated"], data["removed"], data["unchanged"]) == ([], [], [], 6)

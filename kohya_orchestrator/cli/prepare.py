@@ -14,6 +14,7 @@ from kohya_orchestrator.cli.common import (
     verbose_option,
     warn,
 )
+from kohya_orchestrator.errors import PlanConflictError
 
 if TYPE_CHECKING:
     from kohya_orchestrator.prepare import PreparePlan
@@ -128,10 +129,17 @@ def prepare_command(
         settings_note = settings.notes
     if as_json:
         echo_json(_as_json(plan, dry_run, settings_written, settings_note))
-        return
-    _report(plan, dry_run=dry_run, verbose=verbose, written=settings_written)
-    for note in plan.warnings + settings_note[1:]:
-        warn(note)
+    else:
+        _report(plan, dry_run=dry_run, verbose=verbose, written=settings_written)
+        for note in plan.warnings + settings_note[1:]:
+            warn(note)
+    if plan.skipped:
+        raise PlanConflictError(
+            f"{len(plan.skipped)} file(s) in {plan.dest} appeared or changed while prepare "
+            "ran; they were left untouched.",
+            plan.skipped,
+            "Move them out of DEST (they are not prepare's), then run the same command again.",
+        )
 
 
 def _report(plan: PreparePlan, *, dry_run: bool, verbose: bool, written: bool | None) -> None:
@@ -183,6 +191,7 @@ def _as_json(
         "unchanged": plan.kept,
         "settings_written": written,
         "warnings": plan.warnings + notes[1:],
+        "left_untouched": plan.skipped,
     }
 
 

@@ -36,6 +36,7 @@ from kohya_orchestrator.dataset.captions import (
     parse_trigger,
     split_tags,
 )
+from kohya_orchestrator.dataset.rename import require_no_pending_rename
 from kohya_orchestrator.errors import CaptionError, InputError, OrchError
 
 CaptionSource = Literal["txt", "embedded", "tags", "empty"]
@@ -169,6 +170,7 @@ def plan_captions(
             split_tags(tags)
         except CaptionError as exc:
             raise InputError(f"--tags: {exc.message}", exc.hint) from exc
+    require_no_pending_rename(folder, "caption")
     entries = require_images(folder)
     shared = shared_stems(entries)
     stale = tuple(sorted(p for p in folder.iterdir() if p.name.startswith(fsutil.TEMP_PREFIX)))

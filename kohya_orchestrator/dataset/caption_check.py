@@ -26,6 +26,7 @@ from kohya_orchestrator.dataset.captions import (
     split_tags,
     starts_with_trigger,
 )
+from kohya_orchestrator.dataset.rename import require_no_pending_rename
 from kohya_orchestrator.dataset.scan import IMAGE_EXTENSIONS, ImageEntry, scan_folder
 from kohya_orchestrator.errors import CaptionError, DatasetError, InputError, OrchError
 from kohya_orchestrator.names import fold_name
@@ -245,6 +246,7 @@ def check_captions(
     """Read every image's captions in `folder` and flag what is off (writes nothing)."""
     trig = parse_trigger(trigger) if isinstance(trigger, str) else trigger
     ext = normalise_ext(ext)
+    require_no_pending_rename(folder, "captions")
     entries = require_images(folder)
     shared = shared_stems(entries)
     reads = []

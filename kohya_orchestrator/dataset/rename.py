@@ -247,6 +247,16 @@ def pending_journal(folder: Path) -> jr.Journal | None:
     return journal if journal is not None and journal.pending else None
 
 
+def require_no_pending_rename(folder: Path, command: str) -> None:
+    """DatasetError when a rename in `folder` was interrupted: its files are half-moved
+    (some under temp names), so `command` would read the wrong stems."""
+    if pending_journal(require_folder(folder)) is not None:
+        raise DatasetError(
+            f"A rename in {folder} was interrupted.",
+            f"Run `kohya-orch rename PREFIX {folder}` to finish it (or --undo), then {command}.",
+        )
+
+
 def complete_pending(folder: Path) -> jr.Journal | None:
     """Finish an interrupted rename (or undo) in `folder`; return its journal, or None."""
     journal = pending_journal(folder)
