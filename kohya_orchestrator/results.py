@@ -7,12 +7,14 @@ them as sd-scripts wrote them (numbered epochs, then the final unnumbered file) 
 
 from __future__ import annotations
 
+import os
 import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kohya_orchestrator.epochs import epoch_of_stem
 from kohya_orchestrator.errors import ModelError, OrchError, ResultsError
 from kohya_orchestrator.layout import Layout
 from kohya_orchestrator.safetensors_header import read_header
@@ -20,7 +22,6 @@ from kohya_orchestrator.safetensors_header import read_header
 LORA_SUFFIX = ".safetensors"
 # sd-scripts' step checkpoints: `<name>-step00000100.safetensors` (train_util.STEP_FILE_NAME).
 _STEP_STEM = re.compile(r"(?P<name>.+)-step(?P<step>\d{8})")
-_EPOCH_STEM = re.compile(r"(?P<name>.+)-(?P<epoch>\d{6})")
 
 
 @dataclass(frozen=True)
@@ -125,12 +126,40 @@ def has_training_metadata(metadata: dict[str, str]) -> bool:
     return any(key.startswith("ss_") for key in metadata)
 
 
-def split_stem(stem: str) -> tuple[str, int | None]:
-    """`name-000003` -> ("name", 3); `name` -> ("name", None)."""
-    match = _EPOCH_STEM.fullmatch(stem)
-    if match:
-        return match.group("name"), int(match.group("epoch"))
-    return stem, None
+def split_stem(stem: str, name: str | None = None) -> tuple[str, int | None]:
+    """`name-000003` -> ("name", 3); `name` -> ("name", None).
+
+    With the run's `name` known, a stem is read against it, so `hakone-202611` is the final
+    file of the run named `hakone-202611`, not epoch 202611 of `hakone`. Without it (or for a
+    stem of another name) six trailing digits are taken for the epoch.
+    """
+    if name is not None:
+        if stem == name:
+            return name, None
+        epoch = epoch_of_stem(name, stem)
+        if epoch is not None:
+            return name, epoch
+    head, _, _ = stem.rpartition("-")
+    epoch = epoch_of_stem(head, stem) if head else None
+    return (head, epoch) if epoch is not None else (stem, None)
+
+
+def belongs_to(name: str, stem: str) -> bool:
+    """Whether `stem` is one of the run `name`'s epoch files (numbered or final)."""
+    return stem == name or epoch_of_stem(name, stem) is not None
+
+
+def metadata_name(stems: list[str], metadatas: list[dict[str, str]]) -> str | None:
+    """The ss_output_name most files carry, when some file of that name is present.
+
+    A name no file stem matches (the files were renamed) gives no guidance, so the next one
+    is tried, and None when none fits.
+    """
+    counts = Counter(m["ss_output_name"] for m in metadatas if m.get("ss_output_name"))
+    for candidate in sorted(counts, key=lambda n: (-counts[n], n)):
+        if any(belongs_to(candidate, stem) for stem in stems):
+            return candidate
+    return None
 
 
 def load_run_settings(dest: Path) -> RunSettings | None:
@@ -155,31 +184,45 @@ def load_run_settings(dest: Path) -> RunSettings | None:
     )
 
 
-def read_lora_files(model_dir: Path) -> tuple[list[LoraFile], list[Finding]]:
-    """Every *.safetensors directly in `model_dir`, header read; unreadable ones become findings."""
-    files: list[LoraFile] = []
+def read_lora_files(
+    model_dir: Path, name: str | None = None
+) -> tuple[list[LoraFile], list[Finding], str | None]:
+    """Every *.safetensors directly in `model_dir`, header read; unreadable ones become findings.
+
+    Stems are split against `name` when given, else against the ss_output_name most files
+    carry; the name so used (or None) is returned third.
+    """
+    read: list[tuple[Path, os.stat_result, dict[str, str]]] = []
     findings: list[Finding] = []
     if not model_dir.is_dir():
-        return files, findings
+        return [], findings, name
     for path in sorted(model_dir.iterdir()):
         if not path.name.endswith(LORA_SUFFIX) or path.name.startswith(".") or not path.is_file():
             continue
-        stem = path.name[: -len(LORA_SUFFIX)]
-        name, epoch = split_stem(stem)
         try:
             header = read_header(path)
         except ModelError as exc:
             findings.append(Finding("warning", f"{path.name}: unreadable ({exc.message})"))
             continue
-        st = path.stat()
-        files.append(LoraFile(path, name, epoch, st.st_size, st.st_mtime, header.metadata))
-    return files, findings
+        read.append((path, path.stat(), header.metadata))
+    stems = [path.name[: -len(LORA_SUFFIX)] for path, _, _ in read]
+    if name is None:
+        name = metadata_name(stems, [meta for _, _, meta in read])
+    files = []
+    for stem, (path, st, meta) in zip(stems, read, strict=True):
+        file_name, epoch = split_stem(stem, name)
+        files.append(LoraFile(path, file_name, epoch, st.st_size, st.st_mtime, meta))
+    return files, findings, name
 
 
-def choose_name(files: list[LoraFile], settings: RunSettings | None) -> str | None:
-    """The run's output name: the settings' name, else the name most files carry."""
+def choose_name(
+    files: list[LoraFile], settings: RunSettings | None, known: str | None = None
+) -> str | None:
+    """The run's output name: the settings', else the files' ss_output_name, else the commonest."""
     if settings is not None:
         return settings.name
+    if known is not None:
+        return known
     if not files:
         return None
     counts = Counter(f.name for f in files)
@@ -211,9 +254,11 @@ def scan_results(dest: Path, settings: RunSettings | None = None) -> Results:
                         "note", f"settings not compared: no {layout.settings_file.name} in {dest}"
                     )
                 )
-    files, read_problems = read_lora_files(layout.model_dir)
+    files, read_problems, known = read_lora_files(
+        layout.model_dir, settings.name if settings is not None else None
+    )
     findings.extend(read_problems)
-    name = choose_name(files, settings)
+    name = choose_name(files, settings, known)
     mine = [f for f in files if f.name == name]
     others = [f.path for f in files if f.name != name]
     mine.sort(key=lambda f: (f.is_final, f.epoch or 0))

@@ -270,6 +270,23 @@ def test_export(runner: CliRunner, tmp_path: Path) -> None:
     )
 
 
+def test_export_name_ending_in_six_digits(runner: CliRunner, tmp_path: Path) -> None:
+    # `hakone-202611` is the final file of the run, not epoch 202611 of a run named `hakone`.
+    dest = tmp_path / "dest"
+    write_run(dest, "hakone-202611", epochs=2)
+    write_settings(dest, name="hakone-202611", epochs=2)
+    lora_dir = tmp_path / "Lora"
+    lora_dir.mkdir()
+    result = runner.invoke(
+        cli, ["export", str(dest), "--to", str(lora_dir), "--dry-run"], catch_exceptions=False
+    )
+    assert result.output == (
+        "  would copy: hakone-202611-000001.safetensors\n"
+        "  would copy: hakone-202611.safetensors\n"
+        f"Dry run: 2 to copy in {lora_dir}\n"
+    )
+
+
 def test_commands_have_examples(runner: CliRunner) -> None:
     for name in ("results", "xyz", "inspect", "grid", "export"):
         result = runner.invoke(cli, [name, "--help"], catch_exceptions=False)

@@ -29,6 +29,48 @@ def test_split_stem() -> None:
     assert split_stem("x-12") == ("x-12", None)
 
 
+def test_split_stem_reads_against_the_known_name() -> None:
+    assert split_stem("hakone-202611", "hakone-202611") == ("hakone-202611", None)
+    assert split_stem("hakone-202611-000002", "hakone-202611") == ("hakone-202611", 2)
+    assert split_stem("other-000004", "hakone-202611") == ("other", 4)
+    # Without the name, six trailing digits can only be guessed to be an epoch.
+    assert split_stem("hakone-202611") == ("hakone", 202611)
+
+
+def test_name_ending_in_six_digits_keeps_its_final_file(tmp_path: Path) -> None:
+    write_run(tmp_path, "hakone-202611", epochs=3)
+    write_settings(tmp_path, name="hakone-202611", epochs=3)
+    res = scan_results(tmp_path)
+    assert res.name == "hakone-202611"
+    assert res.stems == ["hakone-202611-000001", "hakone-202611-000002", "hakone-202611"]
+    assert [f.shown_epoch for f in res.files] == [1, 2, 3]
+    assert res.files[-1].is_final
+    assert res.others == []
+    assert res.findings == []
+
+
+def test_name_ending_in_six_digits_from_metadata_without_settings(tmp_path: Path) -> None:
+    write_run(tmp_path, "hakone-202611", epochs=3)
+    res = scan_results(tmp_path)
+    assert res.name == "hakone-202611"
+    assert res.stems == ["hakone-202611-000001", "hakone-202611-000002", "hakone-202611"]
+    assert res.files[-1].is_final
+    assert messages(res.findings) == [
+        f"note: settings not compared: no kohya-orch.toml in {tmp_path}"
+    ]
+
+
+def test_renamed_files_fall_back_to_the_file_names(tmp_path: Path) -> None:
+    # ss_output_name says "old" but no file is named so: the names are guessed from the files.
+    for epoch, stem in ((1, "new-000001"), (2, "new")):
+        write_lora(
+            tmp_path / "model" / f"{stem}.safetensors", lora_metadata("old", epoch, epochs=2)
+        )
+    res = scan_results(tmp_path)
+    assert res.name == "new"
+    assert res.stems == ["new-000001", "new"]
+
+
 def test_table_in_epoch_order_final_last(tmp_path: Path) -> None:
     write_run(tmp_path)
     write_settings(tmp_path)
