@@ -78,18 +78,24 @@ def format_weight(weight: float) -> str:
 
 
 def thin(
-    entries: list[tuple[str, int | None]], every: int | None, last: int | None
+    entries: list[tuple[str, int | None]],
+    every: int | None,
+    last: int | None,
+    *,
+    final: bool = True,
 ) -> list[tuple[str, int | None]]:
     """Keep epochs divisible by `every`, then the last `last` of them; the final file always.
 
-    `entries` are (stem, epoch) in order with the final file last (its epoch may be None).
+    `entries` are (stem, epoch) in order; with `final` the last one is the final unnumbered
+    file (its epoch may be None), kept whatever `every` says. A run still training has no
+    final file yet (`final=False`): its last saved epoch is thinned like the others.
     """
     if not entries:
         return []
-    *numbered, final = entries
+    numbered, tail = (entries[:-1], entries[-1:]) if final else (entries, [])
     if every:
         numbered = [(s, e) for s, e in numbered if e is not None and e % every == 0]
-    kept = [*numbered, final]
+    kept = [*numbered, *tail]
     if last:
         kept = kept[-last:]
     return kept
@@ -105,9 +111,13 @@ def build_xyz(
     weight: float = 1.0,
     trigger: str | None = None,
     clip_skip: int | None = None,
+    final: bool = True,
 ) -> XyzPlan:
-    """The plan for `entries` (stem, epoch), thinned; checks the S/R pitfalls."""
-    kept = thin(entries, every, last)
+    """The plan for `entries` (stem, epoch), thinned; checks the S/R pitfalls.
+
+    `final`: whether the last entry is the run's final unnumbered file (see `thin`).
+    """
+    kept = thin(entries, every, last, final=final)
     if not kept:
         raise ResultsError(f"No LoRA files to compare for {name!r}.")
     stems = [s for s, _ in kept]
@@ -204,6 +214,7 @@ def xyz_from_results(
             weight=weight,
             trigger=trigger,
             clip_skip=clip_skip,
+            final=results.files[-1].is_final,
         )
         if not results.files[-1].is_final:
             # Only files that exist: a value naming a missing file renders without the LoRA.

@@ -124,6 +124,28 @@ def test_running_run_lists_only_existing_files(tmp_path: Path) -> None:
     ]
 
 
+def test_every_thins_the_last_epoch_of_a_running_run(tmp_path: Path) -> None:
+    # Epochs 1-5 of a 6-epoch run: h-000005 is not the final file, so --every 2 drops it.
+    write_run(tmp_path, epochs=6, upto=5)
+    plan = xyz_for_dest(tmp_path, every=2)
+    assert plan.stems == [f"{NAME}-000002", f"{NAME}-000004"]
+    assert plan.epochs == [2, 4]
+    assert plan.warnings == [
+        "no final yumoto_hakone.safetensors yet (training running or stopped): the list has "
+        "the epochs saved so far"
+    ]
+    finished = tmp_path / "done"
+    write_run(finished, epochs=5)
+    assert xyz_for_dest(finished, every=2).stems == [f"{NAME}-000002", f"{NAME}-000004", NAME]
+
+
+def test_thin_without_a_final_file() -> None:
+    entries: list[tuple[str, int | None]] = [(f"{NAME}-{e:06d}", e) for e in range(1, 6)]
+    assert [e for _, e in thin(entries, 2, None, final=False)] == [2, 4]
+    assert [e for _, e in thin(entries, 2, 1, final=False)] == [4]
+    assert [e for _, e in thin(entries, None, 2, final=False)] == [4, 5]
+
+
 def test_from_settings_before_training(tmp_path: Path) -> None:
     write_settings(tmp_path, epochs=10, save_every_n_epochs=3, clip_skip=1)
     plan = xyz_for_dest(tmp_path)
