@@ -162,6 +162,14 @@ def test_xyz_errors(runner: CliRunner, tmp_path: Path) -> None:
     )
     result = runner.invoke(cli, ["xyz", NAME, "--epochs", "15", "--every", "0"])
     assert result.exit_code == 2
+    # Without --epochs the files or settings say how often the run saves: not silently ignored.
+    write_run(tmp_path, epochs=2)
+    result = runner.invoke(cli, ["xyz", str(tmp_path), "--save-every", "5"])
+    assert result.exit_code == 2
+    assert result.output.endswith(
+        "Error: Invalid value for --save-every: --save-every only applies with --epochs; for a "
+        "project folder use --every\n"
+    )
 
 
 def test_inspect_lora(runner: CliRunner, tmp_path: Path) -> None:

@@ -149,9 +149,7 @@ def results_command(dest: Path, verbose: bool, as_json: bool) -> None:
 @click.option(
     "--save-every",
     type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    help="With --epochs: the run's save_every_n_epochs.",
+    help="With --epochs: the run's save_every_n_epochs (default 1).",
     metavar="K",
 )
 @_every_option
@@ -167,7 +165,7 @@ def results_command(dest: Path, verbose: bool, as_json: bool) -> None:
 def xyz_command(
     target: str,
     epochs: int | None,
-    save_every: int,
+    save_every: int | None,
     every: int | None,
     last: int | None,
     weight: float,
@@ -194,9 +192,15 @@ def xyz_command(
     """
     from kohya_orchestrator.xyz import build_xyz, planned_entries, xyz_for_dest
 
+    if save_every is not None and epochs is None:
+        # A project folder's files (or settings) already say how often the run saves.
+        raise click.BadParameter(
+            "--save-every only applies with --epochs; for a project folder use --every",
+            param_hint="--save-every",
+        )
     if epochs is not None:
         try:
-            entries = planned_entries(target, epochs, save_every)
+            entries = planned_entries(target, epochs, save_every or 1)
         except InputError as exc:
             raise click.BadParameter(exc.render(), param_hint="TARGET") from exc
         plan = build_xyz(
