@@ -32,6 +32,21 @@ def make_bucket_resolutions(
     return sorted(resos)
 
 
+def adjust_bucket_range(min_size: int, max_size: int, steps: int) -> tuple[int, int]:
+    """sd-scripts' adjust_min_max_bucket_reso_by_steps: min rounds down, max rounds up to `steps`.
+
+    sd-scripts does this (with a warning) before its range assertions and before it makes the
+    buckets, so a plan or a lint that skips it sees buckets and errors sd-scripts never has.
+    """
+    if steps <= 0:
+        return min_size, max_size
+    if min_size % steps:
+        min_size -= min_size % steps
+    if max_size % steps:
+        max_size += steps - max_size % steps
+    return min_size, max_size
+
+
 def round_to_steps(x: float, steps: int) -> int:
     """BucketManager.round_to_steps: round half up, then down to a multiple of `steps`."""
     n = int(x + 0.5)
@@ -54,6 +69,10 @@ class BucketSelector:
 
     def __post_init__(self) -> None:
         self.max_area = self.resolution[0] * self.resolution[1]
+        if self.enable_bucket:
+            self.min_size, self.max_size = adjust_bucket_range(
+                self.min_size, self.max_size, self.steps
+            )
         if not self.enable_bucket:
             self.predefined: list[Reso] = [self.resolution]
         elif self.no_upscale:

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from kohya_orchestrator import lint_files, lint_platform
-from kohya_orchestrator.buckets import parse_resolution
+from kohya_orchestrator.buckets import adjust_bucket_range, parse_resolution
 from kohya_orchestrator.contract import Contract
 from kohya_orchestrator.lint_types import toml_value as _tv
 
@@ -358,20 +358,34 @@ def _resolution(values: Mapping[str, Any], report: LintReport, sdxl: bool) -> No
             "AssertionError",
             f"use bucket_reso_steps = {64 if steps > 48 else need}",
         )
-    if not values.get("enable_bucket") or values.get("bucket_no_upscale"):
+    # sd-scripts checks the range whenever buckets are on, bucket_no_upscale or not, after
+    # rounding min down and max up to bucket_reso_steps.
+    if not values.get("enable_bucket"):
         return
     lo = values.get("min_bucket_reso", 256)
     hi = values.get("max_bucket_reso", 1024)
-    if isinstance(lo, int) and isinstance(hi, int) and lo > hi:
+    if not (isinstance(lo, int) and isinstance(hi, int)):
+        return
+    step = steps if isinstance(steps, int) and steps > 0 else 64
+    given_lo, given_hi = lo, hi
+    lo, hi = adjust_bucket_range(lo, hi, step)
+    if lo > hi:
         report.error(
             "min_bucket_reso",
-            f"'min_bucket_reso' = {lo} is above max_bucket_reso = {hi}",
+            f"'min_bucket_reso' = {given_lo} is above max_bucket_reso = {given_hi}",
             "make min_bucket_reso the smaller one (256 and 1024 by default)",
         )
-    if reso and isinstance(hi, int) and max(reso) > hi:
+    if reso and min(reso) < lo:
+        report.error(
+            "min_bucket_reso",
+            f"'min_bucket_reso' = {given_lo} is larger than the shorter side of "
+            f"the resolution {reso[0]}x{reso[1]}: sd-scripts stops with an AssertionError",
+            f"set min_bucket_reso = {max(step, min(reso) // step * step)}",
+        )
+    if reso and max(reso) > hi:
         report.error(
             "max_bucket_reso",
-            f"'max_bucket_reso' = {hi} is smaller than the resolution {reso[0]}x{reso[1]}: "
-            "sd-scripts stops with an AssertionError",
+            f"'max_bucket_reso' = {given_hi} is smaller than the resolution "
+            f"{reso[0]}x{reso[1]}: sd-scripts stops with an AssertionError",
             f"set max_bucket_reso = {max(2 * max(reso), 1024)}",
         )

@@ -129,9 +129,14 @@ def trigger_token_count(trigger: str) -> int:
 
 
 def bucket_range(resolution: tuple[int, int], step: int) -> tuple[int, int]:
-    """Default min/max bucket side for a resolution: half and twice its longer side."""
+    """Default min/max bucket side for a resolution: half and twice its longer side.
+
+    The minimum never passes the shorter side (rounded down to `step`): sd-scripts asserts
+    min(resolution) >= min_bucket_reso, so 2048,512 gets 512, not 1024.
+    """
     side = max(resolution)
     lo = max(step, (side // 2) // step * step)
+    lo = min(lo, max(step, min(resolution) // step * step))
     hi = max(lo, (side * 2) // step * step)
     return lo, hi
 

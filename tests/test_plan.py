@@ -17,7 +17,12 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from kohya_orchestrator.buckets import BucketSelector, make_bucket_resolutions, parse_resolution
+from kohya_orchestrator.buckets import (
+    BucketSelector,
+    adjust_bucket_range,
+    make_bucket_resolutions,
+    parse_resolution,
+)
 from kohya_orchestrator.cli import cli
 from kohya_orchestrator.errors import ConfigError, DatasetError, ImageFormatError
 from kohya_orchestrator.imagesize import image_size
@@ -56,6 +61,16 @@ def test_bucket_list_by_hand() -> None:
 )
 def test_select_bucket_by_hand(size: tuple[int, int], bucket: tuple[int, int]) -> None:
     assert BucketSelector((512, 512)).select(*size) == bucket
+
+
+def test_bucket_range_is_rounded_to_steps_like_sd_scripts() -> None:
+    # sd-scripts rounds min_bucket_reso down and max_bucket_reso up to bucket_reso_steps before
+    # it makes the buckets, so 300..1000 gives the buckets of 256..1024.
+    assert adjust_bucket_range(300, 1000, 64) == (256, 1024)
+    assert adjust_bucket_range(256, 1024, 64) == (256, 1024)
+    selector = BucketSelector((512, 512), min_size=300, max_size=1000, steps=64)
+    assert selector.predefined == BUCKETS_512
+    assert (selector.min_size, selector.max_size) == (256, 1024)
 
 
 def test_no_upscale_by_hand() -> None:

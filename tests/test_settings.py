@@ -161,6 +161,9 @@ def test_bucket_range_fits_the_resolution() -> None:
     assert bucket_range((512, 512), 64) == (256, 1024)
     assert bucket_range((768, 768), 64) == (384, 1536)
     assert bucket_range((1024, 1024), 64) == (512, 2048)
+    # sd-scripts asserts min(resolution) >= min_bucket_reso: half the longer side is too big here.
+    assert bucket_range((2048, 512), 64) == (512, 4096)
+    assert bucket_range((1536, 600), 64) == (576, 3072)
     s = _settings(("resolution=768,768",))
     assert (s.min_bucket_reso, s.max_bucket_reso, s.sample_size) == (384, 1536, "768,768")
 

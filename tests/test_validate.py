@@ -483,6 +483,29 @@ def test_sd1_bucket_steps_must_divide_by_64() -> None:
     ]
 
 
+def _bucket_errors(**values: object) -> list[str]:
+    doc = {"enable_bucket": True, "resolution": "1024,512", **values}
+    report = lint(doc, script="sdxl_train_network.py", check_files=False)
+    return [p.message for p in report.errors if p.key.endswith("bucket_reso")]
+
+
+def test_bucket_range_is_checked_like_sd_scripts() -> None:
+    # sd-scripts asserts min(resolution) >= min_bucket_reso and max(resolution) <= max_bucket_reso
+    # whenever buckets are on, bucket_no_upscale or not, after rounding min down and max up to
+    # bucket_reso_steps (train_util.adjust_min_max_bucket_reso_by_steps).
+    assert _bucket_errors(min_bucket_reso=576, max_bucket_reso=2048) == [
+        "'min_bucket_reso' = 576 is larger than the shorter side of the resolution 1024x512: "
+        "sd-scripts stops with an AssertionError"
+    ]
+    assert _bucket_errors(min_bucket_reso=256, max_bucket_reso=768, bucket_no_upscale=True) == [
+        "'max_bucket_reso' = 768 is smaller than the resolution 1024x512: "
+        "sd-scripts stops with an AssertionError"
+    ]
+    # 1000 rounds up to 1024 and 540 down to 512: sd-scripts accepts both.
+    assert _bucket_errors(min_bucket_reso=540, max_bucket_reso=1000) == []
+    assert _bucket_errors(min_bucket_reso=576, enable_bucket=False) == []
+
+
 def test_relative_paths_warn_instead_of_guessing() -> None:
     report = lint({"train_data_dir": "img"}, check_files=True)
     assert (
