@@ -119,6 +119,30 @@ def find_samples(sample_dir: Path) -> list[Sample]:
     return [s for s in found if s is not None]
 
 
+def latest_run_start(samples: list[Sample]) -> str:
+    """The time of the latest run's first sample: the newest at the lowest epoch and prompt.
+
+    Each run samples its first epoch before the later ones, prompt by prompt, so the newest
+    sample of the lowest (epoch, prompt) present is the first one the latest run wrote. A
+    resumed run starts past that epoch and its samples are newer still.
+    """
+    epoch, index = min((s.epoch, s.index) for s in samples)
+    return max(s.time for s in samples if (s.epoch, s.index) == (epoch, index))
+
+
+def drop_earlier_runs(samples: list[Sample]) -> tuple[list[Sample], int]:
+    """The samples of the latest run (and runs resumed from it), and how many were older.
+
+    sd-scripts never deletes old samples: after a new run with fewer epochs (`train
+    --force`), the earlier run's later epochs would otherwise fill columns of their own.
+    """
+    if not samples:
+        return samples, 0
+    start = latest_run_start(samples)
+    kept = [s for s in samples if s.time >= start]
+    return kept, len(samples) - len(kept)
+
+
 def plan_grid(dest: Path, name: str | None = None) -> GridPlan:
     """Collect DEST's samples into a grid plan; `name` picks one output name's samples."""
     from PIL import Image
@@ -140,6 +164,9 @@ def plan_grid(dest: Path, name: str | None = None) -> GridPlan:
             "Turn on sampling in the settings (sample_every_n_epochs) before training; "
             "sd-scripts then writes one image per prompt and epoch there.",
         )
+    samples, earlier = drop_earlier_runs(samples)
+    if earlier:
+        notes.append(f"{earlier} sample(s) of an earlier run left out")
     newest: dict[tuple[int, int], Sample] = {}
     for s in samples:
         old = newest.get((s.index, s.epoch))

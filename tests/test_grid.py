@@ -109,11 +109,42 @@ def test_newest_sample_wins(tmp_path: Path) -> None:
     write_sample(tmp_path, sample_name(NAME, 1, 0, time="20261123220000"), (255, 0, 0))
     write_sample(tmp_path, sample_name(NAME, 1, 0, time="20261123230000"), (0, 255, 0))
     write_sample(tmp_path, sample_name(NAME, 1, 0, time="20261123210000"), (0, 0, 255))
-    path, plan, _ = write_grid(tmp_path)
+    path, plan, notes = write_grid(tmp_path)
     assert plan.cells[(0, 1)].name == sample_name(NAME, 1, 0, time="20261123230000")
+    assert notes == ["2 sample(s) of an earlier run left out"]
     left, top, _, _ = plan.cell_box(0, 1)
     with Image.open(path) as im:
         assert im.convert("RGB").getpixel((left + 100, top + 100)) == (0, 255, 0)
+
+
+def test_samples_of_an_earlier_run_are_left_out(tmp_path: Path) -> None:
+    # An earlier 4-epoch run, then `train --force` with 2 epochs: sd-scripts kept the old files.
+    for epoch in range(1, 5):
+        for index in range(2):
+            old = sample_name(NAME, epoch, index, time=f"2026112320{epoch:02d}{index:02d}")
+            write_sample(tmp_path, old, (0, 0, 0), size=(64, 64))
+    for epoch in range(1, 3):
+        for index in range(2):
+            new = sample_name(NAME, epoch, index, time=f"2026112322{epoch:02d}{index:02d}")
+            write_sample(tmp_path, new, color(epoch, index), size=(64, 64))
+    plan = plan_grid(tmp_path)
+    assert plan.columns == [1, 2]
+    assert plan.notes == ["8 sample(s) of an earlier run left out"]
+    assert sorted(p.name for p in plan.cells.values()) == [
+        sample_name(NAME, e, i, time=f"2026112322{e:02d}{i:02d}") for e in (1, 2) for i in (0, 1)
+    ]
+
+
+def test_resumed_run_and_later_prompts_of_the_first_epoch_stay(tmp_path: Path) -> None:
+    # Prompts of one epoch are written seconds apart; a resumed run's epochs come later.
+    for epoch, hour in ((1, 20), (2, 20), (3, 23), (4, 23)):
+        for index in range(3):
+            name = sample_name(NAME, epoch, index, time=f"20261123{hour}{epoch:02d}{index:02d}")
+            write_sample(tmp_path, name, color(epoch, index), size=(64, 64))
+    plan = plan_grid(tmp_path)
+    assert plan.columns == [1, 2, 3, 4]
+    assert len(plan.cells) == 12
+    assert plan.notes == []
 
 
 def test_tall_samples_and_prompt_rows_without_samples(tmp_path: Path) -> None:
