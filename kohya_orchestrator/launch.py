@@ -1,9 +1,11 @@
 """The `accelerate launch` command for one training run, built as data (argv, env, cwd, log).
 
 `build_launch` is pure: it computes the command and touches nothing. The runner
-(runner.py) starts it. Accelerate's settings are passed explicitly so that a stray
-`default_config.yaml` cannot change the run, unless the user hands us their own
-accelerate config with `--accelerate-config` (several machines, DeepSpeed, FSDP).
+(runner.py) writes the accelerate config the spec carries and starts it. Accelerate loads
+`$HF_HOME/accelerate/default_config.yaml` whenever `--config_file` is absent and merges its
+gpu_ids, debug and distributed_type into the run, so unless the user hands us their own
+accelerate config with `--accelerate-config` (several machines, DeepSpeed, FSDP) we always
+pass a generated one (written beside the log), plus the same settings as flags.
 """
 
 from __future__ import annotations
@@ -33,6 +35,9 @@ class LaunchSpec:
     log_path: Path
     num_processes: int = 1
     notes: list[str] = field(default_factory=list)
+    # The generated accelerate config: the runner writes this text to this path before starting.
+    accelerate_config_path: Path | None = None
+    accelerate_config_text: str = ""
 
     def shell_line(self) -> str:
         """The command as one copy-and-paste shell line, environment assignments first."""
@@ -43,6 +48,46 @@ class LaunchSpec:
 def default_cpu_threads(cpu_count: int | None, num_processes: int) -> int:
     """Threads per process: the CPUs shared by the processes, at least 1, at most 8."""
     return max(1, min(8, (cpu_count or 1) // max(1, num_processes)))
+
+
+def accelerate_config_text(
+    num_processes: int, mixed_precision: str, gpu_ids: Sequence[str] | None = None
+) -> str:
+    """The accelerate config (YAML) for one machine: what `accelerate config` would write.
+
+    Every key accelerate reads from a config file is given, so nothing comes from the
+    user's default_config.yaml. 'NO' and 'no' are quoted: unquoted, YAML reads them as false.
+    """
+    ids = ",".join(gpu_ids) if gpu_ids else "all"
+    distributed = "MULTI_GPU" if num_processes > 1 else "NO"
+    return "\n".join(
+        [
+            "# Written by kohya-orch for this run, so accelerate's default_config.yaml is unused.",
+            "compute_environment: LOCAL_MACHINE",
+            "debug: false",
+            f"distributed_type: '{distributed}'",
+            "downcast_bf16: 'no'",
+            "enable_cpu_affinity: false",
+            f"gpu_ids: '{ids}'",
+            "machine_rank: 0",
+            "main_training_function: main",
+            f"mixed_precision: '{mixed_precision}'",
+            "num_machines: 1",
+            f"num_processes: {num_processes}",
+            "rdzv_backend: static",
+            "same_network: true",
+            "tpu_env: []",
+            "tpu_use_cluster: false",
+            "tpu_use_sudo: false",
+            "use_cpu: false",
+            "",
+        ]
+    )
+
+
+def generated_config_path(log_path: Path) -> Path:
+    """Where the generated accelerate config goes: beside the log, as `<log>.accelerate.yaml`."""
+    return log_path.with_name(f"{log_path.stem}.accelerate.yaml")
 
 
 def parse_gpu_ids(gpu_ids: str) -> list[str]:
@@ -116,6 +161,8 @@ def build_launch(
     notes: list[str] = []
 
     argv = [python, "-m", ACCELERATE_MODULE]
+    generated: Path | None = None
+    generated_text = ""
     if accelerate_config is not None:
         argv += ["--config_file", str(accelerate_config)]
         notes.append(
@@ -123,6 +170,9 @@ def build_launch(
             "kohya-orch passes none of its own."
         )
     else:
+        generated = generated_config_path(log_path)
+        generated_text = accelerate_config_text(num_processes, mixed_precision, ids)
+        argv += ["--config_file", str(generated)]
         if num_processes > 1:
             argv.append("--multi_gpu")
         if ids is not None:
@@ -157,4 +207,6 @@ def build_launch(
         log_path=log_path,
         num_processes=num_processes,
         notes=notes,
+        accelerate_config_path=generated,
+        accelerate_config_text=generated_text,
     )

@@ -354,9 +354,8 @@ def check_environment(
         report.add(
             "accelerate config",
             "warn",
-            f"{path} exists: kohya-orch's explicit flags override its processes and "
-            "precision, but accelerate still reads the rest (DeepSpeed, FSDP, gpu_ids); "
-            "move it away, or use it on purpose with --accelerate-config.",
+            f"{path} exists: kohya-orch passes accelerate a config of its own, so this file "
+            "is not used for the run; to use it on purpose, pass --accelerate-config.",
         )
     return report
 

@@ -215,11 +215,11 @@ def locate_python(explicit: str | None, sd_scripts: Path | None) -> tuple[str, s
 
 
 def accelerate_default_configs(environ: Mapping[str, str], home: Path) -> list[Path]:
-    """accelerate's default config files that exist (read for anything not on its command line)."""
+    """accelerate's default config file, if it exists: `accelerate launch` reads it whenever
+    no --config_file is given. Only the YAML one: accelerate never reads default_config.json."""
     hf_home = environ.get("HF_HOME") or str(
         Path(environ.get("XDG_CACHE_HOME") or home / ".cache") / "huggingface"
     )
     folder = Path(hf_home).expanduser() / "accelerate"
-    return [
-        folder / n for n in ("default_config.yaml", "default_config.json") if (folder / n).is_file()
-    ]
+    path = folder / "default_config.yaml"
+    return [path] if path.is_file() else []

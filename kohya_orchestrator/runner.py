@@ -20,6 +20,7 @@ from pathlib import Path
 from types import FrameType
 
 from kohya_orchestrator.errors import LaunchError
+from kohya_orchestrator.fsutil import atomic_write_text
 from kohya_orchestrator.launch import LaunchSpec
 
 TAIL_BYTES = 64 * 1024
@@ -83,6 +84,9 @@ def run_launch(
     env["PYTHONUNBUFFERED"] = "1"
     env.update(spec.env)
     spec.log_path.parent.mkdir(parents=True, exist_ok=True)
+    if spec.accelerate_config_path is not None:
+        spec.accelerate_config_path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(spec.accelerate_config_path, spec.accelerate_config_text)
     started = time.time()
     try:
         proc = subprocess.Popen(

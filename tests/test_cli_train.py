@@ -77,7 +77,17 @@ def train(runner: CliRunner, *args: str) -> Result:
     return runner.invoke(cli, ["train", *args])
 
 
+STAMP = "20260101-120000"
+
+
+@pytest.fixture
+def fixed_stamp(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("kohya_orchestrator.cli.train._timestamp", lambda: STAMP)
+
+
+@pytest.mark.usefixtures("fixed_stamp")
 def test_dry_run_prints_the_command(runner: CliRunner, project: Path, sd_scripts: Path) -> None:
+    generated = project / "log" / f"train-{STAMP}.accelerate.yaml"
     result = runner.invoke(
         cli,
         ["train", str(project), "--dry-run", "--sd-scripts", str(sd_scripts), "--python", "/p/py"],
@@ -87,13 +97,16 @@ def test_dry_run_prints_the_command(runner: CliRunner, project: Path, sd_scripts
     assert result.stdout.splitlines() == [
         f"# working folder: {sd_scripts}",
         f"# config: {project / 'config.toml'} (not written: --dry-run)",
-        "/p/py -m accelerate.commands.launch --num_processes 1 --num_machines 1 "
+        f"# accelerate config: {generated} (not written: --dry-run)",
+        f"/p/py -m accelerate.commands.launch --config_file {generated} "
+        "--num_processes 1 --num_machines 1 "
         "--mixed_precision no --dynamo_backend no --num_cpu_threads_per_process "
         f"{_threads(1)} {sd_scripts / 'sdxl_train_network.py'} --config_file "
         f"{project / 'config.toml'}",
     ]
     assert not (project / "config.toml").exists()
     assert not (project / "runs").exists()
+    assert not generated.exists()
 
 
 def _threads(processes: int) -> int:
@@ -104,9 +117,11 @@ def _threads(processes: int) -> int:
     return default_cpu_threads(os.cpu_count(), processes)
 
 
+@pytest.mark.usefixtures("fixed_stamp")
 def test_dry_run_multi_gpu_and_extra_args(
     runner: CliRunner, project: Path, sd_scripts: Path
 ) -> None:
+    generated = project / "log" / f"train-{STAMP}.accelerate.yaml"
     args = [str(project), "--dry-run", "--sd-scripts", str(sd_scripts), "--python", "/p/py"]
     result = runner.invoke(
         cli,
@@ -115,7 +130,8 @@ def test_dry_run_multi_gpu_and_extra_args(
     )
     assert result.exit_code == 0
     assert result.stdout.splitlines()[-1] == (
-        "/p/py -m accelerate.commands.launch --multi_gpu --num_processes 2 --num_machines 1 "
+        f"/p/py -m accelerate.commands.launch --config_file {generated} "
+        "--multi_gpu --num_processes 2 --num_machines 1 "
         f"--mixed_precision bf16 --dynamo_backend no --num_cpu_threads_per_process {_threads(2)} "
         f"{sd_scripts / 'sdxl_train_network.py'} --config_file {project / 'config.toml'} "
         "--seed 9"

@@ -10,6 +10,7 @@ import pytest
 from kohya_orchestrator.errors import LaunchError
 from kohya_orchestrator.launch import (
     LaunchSpec,
+    accelerate_config_text,
     build_launch,
     default_cpu_threads,
     newest_state,
@@ -20,6 +21,7 @@ SD = Path("/opt/sd-scripts")
 DEST = Path("/data/proj")
 CONFIG = DEST / "config.toml"
 LOG = DEST / "log" / "train-20260101-120000.log"
+GENERATED = "/data/proj/log/train-20260101-120000.accelerate.yaml"
 
 
 def launch(**kwargs: object) -> LaunchSpec:
@@ -37,6 +39,8 @@ def launch(**kwargs: object) -> LaunchSpec:
 
 def single(precision: str = "no") -> list[str]:
     return [
+        "--config_file",
+        GENERATED,
         "--num_processes",
         "1",
         "--num_machines",
@@ -118,6 +122,8 @@ def test_multi_gpu() -> None:
         PY,
         "-m",
         "accelerate.commands.launch",
+        "--config_file",
+        GENERATED,
         "--multi_gpu",
         "--num_processes",
         "2",
@@ -140,7 +146,7 @@ def test_multi_gpu() -> None:
 
 def test_gpu_ids_alone_count_the_processes() -> None:
     spec = launch(gpu_ids="1,3")
-    assert spec.argv[3:9] == [
+    assert spec.argv[5:11] == [
         "--multi_gpu",
         "--gpu_ids",
         "1,3",
@@ -153,7 +159,7 @@ def test_gpu_ids_alone_count_the_processes() -> None:
 
 def test_one_gpu_id_is_not_multi_gpu() -> None:
     spec = launch(gpus=1, gpu_ids="1")
-    assert spec.argv[3:7] == ["--gpu_ids", "1", "--num_processes", "1"]
+    assert spec.argv[5:9] == ["--gpu_ids", "1", "--num_processes", "1"]
 
 
 def test_resume() -> None:
@@ -194,11 +200,47 @@ def test_accelerate_config_replaces_our_flags() -> None:
     ]
 
 
+def test_generated_accelerate_config() -> None:
+    spec = launch(gpu_ids="1,3", mixed_precision="bf16")
+    assert spec.accelerate_config_path == Path(GENERATED)
+    assert spec.accelerate_config_text == accelerate_config_text(2, "bf16", ["1", "3"])
+    text = accelerate_config_text(2, "bf16", ["1", "3"])
+    assert "distributed_type: 'MULTI_GPU'\n" in text
+    assert "gpu_ids: '1,3'\n" in text
+    assert "debug: false\n" in text
+    assert "mixed_precision: 'bf16'\n" in text
+    assert "num_processes: 2\n" in text
+    one = accelerate_config_text(1, "no")
+    assert "distributed_type: 'NO'\n" in one
+    assert "gpu_ids: 'all'\n" in one
+
+
+def test_generated_config_read_back_by_accelerate(tmp_path: Path) -> None:
+    pytest.importorskip("accelerate")
+    from accelerate.commands.config.config_args import ClusterConfig
+
+    path = tmp_path / "a.yaml"
+    path.write_text(accelerate_config_text(1, "no"))
+    config = ClusterConfig.from_yaml_file(yaml_file=str(path))
+    assert config.distributed_type == "NO"
+    assert config.debug is False
+    assert config.mixed_precision == "no"
+    assert config.gpu_ids == "all"
+    assert config.num_processes == 1
+
+
+def test_user_accelerate_config_has_no_generated_one() -> None:
+    spec = launch(accelerate_config=Path("/home/u/fsdp.yaml"))
+    assert spec.accelerate_config_path is None
+    assert spec.accelerate_config_text == ""
+
+
 def test_shell_line_quotes() -> None:
     spec = launch(config_file=Path("/data/my proj/config.toml"), apple_silicon=True)
     assert spec.shell_line() == (
         "PYTORCH_ENABLE_MPS_FALLBACK=1 /opt/venv/bin/python -m accelerate.commands.launch "
-        "--num_processes 1 --num_machines 1 --mixed_precision no --dynamo_backend no "
+        f"--config_file {GENERATED} --num_processes 1 --num_machines 1 --mixed_precision no "
+        "--dynamo_backend no "
         "--num_cpu_threads_per_process 4 /opt/sd-scripts/sdxl_train_network.py "
         "--config_file '/data/my proj/config.toml'"
     )

@@ -205,9 +205,8 @@ def test_accelerate_default_config_warning(tmp_path: Path) -> None:
     config.write_text("distributed_type: NO\n")
     report = preflight(tmp_path, make_project(tmp_path), environ={"HF_HOME": str(tmp_path / "hf")})
     assert report.warnings == [
-        f"{config} exists: kohya-orch's explicit flags override its processes and precision, "
-        "but accelerate still reads the rest (DeepSpeed, FSDP, gpu_ids); move it away, or use "
-        "it on purpose with --accelerate-config."
+        f"{config} exists: kohya-orch passes accelerate a config of its own, so this file is "
+        "not used for the run; to use it on purpose, pass --accelerate-config."
     ]
     home_config = (
         tmp_path / "home" / ".cache" / "huggingface" / "accelerate" / "default_config.yaml"
@@ -215,6 +214,10 @@ def test_accelerate_default_config_warning(tmp_path: Path) -> None:
     home_config.parent.mkdir(parents=True)
     home_config.write_text("x: 1\n")
     assert accelerate_default_configs({}, tmp_path / "home") == [home_config]
+    # accelerate never reads default_config.json (both of its default paths are the YAML one).
+    home_config.unlink()
+    home_config.with_suffix(".json").write_text("{}")
+    assert accelerate_default_configs({}, tmp_path / "home") == []
 
 
 def test_locate_sd_scripts_order(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import importlib.util
 import os
@@ -66,7 +67,7 @@ def accelerate_spec(dest: Path, env: dict[str, str] | None = None) -> LaunchSpec
         log_path=dest / "log" / "train-1.log",
         num_cpu_threads=1,
     )
-    return LaunchSpec(spec.argv, {**spec.env, **(env or {})}, dest, spec.log_path)
+    return dataclasses.replace(spec, env={**spec.env, **(env or {})}, cwd=dest)
 
 
 SPECS = [pytest.param(direct_spec, id="direct")]
@@ -113,6 +114,55 @@ def test_output_arrives_while_the_child_runs(tmp_path: Path) -> None:
 
 def pid_of(dest: Path) -> int:
     return int((dest / "pid").read_text())
+
+
+HOSTILE_ACCELERATE_CONFIG = """compute_environment: LOCAL_MACHINE
+debug: true
+distributed_type: MULTI_GPU
+gpu_ids: 0,1
+mixed_precision: fp16
+num_machines: 1
+num_processes: 2
+use_cpu: false
+"""
+
+
+@pytest.mark.skipif(not HAS_ACCELERATE, reason="needs accelerate")
+def test_users_accelerate_default_config_does_not_leak(tmp_path: Path) -> None:
+    hf_home = tmp_path / "hf"
+    (hf_home / "accelerate").mkdir(parents=True)
+    (hf_home / "accelerate" / "default_config.yaml").write_text(HOSTILE_ACCELERATE_CONFIG)
+    show = tmp_path / "show_env.py"
+    show.write_text(
+        "import os\n"
+        "for k in ('ACCELERATE_DEBUG_MODE', 'WORLD_SIZE', 'CUDA_VISIBLE_DEVICES',"
+        " 'ACCELERATE_MIXED_PRECISION'):\n"
+        "    print(k, os.environ.get(k))\n"
+    )
+    spec = build_launch(
+        python=sys.executable,
+        sd_scripts=tmp_path,
+        script=show.name,
+        config_file=tmp_path / "config.toml",
+        log_path=tmp_path / "log" / "train-1.log",
+        num_cpu_threads=1,
+    )
+    env = {**os.environ, "HF_HOME": str(hf_home)}
+    result = run_launch(spec, base_env=env)
+    assert result.returncode == 0, result.tail
+    assert result.tail_lines()[-4:] == [
+        "ACCELERATE_DEBUG_MODE None",
+        "WORLD_SIZE None",
+        "CUDA_VISIBLE_DEVICES None",
+        "ACCELERATE_MIXED_PRECISION no",
+    ]
+    assert spec.accelerate_config_path == tmp_path / "log" / "train-1.accelerate.yaml"
+    assert spec.accelerate_config_path.read_text() == spec.accelerate_config_text
+    # The fake trainer trains through accelerate with the same hostile default config.
+    (tmp_path / "proj").mkdir()
+    trained = run_launch(accelerate_spec(tmp_path / "proj"), base_env=env)
+    assert trained.returncode == 0, trained.tail
+    assert (tmp_path / "proj" / "model" / "hakone.safetensors").is_file()
 
 
 def test_environment_laid_over_base(tmp_path: Path) -> None:

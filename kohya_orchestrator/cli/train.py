@@ -174,6 +174,10 @@ def train(
     if dry_run:
         click.echo(f"# working folder: {spec.cwd}")
         click.echo(f"# config: {config_file} (not written: --dry-run)")
+        if spec.accelerate_config_path is not None:
+            click.echo(
+                f"# accelerate config: {spec.accelerate_config_path} (not written: --dry-run)"
+            )
         click.echo(spec.shell_line())
         # The command is shown either way; a run that could not start is still an error.
         report.require_ok()
