@@ -14,13 +14,11 @@ import csv
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from kohya_orchestrator.epochs import lora_stem, saved_epochs
 from kohya_orchestrator.errors import InputError, ResultsError
-
-if TYPE_CHECKING:
-    from kohya_orchestrator.results import Results
+from kohya_orchestrator.results import Results, parse_int, scan_results
 
 
 @dataclass(frozen=True)
@@ -179,8 +177,6 @@ def xyz_for_dest(
     trigger: str | None = None,
 ) -> XyzPlan:
     """From the files in DEST/model/ when there are any, else from the project's settings."""
-    from kohya_orchestrator.results import scan_results
-
     return xyz_from_results(
         scan_results(dest), every=every, last=last, weight=weight, trigger=trigger
     )
@@ -204,7 +200,7 @@ def xyz_from_results(
     clip_skip = settings.clip_skip if settings else None
     if results.files and results.name:
         if clip_skip is None:
-            clip_skip = _int(results.files[-1].metadata.get("ss_clip_skip"))
+            clip_skip = parse_int(results.files[-1].metadata.get("ss_clip_skip"))
         plan = build_xyz(
             results.name,
             [(f.stem, f.shown_epoch) for f in results.files],
@@ -239,10 +235,3 @@ def xyz_from_results(
         trigger=trigger,
         clip_skip=clip_skip,
     )
-
-
-def _int(text: str | None) -> int | None:
-    try:
-        return int(text) if text is not None else None
-    except ValueError:
-        return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from results_factory import write_run, write_settings
+from results_factory import lora_metadata, write_lora, write_run, write_settings
 
 from kohya_orchestrator.errors import InputError, ResultsError
 from kohya_orchestrator.xyz import build_xyz, planned_entries, thin, xyz_for_dest
@@ -137,6 +137,17 @@ def test_every_thins_the_last_epoch_of_a_running_run(tmp_path: Path) -> None:
     finished = tmp_path / "done"
     write_run(finished, epochs=5)
     assert xyz_for_dest(finished, every=2).stems == [f"{NAME}-000002", f"{NAME}-000004", NAME]
+
+
+def test_clip_skip_none_in_metadata_gives_no_hint(tmp_path: Path) -> None:
+    # sd-scripts writes ss_clip_skip "None" when unset: read as no value, as results does.
+    meta = lora_metadata(NAME, 1, epochs=1)
+    meta["ss_clip_skip"] = "None"
+    write_lora(tmp_path / "model" / f"{NAME}.safetensors", meta)
+    assert xyz_for_dest(tmp_path).hints == []
+    meta["ss_clip_skip"] = "2"
+    write_lora(tmp_path / "model" / f"{NAME}.safetensors", meta)
+    assert xyz_for_dest(tmp_path).hints[0].startswith("generate with Clip skip 2")
 
 
 def test_thin_without_a_final_file() -> None:
