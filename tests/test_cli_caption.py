@@ -440,3 +440,24 @@ def test_interrupted_rename_is_refused(runner: CliRunner, tmp_path: Path, comman
     result = runner.invoke(cli, ["rename", "p", str(d)], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert (d / "p_1.txt").read_text(encoding="utf-8") == "glasses, suit\n"
+
+
+def test_upper_case_caption_extension_is_refused(runner: CliRunner, folder: Path) -> None:
+    (folder / "yumoto_hakone_2.TXT").write_text("hat\n", encoding="utf-8")
+    result = runner.invoke(cli, ["caption", "yumoto_hakone", str(folder), "-q"])
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "Error: 1 of 3 images failed and were left untouched:\n"
+        "  - yumoto_hakone_2.png: its caption file is yumoto_hakone_2.TXT, but sd-scripts "
+        "reads yumoto_hakone_2.txt; rename yumoto_hakone_2.TXT to yumoto_hakone_2.txt\n"
+    )
+    assert not (folder / "yumoto_hakone_2.txt").exists()
+    assert (folder / "yumoto_hakone_2.TXT").read_text(encoding="utf-8") == "hat\n"
+    result = runner.invoke(cli, ["captions", str(folder), "--json"])
+    assert result.exit_code == 1
+    row = json.loads(result.stdout)["images"][1]
+    assert row["flags"][0] == "caption-case"
+    assert row["problems"][0] == (
+        "its caption file is yumoto_hakone_2.TXT, but sd-scripts reads yumoto_hakone_2.txt; "
+        "rename yumoto_hakone_2.TXT to yumoto_hakone_2.txt"
+    )

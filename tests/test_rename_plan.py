@@ -223,3 +223,21 @@ def test_plan_folder_errors(tmp_path: Path) -> None:
         f"No images in {tmp_path}.\n"
         "  hint: Images are files ending in .webp, .jpg, .jpeg or .png (any case)."
     )
+
+
+def test_kept_images_get_lower_case_sidecar_suffixes_when_unambiguous() -> None:
+    assert plan("p_1.png", "p_1.TXT", "p_2.png", "p_2.Caption") == [
+        ("p_1.TXT", "p_1.txt"),
+        ("p_2.Caption", "p_2.caption"),
+    ]
+    # The lower-case name is taken, or the stem is shared: left as it is.
+    assert plan("p_1.png", "p_1.TXT", "p_1.txt") == []
+    assert plan("p_1.png", "p_1.jpg", "p_1.TXT") == []
+    assert plan("p_1.png", "p_1.TXT", "p_1.Txt") == []
+
+
+def test_lowered_kept_sidecar_second_run_changes_nothing(tmp_path: Path) -> None:
+    _write(tmp_path, {"p_1.png": b"1", "p_1.TXT": b"hat"})
+    apply_rename(plan_folder(tmp_path, "p"))
+    assert _contents(tmp_path) == {"p_1.png": b"1", "p_1.txt": b"hat"}
+    assert plan_folder(tmp_path, "p").moves == ()

@@ -23,6 +23,7 @@ from kohya_orchestrator import fsutil
 from kohya_orchestrator.dataset.caption_check import (
     FileStamp,
     Iterate,
+    caption_case_problem,
     decode_caption_file,
     mislabel_warning,
     normalise_ext,
@@ -179,8 +180,9 @@ def plan_captions(
     cached = 0
     for entry in iterate(entries) if iterate else entries:
         caption_file = folder / f"{entry.stem}{ext}"
-        if entry.image in shared:
-            items.append(ImageCaption(entry.image, caption_file, error=shared[entry.image]))
+        error = shared.get(entry.image) or caption_case_problem(entry, ext)
+        if error:
+            items.append(ImageCaption(entry.image, caption_file, error=error))
             continue
         item, data = _plan_one(entry.image, caption_file, trig, tags, overwrite_generation_info)
         items.append(item)

@@ -147,7 +147,24 @@ FLAGS = {
     "no-trigger": "the caption does not start with the trigger",
     "untidy": "the caption file is not one clean line (line breaks, empty tags, BOM)",
     "extension": "the file's content is another format than its extension says",
+    "caption-case": "the caption file's extension differs in case (.TXT): sd-scripts skips it",
 }
+
+
+def caption_case_problem(entry: ImageEntry, ext: str) -> str | None:
+    """A message when `<stem><ext>` is missing but a caption file differing only in the
+    case of its extension (`p_1.TXT`) is there: sd-scripts would not read it, and writing
+    a new `<stem><ext>` beside it would hide the user's caption."""
+    caption_file = entry.image.parent / f"{entry.stem}{ext}"
+    if os.path.lexists(caption_file):
+        return None
+    for side in entry.sidecars:
+        if side.name[len(entry.stem) :].lower() == ext.lower():
+            return (
+                f"its caption file is {side.name}, but sd-scripts reads {caption_file.name}; "
+                f"rename {side.name} to {caption_file.name}"
+            )
+    return None
 
 
 @dataclass(frozen=True)
@@ -252,6 +269,9 @@ def check_captions(
     reads = []
     for entry in iterate(entries) if iterate else entries:
         read = _read_one(entry.image, folder / f"{entry.stem}{ext}")
+        if case := caption_case_problem(entry, ext):
+            read.flags.insert(0, "caption-case")
+            read.problems.insert(0, case)
         if entry.image in shared:
             read.flags.insert(0, "shared-stem")
             read.problems.insert(0, shared[entry.image])

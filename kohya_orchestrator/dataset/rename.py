@@ -12,7 +12,8 @@ Numbering rules (chosen so that a second run changes nothing):
   later names the new ones `_10`, `_11`...; natural sort keeps the order right.
 - Every other file of an image's stem (`.txt`, `.caption`, `.npz`, ...) moves with it.
   Image extensions and sidecar suffixes are lower-cased on the way (sd-scripts and
-  `caption_extension = ".txt"` match case-sensitively).
+  `caption_extension = ".txt"` match case-sensitively). A kept image's sidecars get
+  lower-case suffixes too, when no other file's name differs from theirs only by case.
 """
 
 from __future__ import annotations
@@ -121,8 +122,36 @@ def plan_rename(folder: Path, listing: Listing, prefix: str) -> RenamePlan:
             suffix = side.name[len(entry.stem) :]
             moves.append(RenameMove(side.name, stem + suffix.lower(), False))
 
+    present = set(listing.files) | set(listing.others)
+    moves += _lower_kept_sidecars(entries, set(kept), present)
     problems = _shared_stems(entries, set(kept)) + _too_long(moves) + _collisions(listing, moves)
     return RenamePlan(folder, prefix, width, tuple(moves), tuple(kept), tuple(problems))
+
+
+def _lower_kept_sidecars(
+    entries: list[ImageEntry], kept: set[str], present: set[str]
+) -> list[RenameMove]:
+    """`p_1.TXT` -> `p_1.txt` beside a kept `p_1.png`, as for renamed images.
+
+    Only when that is unambiguous: the stem is the image's alone and no other file's name
+    differs from the sidecar's only by case. Otherwise the file is left as it is
+    (caption reports it)."""
+    counts: dict[str, int] = {}
+    for e in entries:
+        counts[fold_name(e.stem)] = counts.get(fold_name(e.stem), 0) + 1
+    folded: dict[str, int] = {}  # `p_1.TXT` beside `p_1.txt` or `p_1.Txt` stays as it is
+    for name in present:
+        folded[fold_name(name)] = folded.get(fold_name(name), 0) + 1
+    moves = []
+    for e in entries:
+        if e.image.name not in kept or counts[fold_name(e.stem)] > 1:
+            continue
+        for side in e.sidecars:
+            suffix = side.name[len(e.stem) :]
+            lower = e.stem + suffix.lower()
+            if lower != side.name and folded[fold_name(lower)] == 1:
+                moves.append(RenameMove(side.name, lower, False))
+    return moves
 
 
 def _shared_stems(entries: Iterable[ImageEntry], kept: set[str]) -> list[str]:
