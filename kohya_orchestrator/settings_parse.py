@@ -19,9 +19,12 @@ from kohya_orchestrator.tomlquote import toml_value
 
 SD_SCRIPTS_TABLE = "sd_scripts"
 # `0,000025`: the decimal comma the user writes. Bare in TOML it is a syntax error, so the
-# file reader turns it into a dot only on `key = 1,5` lines, which no valid TOML contains.
+# file reader quotes the value of `key = 1,5` lines, which no valid TOML contains, and the
+# setting's kind decides: a number reads it as 1.5, `resolution = 768,768` as "768,768".
 _DECIMAL_COMMA = re.compile(r"^[+-]?\d+,\d+$")
-_COMMA_LINE = re.compile(r"^(\s*[A-Za-z0-9_-]+\s*=\s*)([+-]?\d+),(\d+)(\s*(?:#.*)?)$")
+_COMMA_LINE = re.compile(r"^(\s*[A-Za-z0-9_-]+\s*=\s*)([+-]?\d+\s*,\s*\d+)(\s*(?:#.*)?)$")
+# sd-scripts option types that read `1,5` as the number 1.5 ([sd_scripts] keys).
+_NUMBER_TYPES = {"float", "int_or_float"}
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
 
@@ -65,6 +68,8 @@ def _coerce(spec: Spec, value: Any, *, from_cli: bool) -> tuple[Any, str | None]
     if kind == "int":
         if isinstance(value, int) and not isinstance(value, bool):
             result: Any = value
+        elif isinstance(value, str) and _DECIMAL_COMMA.match(value.strip()):
+            return None, "must be a whole number, not a decimal"
         else:
             return None, "must be a whole number (without quotes)"
     elif kind == "float":
@@ -126,6 +131,29 @@ def _toml_scalar(text: str) -> Any:
         return text
 
 
+def _raw_number(key: str, value: Any) -> Any:
+    """A `1,5` string of an [sd_scripts] key becomes 1.5 only where sd-scripts wants a number.
+
+    The key may be a float option, or a text one such as `resolution = "768,768"`, which
+    must stay text; the training script is not known yet, so either script's facts decide.
+    """
+    if not (isinstance(value, str) and _DECIMAL_COMMA.match(value.strip())):
+        return value
+    if _option_type(key) in _NUMBER_TYPES:
+        return float(value.strip().replace(",", "."))
+    return value
+
+
+def _option_type(key: str) -> str | None:
+    from kohya_orchestrator.contract import load_contract
+
+    for script in ("sdxl_train_network.py", "train_network.py"):
+        option = load_contract(script).options.get(key)
+        if option is not None:
+            return option.type
+    return None
+
+
 def parse_overrides(overrides: Sequence[str]) -> tuple[dict[str, Any], list[str]]:
     """`--set` strings -> ({key: raw value}, problems). `sd_scripts.KEY=V` sets a raw key."""
     values: dict[str, Any] = {}
@@ -139,8 +167,6 @@ def parse_overrides(overrides: Sequence[str]) -> tuple[dict[str, Any], list[str]
         if key.startswith(SD_SCRIPTS_TABLE + "."):
             sub = key[len(SD_SCRIPTS_TABLE) + 1 :]
             raw_value = _toml_scalar(raw.strip())
-            if isinstance(raw_value, str) and _DECIMAL_COMMA.match(raw_value):
-                raw_value = float(raw_value.replace(",", "."))
             values.setdefault(SD_SCRIPTS_TABLE, {})[sub] = raw_value
             continue
         values[key] = raw
@@ -159,7 +185,7 @@ def read_settings_file(path: Path) -> dict[str, Any]:
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise SettingsError(f"Cannot read the settings file {path}: {exc}", []) from None
-    text = "\n".join(_COMMA_LINE.sub(r"\1\2.\3\4", line) for line in text.split("\n"))
+    text = "\n".join(_COMMA_LINE.sub(r'\1"\2"\3', line) for line in text.split("\n"))
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -188,7 +214,7 @@ def collect(
                         "only plain keys there"
                     )
                 else:
-                    raw[sub] = sub_value
+                    raw[sub] = _raw_number(sub, sub_value)
             continue
         spec = SPEC_BY_KEY.get(key)
         if spec is None:

@@ -157,6 +157,32 @@ def test_decimal_comma_in_the_file(tmp_path: Path) -> None:
     assert (s.learning_rate, s.unet_lr) == (1e-4, 2e-5)
 
 
+def test_bare_comma_value_is_read_by_the_settings_kind(tmp_path: Path) -> None:
+    # `768,768` is a size, not 768.768; in [sd_scripts] only a float option reads `0,5` as 0.5.
+    text = initial_settings_text(**BASE).replace('resolution = "512,512"', "resolution = 768,768")
+    assert "resolution = 768,768" in text
+    text += "max_grad_norm = 0,5\nlr_warmup_steps = 0,1  # ratio\nlog_prefix = 1,5\n"
+    (tmp_path / "kohya-orch.toml").write_text(text)
+    s = load_settings(tmp_path)
+    assert s.resolution == "768,768"
+    assert s.sd_scripts == {"max_grad_norm": 0.5, "lr_warmup_steps": 0.1, "log_prefix": "1,5"}
+    s = load_settings(
+        tmp_path,
+        ("resolution=640,640", "sd_scripts.max_grad_norm=0,25", "sd_scripts.log_prefix=2,5"),
+    )
+    assert s.resolution == "640,640"
+    assert (s.sd_scripts["max_grad_norm"], s.sd_scripts["log_prefix"]) == (0.25, "2,5")
+    bad = "\n".join(
+        "repeats = 1,5" if ln.startswith("repeats =") else ln for ln in text.split("\n")
+    )
+    (tmp_path / "kohya-orch.toml").write_text(bad)
+    with pytest.raises(SettingsError) as err:
+        load_settings(tmp_path)
+    assert err.value.problems == [
+        f'{tmp_path / "kohya-orch.toml"}: repeats = "1,5" must be a whole number, not a decimal'
+    ]
+
+
 def test_bucket_range_fits_the_resolution() -> None:
     assert bucket_range((512, 512), 64) == (256, 1024)
     assert bucket_range((768, 768), 64) == (384, 1536)
