@@ -2,7 +2,8 @@
 
 The child runs in its own process group, so a Ctrl-C at the terminal reaches only us; we
 forward SIGINT to the whole group (accelerate and the trainer it started) and give it time
-to stop. A second Ctrl-C sends SIGTERM, and SIGKILL follows after a grace period.
+to stop. A second Ctrl-C sends SIGTERM, and SIGKILL follows after a grace period. SIGTERM
+or SIGHUP sent to us (kill, a closed terminal) goes on to the group as SIGTERM at once.
 """
 
 from __future__ import annotations
@@ -124,8 +125,19 @@ def run_launch(
                 kill_timer.daemon = True
                 kill_timer.start()
 
+    def on_terminate(signum: int, frame: FrameType | None) -> None:
+        # We are being stopped (kill, a closed terminal, a CI timeout): the child is in its own
+        # session, so it would not get the signal and would train on, orphaned.
+        nonlocal kill_timer
+        signal_group(signal.SIGTERM)
+        if kill_timer is None:
+            kill_timer = threading.Timer(grace_seconds, signal_group, (signal.SIGKILL,))
+            kill_timer.daemon = True
+            kill_timer.start()
+
     in_main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGINT, on_sigint) if in_main else None
+    handlers = {signal.SIGINT: on_sigint, signal.SIGTERM: on_terminate, signal.SIGHUP: on_terminate}
+    previous = {sig: signal.signal(sig, h) for sig, h in handlers.items()} if in_main else {}
     tail = bytearray()
     assert proc.stdout is not None
     fd = proc.stdout.fileno()
@@ -152,8 +164,9 @@ def run_launch(
             proc.wait()
         if kill_timer is not None:
             kill_timer.cancel()
-        if in_main and previous is not None:
-            signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            # getsignal gives None for a handler not installed from Python; keep the default.
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
     return RunResult(
         returncode=proc.returncode,
         log_path=spec.log_path,

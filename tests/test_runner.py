@@ -8,6 +8,7 @@ import hashlib
 import importlib.util
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -241,6 +242,49 @@ def process_gone(pid: int) -> bool:
     return False
 
 
+DRIVER = """import sys
+from pathlib import Path
+from kohya_orchestrator.launch import LaunchSpec
+from kohya_orchestrator.runner import run_launch
+
+dest = Path(sys.argv[1])
+child = (
+    "import os, time; open(os.environ['PIDFILE'], 'w').write(str(os.getpid())); "
+    "print('ready', flush=True); time.sleep(600)"
+)
+spec = LaunchSpec([sys.executable, "-c", child], {"PIDFILE": str(dest / "pid")}, dest,
+                  dest / "log" / "x.log")
+print("returncode", run_launch(spec, grace_seconds=5).returncode, flush=True)
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_sigterm_or_sighup_to_us_stops_the_child(tmp_path: Path, sig: int) -> None:
+    driver = tmp_path / "driver.py"
+    driver.write_text(DRIVER)
+    proc = subprocess.Popen(
+        [sys.executable, str(driver), str(tmp_path)], stdout=subprocess.PIPE, text=True
+    )
+    pidfile = tmp_path / "pid"
+    try:
+        for _ in range(600):
+            log = tmp_path / "log" / "x.log"
+            if log.exists() and b"ready" in log.read_bytes():
+                break
+            time.sleep(0.05)
+        proc.send_signal(sig)
+        out, _ = proc.communicate(timeout=30)
+        child = int(pidfile.read_text())
+        assert process_gone(child)
+        assert out == f"returncode {-signal.SIGTERM}\n"
+        assert proc.returncode == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        if pidfile.exists():
+            kill_if_still_running(pidfile, wait=0)
+
+
 @pytest.mark.parametrize("make_spec", SPECS)
 def test_ctrl_c_forwarded_and_child_stops(tmp_path: Path, make_spec: object) -> None:
     env = {"FAKE_TRAINER_MODE": "hang", "FAKE_TRAINER_PIDFILE": str(tmp_path / "pid")}
@@ -281,10 +325,11 @@ def test_ctrl_c_reaches_the_child_when_we_started_with_sigint_ignored(tmp_path: 
     assert process_gone(pid_of(tmp_path))
 
 
-def test_sigint_handler_restored(tmp_path: Path) -> None:
-    before = signal.getsignal(signal.SIGINT)
+def test_signal_handlers_restored(tmp_path: Path) -> None:
+    sigs = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    before = [signal.getsignal(sig) for sig in sigs]
     run_launch(direct_spec(tmp_path))
-    assert signal.getsignal(signal.SIGINT) is before
+    assert [signal.getsignal(sig) for sig in sigs] == before
 
 
 def test_resume_continues_from_state(tmp_path: Path) -> None:
