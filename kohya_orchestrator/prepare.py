@@ -127,6 +127,13 @@ def _links(folder: Path, subdir: str, entries: list[ImageEntry], mode: str) -> l
 
 def caption_warnings(entries: list[ImageEntry], trigger: str, subdir: str) -> list[str]:
     """Images without a .txt caption, captions not starting with the trigger, shared stems."""
+    from kohya_orchestrator.dataset.captions import parse_trigger, split_tags, starts_with_trigger
+    from kohya_orchestrator.errors import CaptionError, InputError
+
+    try:
+        trig = parse_trigger(trigger) if trigger else None
+    except InputError:
+        trig = None  # settings validation reports a bad trigger
     missing, untriggered = [], []
     stems: dict[str, list[str]] = {}
     for e in entries:
@@ -135,11 +142,14 @@ def caption_warnings(entries: list[ImageEntry], trigger: str, subdir: str) -> li
         if not txt:
             missing.append(e.image.name)
             continue
+        if trig is None:
+            continue
+        # The rule `caption` and `captions` use: the first tags are the trigger's tokens.
         try:
-            text = txt[0].read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError):
-            text = ""
-        if trigger and not _starts_with_trigger(text, trigger):
+            ok = starts_with_trigger(split_tags(txt[0].read_text(encoding="utf-8")), trig)
+        except (OSError, UnicodeDecodeError, CaptionError):
+            ok = False
+        if not ok:
             untriggered.append(txt[0].name)
     out = []
     if missing:
@@ -158,15 +168,6 @@ def caption_warnings(entries: list[ImageEntry], trigger: str, subdir: str) -> li
                 f"same caption ({subdir}/{stem}.txt)"
             )
     return out
-
-
-def _starts_with_trigger(text: str, trigger: str) -> bool:
-    return text.startswith(trigger) and text[len(trigger) : len(trigger) + 1] in (
-        "",
-        ",",
-        " ",
-        "\n",
-    )
 
 
 def _few(names: list[str], limit: int = 5) -> str:

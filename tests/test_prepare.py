@@ -492,3 +492,17 @@ def test_caption_shared_by_two_images_is_linked_once(
     result = prepare(runner, project, "--json")
     data = json.loads(result.stdout)
     assert (data["added"], data["updated"], data["removed"], data["unchanged"]) == ([], [], [], 6)
+
+
+def test_trigger_rule_is_the_caption_commands_rule(
+    runner: CliRunner, project: dict[str, Path]
+) -> None:
+    # One tag "yumoto glasses" does not start with the trigger tag; a BOM and odd
+    # spacing before "yumoto ," do not hide it. `captions` agrees on both.
+    (project["images"] / "a.txt").write_text("yumoto glasses, suit\n")
+    (project["images"] / "B.TXT").write_text("\ufeff  yumoto ,1boy\n")
+    result = prepare(runner, project)
+    assert result.stderr == (
+        "warning: 1 images have no .txt caption: c.webp\n"
+        "warning: 1 captions do not start with the trigger 'yumoto': a.txt\n"
+    )
