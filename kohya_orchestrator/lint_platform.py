@@ -25,7 +25,20 @@ def is_8bit(values: Mapping[str, Any]) -> str | None:
     return None
 
 
+def check_data_loader(values: Mapping[str, Any], report: LintReport) -> None:
+    """torch's DataLoader refuses persistent workers without workers, on every machine."""
+    workers = values.get("max_data_loader_n_workers")
+    if values.get("persistent_data_loader_workers") is True and workers == 0:
+        report.error(
+            "persistent_data_loader_workers",
+            "'persistent_data_loader_workers' = true with max_data_loader_n_workers = 0: "
+            "torch's DataLoader stops with a ValueError (persistent workers need workers)",
+            "set persistent_data_loader_workers = false, or max_data_loader_n_workers = 2",
+        )
+
+
 def check_platform(values: Mapping[str, Any], report: LintReport, profile: str | None) -> None:
+    check_data_loader(values, report)
     if profile == "cuda":
         return
     found: list[tuple[str, str, str, bool]] = []  # key, message, hint, fails on cpu too

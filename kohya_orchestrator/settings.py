@@ -254,6 +254,14 @@ def _derive(s: Settings, given: Mapping[str, Any]) -> None:
     if "sample_size" not in given:
         s.sample_size = s.resolution
         s.origins["sample_size"] = "derived"
+    persistent_set = s.origins.get("persistent_data_loader_workers") in ("file", "--set")
+    if s.max_data_loader_n_workers == 0 and s.persistent_data_loader_workers and not persistent_set:
+        s.persistent_data_loader_workers = False
+        s.origins["persistent_data_loader_workers"] = "derived"
+        s.notes.append(
+            "persistent_data_loader_workers = false: max_data_loader_n_workers = 0, and torch's "
+            "DataLoader refuses persistent workers without workers."
+        )
 
 
 # -- writing ------------------------------------------------------------------------------

@@ -183,6 +183,25 @@ def test_bare_comma_value_is_read_by_the_settings_kind(tmp_path: Path) -> None:
     ]
 
 
+def test_no_workers_means_no_persistent_workers() -> None:
+    # The cuda profile keeps workers alive between epochs; with 0 workers torch's DataLoader
+    # raises a ValueError, so the profile's true gives way unless the user set it.
+    s = _settings(("max_data_loader_n_workers=0",), profile="cuda")
+    assert (s.persistent_data_loader_workers, s.origins["persistent_data_loader_workers"]) == (
+        False,
+        "derived",
+    )
+    assert (
+        "persistent_data_loader_workers = false: max_data_loader_n_workers = 0, and torch's "
+        "DataLoader refuses persistent workers without workers." in s.notes
+    )
+    assert _settings(profile="cuda").persistent_data_loader_workers is True
+    s = _settings(
+        ("max_data_loader_n_workers=0", "persistent_data_loader_workers=true"), profile="cuda"
+    )
+    assert s.persistent_data_loader_workers is True
+
+
 def test_bucket_range_fits_the_resolution() -> None:
     assert bucket_range((512, 512), 64) == (256, 1024)
     assert bucket_range((768, 768), 64) == (384, 1536)

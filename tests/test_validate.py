@@ -506,6 +506,23 @@ def test_bucket_range_is_checked_like_sd_scripts() -> None:
     assert _bucket_errors(min_bucket_reso=576, enable_bucket=False) == []
 
 
+def test_persistent_workers_need_workers() -> None:
+    doc = {"persistent_data_loader_workers": True, "max_data_loader_n_workers": 0}
+    for profile in ("cuda", None):
+        report = lint(doc, check_files=False, profile=profile)
+        assert [
+            (p.message, p.hint) for p in report.errors if p.key == "persistent_data_loader_workers"
+        ] == [
+            (
+                "'persistent_data_loader_workers' = true with max_data_loader_n_workers = 0: "
+                "torch's DataLoader stops with a ValueError (persistent workers need workers)",
+                "set persistent_data_loader_workers = false, or max_data_loader_n_workers = 2",
+            )
+        ]
+    report = lint({**doc, "max_data_loader_n_workers": 2}, check_files=False)
+    assert not [p for p in report.errors if p.key == "persistent_data_loader_workers"]
+
+
 def test_relative_paths_warn_instead_of_guessing() -> None:
     report = lint({"train_data_dir": "img"}, check_files=True)
     assert (
