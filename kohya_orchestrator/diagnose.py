@@ -39,7 +39,8 @@ def _rule(key: str, pattern: str, cause: str, fix: str) -> _Rule:
     return _Rule(key, re.compile(pattern, re.IGNORECASE), cause, fix)
 
 
-# Order matters: specific rules first (bitsandbytes and xformers before "missing module").
+# The latest match wins; on the same line, the rule listed first (so specific rules first:
+# bitsandbytes and xformers before "missing module").
 _RULES: tuple[_Rule, ...] = (
     _rule(
         "mixed-precision-mps",
@@ -124,21 +125,36 @@ _RULES: tuple[_Rule, ...] = (
 _MISSING_MODULE = re.compile(r"ModuleNotFoundError: No module named '([^']+)'")
 
 
+def _last_line_start(pattern: re.Pattern[str], text: str) -> tuple[int, re.Match[str] | None]:
+    """Where the line holding the pattern's last match begins, and that match (-1, None)."""
+    matches = list(pattern.finditer(text))
+    if not matches:
+        return -1, None
+    return text.rfind("\n", 0, matches[-1].start()) + 1, matches[-1]
+
+
 def diagnose_text(text: str) -> Diagnosis | None:
-    """The first known failure found in `text` (a log or its tail), else None."""
+    """The known failure whose last mention in `text` (a log or its tail) comes latest.
+
+    The error that stopped the run is near the end; an earlier harmless warning (bitsandbytes
+    without GPU support, printed at import) must not win over it. When two rules match on the
+    same line, the one listed first (the more specific) wins. None if nothing is known.
+    """
+    best: Diagnosis | None = None
+    best_at = -1
     for rule in _RULES:
-        if rule.pattern.search(text):
-            return Diagnosis(rule.key, rule.cause, rule.fix)
-    match = _MISSING_MODULE.search(text)
-    if match:
-        module = match.group(1)
+        at, _ = _last_line_start(rule.pattern, text)
+        if at > best_at:
+            best, best_at = Diagnosis(rule.key, rule.cause, rule.fix), at
+    at, missing = _last_line_start(_MISSING_MODULE, text)
+    if missing is not None and at > best_at:
         return Diagnosis(
             "missing-module",
-            f"the Python running sd-scripts lacks the module '{module}'.",
+            f"the Python running sd-scripts lacks the module '{missing.group(1)}'.",
             "install sd-scripts' requirements into it (pip install -r requirements.txt in the "
             "sd-scripts folder), or point --python at the right environment.",
         )
-    return None
+    return best
 
 
 def diagnose_log(path: Path) -> Diagnosis | None:

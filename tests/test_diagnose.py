@@ -84,3 +84,30 @@ def test_log_scans_only_the_end(tmp_path: Path) -> None:
     assert found is not None
     assert found.key == "xformers"
     assert diagnose_log(tmp_path / "missing.log") is None
+
+
+def test_the_latest_failure_wins_over_an_early_warning() -> None:
+    log = (
+        "/venv/lib/python3.10/site-packages/bitsandbytes/cextension.py:34: UserWarning: The "
+        "installed version of bitsandbytes was compiled without GPU support. 8-bit optimizers, "
+        "8-bit multiplication, and GPU quantization are unavailable.\n"
+        '  warn("The installed version of bitsandbytes was compiled without GPU support. "\n'
+        "steps:   3%|▎         | 12/400 [00:41<22:10,  3.43s/it, avr_loss=0.112]\n"
+        "Traceback (most recent call last):\n"
+        '  File "/sd-scripts/sdxl_train_network.py", line 229, in <module>\n'
+        "RuntimeError: MPS backend out of memory (MPS allocated: 17.93 GB, other allocations: "
+        "1.02 GB, max allowed: 18.13 GB). Tried to allocate 640.00 MB on private pool.\n"
+    )
+    found = diagnose_text(log)
+    assert found is not None
+    assert found.key == "oom-mps"
+
+
+def test_same_line_the_specific_rule_wins() -> None:
+    text = "oom here\nModuleNotFoundError: No module named 'xformers'\n"
+    found = diagnose_text(f"CUDA out of memory\n{text}")
+    assert found is not None
+    assert found.key == "xformers"
+    early = diagnose_text("ModuleNotFoundError: No module named 'foo'\nCUDA out of memory\n")
+    assert early is not None
+    assert early.key == "oom-cuda"
