@@ -461,3 +461,22 @@ def test_upper_case_caption_extension_is_refused(runner: CliRunner, folder: Path
         "its caption file is yumoto_hakone_2.TXT, but sd-scripts reads yumoto_hakone_2.txt; "
         "rename yumoto_hakone_2.TXT to yumoto_hakone_2.txt"
     )
+
+
+def test_caption_file_linking_to_a_missing_file(runner: CliRunner, folder: Path) -> None:
+    (folder / "yumoto_hakone_2.txt").symlink_to("gone.txt")
+    problem = (
+        "yumoto_hakone_2.txt is a link to a missing file (gone.txt); remove it or fix the link"
+    )
+    result = runner.invoke(cli, ["caption", "yumoto_hakone", str(folder), "-q"])
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "Error: 1 of 3 images failed and were left untouched:\n"
+        f"  - yumoto_hakone_2.png: {problem}\n"
+    )
+    assert os.readlink(folder / "yumoto_hakone_2.txt") == "gone.txt"
+    assert not (folder / "gone.txt").exists()
+    result = runner.invoke(cli, ["captions", str(folder), "--json"])
+    assert result.exit_code == 1
+    row = json.loads(result.stdout)["images"][1]
+    assert (row["flags"], row["problems"]) == (["unreadable"], [problem])

@@ -24,6 +24,7 @@ from kohya_orchestrator.dataset.caption_check import (
     FileStamp,
     Iterate,
     caption_case_problem,
+    dangling_link_problem,
     decode_caption_file,
     mislabel_warning,
     normalise_ext,
@@ -275,6 +276,8 @@ def _plan_one(
 
 
 def _read_caption_file(path: Path) -> tuple[str | None, FileStamp | None]:
+    if dangling := dangling_link_problem(path):
+        raise CaptionError(dangling, None)
     if not os.path.lexists(path):
         return None, None
     if not path.is_file():

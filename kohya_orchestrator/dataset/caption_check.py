@@ -113,6 +113,17 @@ def read_stamped(path: Path) -> tuple[bytes, FileStamp]:
     return data, FileStamp(len(data), st.st_mtime_ns, zlib.crc32(data))
 
 
+def dangling_link_problem(path: Path) -> str | None:
+    """A message when `path` is a symbolic link to a file that does not exist."""
+    if not path.is_symlink() or path.exists():
+        return None
+    try:
+        target = os.readlink(path)
+    except OSError:
+        target = "?"
+    return f"{path.name} is a link to a missing file ({target}); remove it or fix the link"
+
+
 def decode_caption_file(data: bytes, name: str) -> str:
     """The text of a caption file; CaptionError if it is not UTF-8."""
     try:
@@ -327,8 +338,12 @@ def _read_one(image: Path, caption_file: Path) -> _Read:
     except (OrchError, OSError) as exc:
         flags.append("unreadable")
         problems.append(exc.message if isinstance(exc, OrchError) else str(exc.strerror))
+    dangling = dangling_link_problem(caption_file)
     try:
-        if caption_file.exists():
+        if dangling is not None:
+            flags.append("unreadable")
+            problems.append(dangling)
+        elif caption_file.exists():
             txt = decode_caption_file(read_stamped(caption_file)[0], caption_file.name)
             split_tags(txt)
     except CaptionError as exc:
@@ -372,8 +387,3 @@ def _flag_captions(
         if line != normalise_caption(txt):
             flags.append("untidy")
             problems.append(f"{caption_file.name} is not one clean line (run caption to tidy it)")
-
-
-def format_name(fmt: str | None) -> str:
-    """'JPEG', 'PNG', 'WebP' or '?'."""
-    return FORMAT_NAMES.get(fmt or "", "?")

@@ -32,10 +32,9 @@ from kohya_orchestrator.dataset.scan import (
     require_folder,
 )
 from kohya_orchestrator.errors import DatasetError, JournalError, PlanConflictError
+from kohya_orchestrator.fsutil import NAME_MAX
 from kohya_orchestrator.names import fold_name, validate_file_prefix
 
-# The longest file name (in bytes) of ext4, APFS, NTFS (in UTF-16 units there), btrfs.
-NAME_MAX = 255
 TOO_LONG_END = f" (at most {NAME_MAX})"
 
 
