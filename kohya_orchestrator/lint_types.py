@@ -127,7 +127,15 @@ def _check_flag(report: LintReport, key: str, value: Any) -> None:
     if key == "xformers" and isinstance(value, str):
         hint = 'write sdpa = true (the kohya_ss GUI\'s xformers = "sdpa") or xformers = true'
     elif isinstance(value, int) and value in (0, 1):
-        hint = f"write {key} = {'true' if value else 'false'}"
+        # The kohya_ss GUI writes switches as 0/1; sd-scripts reads the number's truth value,
+        # so the run does what was meant.
+        report.warn(
+            key,
+            f"'{key}' is a switch: write true or false, not an integer ({value}); sd-scripts "
+            f"reads it as {'true' if value else 'false'}",
+            f"write {key} = {'true' if value else 'false'}",
+        )
+        return
     else:
         hint = f"write {key} = true or {key} = false"
     report.error(
@@ -198,11 +206,20 @@ def _check_scalar(report: LintReport, key: str, opt: Option, value: Any) -> bool
     return False
 
 
-def _check_choices(report: LintReport, key: str, opt: Option, value: Any) -> None:
+def _check_choices(
+    report: LintReport, key: str, opt: Option, value: Any, flat: Mapping[str, Any]
+) -> None:
     if opt.choices is None:
         return
     allowed = [c for c in opt.choices if c is not None]
     if value in allowed:
+        return
+    # kohya_ss GUI values sd-scripts accepts from a config file (argparse checks choices only
+    # on the command line): 75 tokens is the default length, and dynamo_backend is read only
+    # with torch_compile (the GUI writes "no").
+    if key == "max_token_length" and value == 75:
+        return
+    if key == "dynamo_backend" and not flat.get("torch_compile"):
         return
     shown = ", ".join(toml_value(c) for c in allowed)
     hint = f"use one of: {shown}"
@@ -216,9 +233,17 @@ def _check_choices(report: LintReport, key: str, opt: Option, value: Any) -> Non
     report.error(key, f"'{key}' = {toml_value(value)} is not one of the choices: {shown}", hint)
 
 
-def _unknown_key(report: LintReport, key: str, value: Any, contract: Contract) -> None:
+def _unknown_key(
+    report: LintReport, key: str, value: Any, contract: Contract, flat: Mapping[str, Any]
+) -> None:
     if key in GUI_NAMES:
-        report.error(key, *_gui_problem(key, value, contract))
+        message, hint = _gui_problem(key, value, contract)
+        target = GUI_NAMES[key]
+        if _gui_target_set(key, value, target, flat):
+            # A GUI config carries both names; sd-scripts uses its own and the run is right.
+            report.warn(key, message, f"remove it: {target} = {toml_value(flat[target])} is set")
+        else:
+            report.error(key, message, hint)
         return
     if key in ("datasets", "general") or (
         isinstance(value, list) and value and isinstance(value[0], dict)
@@ -241,6 +266,23 @@ def _unknown_key(report: LintReport, key: str, value: Any, contract: Contract) -
     else:
         hint = f"remove it, or check the name in `{contract.script} --help`"
     report.error(key, f"unknown key '{key}': sd-scripts ignores it silently", hint)
+
+
+def _gui_target_set(key: str, value: Any, target: str, flat: Mapping[str, Any]) -> bool:
+    """Whether the sd-scripts key the GUI name stands for is there, meaning the same."""
+    if not target or target not in flat:
+        return False
+    if key == "LoRA_type":
+        # Only the GUI's "Standard" is networks.lora; LyCORIS types need another module.
+        return bool(value == "Standard" and flat[target] == "networks.lora")
+    if target == "network_args":
+        args = flat[target]
+        return isinstance(args, list) and any(str(a).startswith(f"{key}=") for a in args)
+    if key in ("model_list", "lr_warmup", "max_resolution"):
+        # Not the same kind of value (a dropdown, a percentage, one side): the target rules.
+        return True
+    # `epoch = 3` beside max_train_epochs = 15 asks for a run sd-scripts will not do.
+    return bool(flat[target] == value)
 
 
 def _gui_problem(key: str, value: Any, contract: Contract) -> tuple[str, str]:
@@ -282,12 +324,14 @@ def typed_values(
             continue
         opt = contract.options.get(key)
         if opt is None:
-            _unknown_key(report, key, value, contract)
+            _unknown_key(report, key, value, contract, flat)
             continue
         if opt.is_flag:
             _check_flag(report, key, value)
             if isinstance(value, bool):
                 good[key] = value
+            elif isinstance(value, int) and value in (0, 1):
+                good[key] = bool(value)
             continue
         ok = (
             _check_list(report, key, opt, value)
@@ -296,6 +340,6 @@ def typed_values(
         )
         if ok:
             if not opt.is_list:
-                _check_choices(report, key, opt, value)
+                _check_choices(report, key, opt, value, flat)
             good[key] = value
     return good

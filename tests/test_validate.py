@@ -164,9 +164,28 @@ EXPECTED: dict[str, tuple[list[str], list[str]]] = {
         ["'epochs' is a kohya_ss GUI name, not an sd-scripts option: sd-scripts ignores it"],
         ["neither 'max_train_epochs' nor 'max_train_steps' is set: sd-scripts trains 1600 steps"],
     ),
-    "gui_lora_type": (
-        ["'LoRA_type' is a kohya_ss GUI name, not an sd-scripts option: sd-scripts ignores it"],
+    "gui_dynamo_with_compile": (
+        [
+            '\'dynamo_backend\' = "no" is not one of the choices: "eager", "aot_eager", '
+            '"inductor", "aot_ts_nvfuser", "nvprims_nvfuser", "cudagraphs", "ofi", '
+            '"fx2trt", "onnxrt", "tensort", "ipex", "tvm"'
+        ],
         [],
+    ),
+    # What the kohya_ss GUI saves and sd-scripts runs with: warnings, no errors.
+    "gui_saved_values": (
+        [],
+        [
+            "'epoch' is a kohya_ss GUI name, not an sd-scripts option: sd-scripts ignores it",
+            "'gradient_checkpointing' is a switch: write true or false, not an integer (1); "
+            "sd-scripts reads it as true",
+            "'full_bf16' is a switch: write true or false, not an integer (0); "
+            "sd-scripts reads it as false",
+        ],
+    ),
+    "gui_lora_type": (
+        [],
+        ["'LoRA_type' is a kohya_ss GUI name, not an sd-scripts option: sd-scripts ignores it"],
     ),
     "gui_lr_restart_cycles": (
         [
@@ -521,6 +540,23 @@ def test_persistent_workers_need_workers() -> None:
         ]
     report = lint({**doc, "max_data_loader_n_workers": 2}, check_files=False)
     assert not [p for p in report.errors if p.key == "persistent_data_loader_workers"]
+
+
+def test_gui_names_beside_their_target_warn_only_when_they_mean_the_same(project: Path) -> None:
+    report = lint_file(_materialise("gui_saved_values", project))
+    assert report.warnings[0].hint == "remove it: max_train_epochs = 15 is set"
+    doc = {"LoRA_type": "LyCORIS/LoCon", "network_module": "networks.lora"}
+    report = lint(doc, check_files=False)
+    assert [p.message for p in report.errors if p.key == "LoRA_type"] == [
+        "'LoRA_type' is a kohya_ss GUI name, not an sd-scripts option: sd-scripts ignores it"
+    ]
+    report = lint({"epoch": 3, "max_train_epochs": 15}, check_files=False)
+    assert [p.hint for p in report.errors if p.key == "epoch"] == ["use max_train_epochs = 3"]
+    report = lint({"conv_dim": 4, "network_args": ["conv_alpha=1"]}, check_files=False)
+    assert "conv_dim" in [p.key for p in report.errors]
+    report = lint({"conv_dim": 4, "network_args": ["conv_dim=4"]}, check_files=False)
+    assert [p.key for p in report.warnings if p.key == "conv_dim"] == ["conv_dim"]
+    assert "conv_dim" not in [p.key for p in report.errors]
 
 
 def test_relative_paths_warn_instead_of_guessing() -> None:
