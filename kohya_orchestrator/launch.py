@@ -101,6 +101,27 @@ def parse_gpu_ids(gpu_ids: str) -> list[str]:
     return ids
 
 
+def resolve_processes(
+    gpus: int | None, gpu_ids: str | None, accelerate_config: Path | None = None
+) -> int:
+    """The number of training processes --gpus / --gpu-ids ask for (1 by default, and with
+    --accelerate-config, whose file decides); raises LaunchError for values that disagree."""
+    if gpus is not None and gpus < 1:
+        raise LaunchError(f"--gpus {gpus}: needs at least 1.", hint="Use --gpus 2 or more.")
+    ids = parse_gpu_ids(gpu_ids) if gpu_ids is not None else None
+    if gpus is not None and ids is not None and len(ids) != gpus:
+        raise LaunchError(
+            f"--gpus {gpus} but --gpu-ids {gpu_ids} names {len(ids)} GPU(s).",
+            hint="Give as many GPU ids as --gpus, or only --gpu-ids.",
+        )
+    if accelerate_config is not None and (gpus is not None or ids is not None):
+        raise LaunchError(
+            "--accelerate-config cannot be combined with --gpus or --gpu-ids.",
+            hint="Set the number of processes and GPUs in the accelerate config file.",
+        )
+    return gpus if gpus is not None else (len(ids) if ids is not None else 1)
+
+
 def newest_state(model_dir: Path) -> Path:
     """The newest `*-state` folder in `model_dir` (by modification time, then name)."""
     states = (
@@ -144,20 +165,8 @@ def build_launch(
             f"mixed_precision {mixed_precision!r} is not one accelerate knows.",
             hint="Use one of: no, fp16, bf16 ('no' on Apple Silicon).",
         )
-    if gpus is not None and gpus < 1:
-        raise LaunchError(f"--gpus {gpus}: needs at least 1.", hint="Use --gpus 2 or more.")
+    num_processes = resolve_processes(gpus, gpu_ids, accelerate_config)
     ids = parse_gpu_ids(gpu_ids) if gpu_ids is not None else None
-    if gpus is not None and ids is not None and len(ids) != gpus:
-        raise LaunchError(
-            f"--gpus {gpus} but --gpu-ids {gpu_ids} names {len(ids)} GPU(s).",
-            hint="Give as many GPU ids as --gpus, or only --gpu-ids.",
-        )
-    if accelerate_config is not None and (gpus is not None or ids is not None):
-        raise LaunchError(
-            "--accelerate-config cannot be combined with --gpus or --gpu-ids.",
-            hint="Set the number of processes and GPUs in the accelerate config file.",
-        )
-    num_processes = gpus if gpus is not None else (len(ids) if ids is not None else 1)
     notes: list[str] = []
 
     argv = [python, "-m", ACCELERATE_MODULE]

@@ -138,6 +138,36 @@ def test_dry_run_multi_gpu_and_extra_args(
     )
 
 
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--gpu-ids", "0,x"], "--gpu-ids '0,x' is not a list of GPU numbers."),
+        (["--gpus", "3", "--gpu-ids", "0,1"], "--gpus 3 but --gpu-ids 0,1 names 2 GPU(s)."),
+    ],
+)
+def test_bad_gpu_flags_rejected_before_the_probe(
+    runner: CliRunner,
+    project: Path,
+    sd_scripts: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    flags: list[str],
+    message: str,
+) -> None:
+    def no_probe(python: str) -> Probe:
+        raise AssertionError("the probe must not run for a bad --gpus/--gpu-ids")
+
+    monkeypatch.setattr("kohya_orchestrator.cli.train._probe", no_probe)
+    result = train(runner, str(project), "--sd-scripts", str(sd_scripts), *flags)
+    assert result.exit_code == 1
+    hint = (
+        "Give comma-separated numbers, e.g. --gpu-ids 0,1."
+        if "0,x" in flags
+        else "Give as many GPU ids as --gpus, or only --gpu-ids."
+    )
+    assert result.stderr == f"Error: {message}\n  hint: {hint}\n"
+    assert not (project / "config.toml").exists()
+
+
 def test_smoke_and_resume_rejected(runner: CliRunner, project: Path) -> None:
     result = train(runner, str(project), "--smoke", "--resume")
     assert result.exit_code == 2

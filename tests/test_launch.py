@@ -14,6 +14,7 @@ from kohya_orchestrator.launch import (
     build_launch,
     default_cpu_threads,
     newest_state,
+    resolve_processes,
 )
 
 PY = "/opt/venv/bin/python"
@@ -263,6 +264,17 @@ def test_bad_launch_values(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(LaunchError) as info:
         launch(**kwargs)
     assert info.value.message == message
+
+
+def test_resolve_processes() -> None:
+    assert resolve_processes(None, None) == 1
+    assert resolve_processes(3, None) == 3
+    assert resolve_processes(None, "0, 2") == 2
+    assert resolve_processes(2, "0,1") == 2
+    assert resolve_processes(None, None, Path("/a.yaml")) == 1
+    with pytest.raises(LaunchError) as info:
+        resolve_processes(None, "0,x")
+    assert info.value.message == "--gpu-ids '0,x' is not a list of GPU numbers."
 
 
 def test_newest_state(tmp_path: Path) -> None:

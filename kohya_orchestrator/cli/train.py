@@ -104,13 +104,20 @@ def train(
     """
     from kohya_orchestrator.config import build_config, write_config
     from kohya_orchestrator.contract import flatten_like_sd_scripts
-    from kohya_orchestrator.launch import build_launch, default_cpu_threads, newest_state
+    from kohya_orchestrator.launch import (
+        build_launch,
+        default_cpu_threads,
+        newest_state,
+        resolve_processes,
+    )
     from kohya_orchestrator.layout import Layout
     from kohya_orchestrator.platform_info import detect_platform
     from kohya_orchestrator.preflight import run_preflight
 
     if smoke and resume:
         raise click.BadParameter("--smoke cannot be combined with --resume.", param_hint="--smoke")
+    # Before the config and the slow probe: a bad --gpus/--gpu-ids is reported at once.
+    processes = resolve_processes(gpus, gpu_ids, accelerate_config)
     dest = dest.expanduser().absolute()
     layout = Layout(dest)
     rendered = build_config(dest, overrides)
@@ -120,7 +127,6 @@ def train(
     for problem in getattr(rendered.report, "warnings", []):
         warn(problem.render())
     values = flatten_like_sd_scripts(rendered.values)
-    processes = gpus or (len([i for i in gpu_ids.split(",") if i.strip()]) if gpu_ids else 1)
     report = run_preflight(
         dest,
         values,
