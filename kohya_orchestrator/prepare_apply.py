@@ -15,15 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kohya_orchestrator.errors import FileSystemError
+from kohya_orchestrator.errors import FileSystemError, PlanConflictError
 from kohya_orchestrator.fsutil import fsync_dir, remove_stale_temps, temp_path_for
 from kohya_orchestrator.layout import Layout
 from kohya_orchestrator.prepare import (
     MANIFEST_NAME,
     Link,
     PreparePlan,
-    unchanged,
     record_of,
+    unchanged,
     write_manifest,
 )
 
@@ -60,6 +60,17 @@ def apply_prepare(plan: PreparePlan) -> InitialSettings:
             "Free some space or fix the permissions in DEST, then run the same command "
             "again; it picks up where this one stopped.",
         ) from exc
+
+
+def left_untouched_error(plan: PreparePlan) -> PlanConflictError:
+    """The error to end with when apply left files alone (`plan.skipped`): the rest of
+    DEST was synced, but the project is not complete."""
+    return PlanConflictError(
+        f"{len(plan.skipped)} file(s) in {plan.dest} appeared or changed while prepare "
+        "ran; they were left untouched.",
+        plan.skipped,
+        "Move them out of DEST (they are not prepare's), then run the same command again.",
+    )
 
 
 def _apply(plan: PreparePlan, step: _Step) -> InitialSettings:

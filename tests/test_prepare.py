@@ -430,7 +430,7 @@ def test_file_appearing_between_plan_and_apply_is_left_untouched(
     runner: CliRunner, project: dict[str, Path], mode: str
 ) -> None:
     from kohya_orchestrator.prepare import plan_prepare
-    from kohya_orchestrator.prepare_apply import apply_prepare
+    from kohya_orchestrator.prepare_apply import apply_prepare, left_untouched_error
 
     plan = plan_prepare(_request(project, mode))
     theirs = project["dest"] / "img/7_yumoto/a.txt"
@@ -440,6 +440,13 @@ def test_file_appearing_between_plan_and_apply_is_left_untouched(
     assert theirs.read_text() == "mine\n" and not theirs.is_symlink()
     assert plan.skipped == ["img/7_yumoto/a.txt"]
     assert "img/7_yumoto/a.txt" not in [link.target for link in plan.add]
+    assert left_untouched_error(plan).render() == (
+        f"1 file(s) in {plan.dest} appeared or changed while prepare ran; they were left "
+        "untouched.\n"
+        "  - img/7_yumoto/a.txt\n"
+        "  hint: Move them out of DEST (they are not prepare's), then run the same command "
+        "again."
+    )
     manifest = json.loads((project["dest"] / MANIFEST_NAME).read_text())["files"]
     assert "img/7_yumoto/a.txt" not in manifest and "img/7_yumoto/a.png" in manifest
     assert not [p for p in theirs.parent.iterdir() if p.name.startswith(TEMP_PREFIX)]

@@ -14,7 +14,6 @@ from kohya_orchestrator.cli.common import (
     verbose_option,
     warn,
 )
-from kohya_orchestrator.errors import PlanConflictError
 
 if TYPE_CHECKING:
     from kohya_orchestrator.prepare import PreparePlan
@@ -103,7 +102,7 @@ def prepare_command(
           --reg reg_imgs --reg-repeats 1 --class-prompt "1boy, man"
     """
     from kohya_orchestrator.prepare import PrepareRequest, plan_prepare
-    from kohya_orchestrator.prepare_apply import apply_prepare
+    from kohya_orchestrator.prepare_apply import apply_prepare, left_untouched_error
 
     if reg is not None and not class_prompt:
         raise click.BadParameter("--reg needs --class-prompt.", param_hint="'--class-prompt'")
@@ -134,12 +133,7 @@ def prepare_command(
         for note in plan.warnings + settings_note[1:]:
             warn(note)
     if plan.skipped:
-        raise PlanConflictError(
-            f"{len(plan.skipped)} file(s) in {plan.dest} appeared or changed while prepare "
-            "ran; they were left untouched.",
-            plan.skipped,
-            "Move them out of DEST (they are not prepare's), then run the same command again.",
-        )
+        raise left_untouched_error(plan)
 
 
 def _report(plan: PreparePlan, *, dry_run: bool, verbose: bool, written: bool | None) -> None:
