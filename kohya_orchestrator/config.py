@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from kohya_orchestrator.checkpoint import ModelInfo, require_trainable
+from kohya_orchestrator.contract import flatten_like_sd_scripts
 from kohya_orchestrator.errors import ConfigError, TemplateError
 from kohya_orchestrator.layout import Layout
 from kohya_orchestrator.settings import Settings, load_settings
@@ -107,17 +108,6 @@ def build_args(settings: Settings, layout: Layout, family: str) -> dict[str, Any
     return args
 
 
-def _flatten(doc: Mapping[str, Any]) -> dict[str, Any]:
-    """One level of tables flattened, last key wins: how sd-scripts reads --config_file."""
-    flat: dict[str, Any] = {}
-    for key, value in doc.items():
-        if isinstance(value, Mapping):
-            flat.update(value)
-        else:
-            flat[key] = value
-    return flat
-
-
 def parse_back(text: str, source: str) -> dict[str, Any]:
     """Parse rendered TOML with tomllib and toml; TemplateError unless both agree."""
     import toml
@@ -143,22 +133,33 @@ def parse_back(text: str, source: str) -> dict[str, Any]:
     return by_toml
 
 
-def _check_intended(
-    values: Mapping[str, Any], args: Mapping[str, Any], read: Sequence[str], source: str
-) -> None:
-    flat = _flatten(values)
+def _check_intended(values: Mapping[str, Any], args: Mapping[str, Any], source: str) -> None:
+    """Every intended argument must come back from the rendered file, same value, same type.
+
+    Not only the keys the template read: a user's copy that drops a line or hard-codes a value
+    would otherwise train with sd-scripts' default or the stale value, silently. Keys the
+    packaged templates write only on a condition (reg_data_dir, v2, sampling) are absent from
+    `args` when the condition is off, so they are not asked for.
+    """
+    flat = flatten_like_sd_scripts(values)
     wrong = [
-        f"{key}: intended {toml_value(args[key])}, parsed back {toml_value(flat[key])}"
+        f"{_named(key)}: intended {toml_value(args[key])}, parsed back {toml_value(flat[key])}"
         if key in flat
-        else f"{key}: intended {toml_value(args[key])}, missing after parsing"
-        for key in read
+        else f"{_named(key)}: intended {toml_value(args[key])}, missing after parsing"
+        for key in args
         if key not in flat or flat[key] != args[key] or type(flat[key]) is not type(args[key])
     ]
     if wrong:
         raise TemplateError(
             f"{source}: the rendered values differ from the settings:\n  " + "\n  ".join(wrong),
-            "Every value must pass through the `toml` filter: `key = {{ args.key | toml }}`.",
+            "Write every key from `args` through the `toml` filter, "
+            "`key = {{ args.key | toml }}`, and keep every key of the packaged template.",
         )
+
+
+def _named(key: str) -> str:
+    setting = SETTING_FOR_ARG.get(key)
+    return f"{key} (setting {setting!r})" if setting else key
 
 
 def _append_raw(text: str, raw: Mapping[str, Any]) -> str:
@@ -213,7 +214,7 @@ def build_config(
     source = str(rendered.template.path)
     text = rendered.text
     values = parse_back(text, source)
-    flat = _flatten(values)
+    flat = flatten_like_sd_scripts(values)
     unread = {k: v for k, v in settings.sd_scripts.items() if k not in args.read}
     clash = sorted(k for k in unread if k in flat)
     if clash:
@@ -225,8 +226,7 @@ def build_config(
     if unread:
         text = _append_raw(text, unread)
         values = parse_back(text, source)
-    read = list(args.read) + list(unread)
-    _check_intended(values, args_plain, read, source)
+    _check_intended(values, args_plain, source)
 
     notes = list(settings.notes)
     notes += _folder_notes(settings, layout)

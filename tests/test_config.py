@@ -223,17 +223,61 @@ def test_a_template_without_the_filter_is_caught(tmp_path: Path) -> None:
     assert err.value.message.startswith(f"{mine / 'sdxl_lora.toml.j2'} rendered invalid TOML:")
 
 
+SHIPPED_SDXL = Path(__file__).resolve().parent.parent / "templates" / "sdxl_lora.toml.j2"
+
+
+def _template_copy(root: Path, old: str, new: str) -> Path:
+    folder = root / "t"
+    folder.mkdir()
+    text = SHIPPED_SDXL.read_text()
+    assert old in text
+    (folder / "sdxl_lora.toml.j2").write_text(text.replace(old, new))
+    return folder
+
+
 def test_a_template_that_renders_a_wrong_value_is_caught(tmp_path: Path) -> None:
     dest = make_project(tmp_path)
-    (tmp_path / "t").mkdir()
-    (tmp_path / "t" / "sdxl_lora.toml.j2").write_text(
-        "max_train_epochs = {{ args.max_train_epochs | string | toml }}\n"
-    )
+    line = "max_train_epochs = {{ args.max_train_epochs | toml }}"
+    folder = _template_copy(tmp_path, line, line.replace("| toml", "| string | toml"))
     with pytest.raises(TemplateError) as err:
-        build_config(dest, templates_dir=tmp_path / "t")
+        build_config(dest, templates_dir=folder)
     assert err.value.message == (
-        f"{tmp_path / 't' / 'sdxl_lora.toml.j2'}: the rendered values differ from the settings:\n"
-        '  max_train_epochs: intended 15, parsed back "15"'
+        f"{folder / 'sdxl_lora.toml.j2'}: the rendered values differ from the settings:\n"
+        "  max_train_epochs (setting 'epochs'): intended 15, parsed back \"15\""
+    )
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "problem"),
+    [
+        # A copy that drops a line: sd-scripts would train without flip_aug's value, silently.
+        (
+            "flip_aug = {{ args.flip_aug | toml }}",
+            "",
+            "flip_aug: intended true, missing after parsing",
+        ),
+        # A copy that hard-codes a value the template never reads from `args`.
+        (
+            "seed = {{ args.seed | toml }}",
+            "seed = 7",
+            "seed: intended 42, parsed back 7",
+        ),
+    ],
+)
+def test_a_template_copy_that_drops_or_hardcodes_a_setting_is_caught(
+    tmp_path: Path, old: str, new: str, problem: str
+) -> None:
+    dest = make_project(tmp_path)
+    folder = _template_copy(tmp_path, old, new)
+    with pytest.raises(TemplateError) as err:
+        build_config(dest, templates_dir=folder)
+    assert err.value.message == (
+        f"{folder / 'sdxl_lora.toml.j2'}: the rendered values differ from the settings:\n"
+        f"  {problem}"
+    )
+    assert err.value.hint == (
+        "Write every key from `args` through the `toml` filter, "
+        "`key = {{ args.key | toml }}`, and keep every key of the packaged template."
     )
 
 
