@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kohya_orchestrator import profiles as _profiles
 from kohya_orchestrator.contract import (
     DEFAULT_SCRIPT,
     SCRIPTS,
@@ -24,7 +25,7 @@ from kohya_orchestrator.contract import (
 )
 from kohya_orchestrator.lint_types import GUI_NAMES, toml_value, typed_values
 
-PROFILES = ("apple-silicon", "cuda", "cpu")
+PROFILES = tuple(_profiles.PROFILES)
 __all__ = ["GUI_NAMES", "LintReport", "Problem", "lint", "lint_file", "toml_value"]
 _PROFILE_COMMENT = re.compile(r'profile: "([a-z-]+)"')
 

@@ -712,3 +712,10 @@ def test_explicit_contract_file(tmp_path: Path, runner: CliRunner) -> None:
     result = runner.invoke(cli, ["validate", str(path), "--contract", str(facts), "--json"])
     data = json.loads(result.output)
     assert data["contract"] == f"sdxl_train_network.py at sd-scripts feedbeef: 1 options ({facts})"
+
+
+def test_profiles_are_the_settings_profiles() -> None:
+    # One list: a profile added to profiles.py is one a config header may name.
+    from kohya_orchestrator import profiles, validate
+
+    assert tuple(profiles.PROFILES) == validate.PROFILES
