@@ -341,10 +341,14 @@ def plan_run(
             f"{BOMB_PIXELS:,} pixels, which Pillow refuses to open: sd-scripts stops when it "
             f"loads {'them' if len(bombs) != 1 else 'it'}; remove or re-save {shown}"
         )
-    if total and warmup >= total:
+    # The scheduler steps once per process per optimizer step (sd-scripts' get_scheduler_fix
+    # multiplies the steps by the process count), so warmup is in scheduler steps.
+    if total and warmup >= total * num_processes:
+        scheduler_total = total * num_processes
+        per_process = f" ({total} x {num_processes} processes)" if num_processes > 1 else ""
         warnings.append(
-            f"warmup steps {warmup} >= total steps {total}: the learning rate never reaches "
-            "its value"
+            f"warmup steps {warmup} >= total steps {scheduler_total}{per_process}: the learning "
+            "rate never reaches its value"
         )
     if isinstance(args.get("validation_split"), float) and args["validation_split"] > 0:
         warnings.append("validation_split > 0: the counts here ignore the validation split")

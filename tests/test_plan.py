@@ -480,6 +480,20 @@ def test_plan_warns_about_buckets_off_and_long_warmup(dataset: Path) -> None:
     ]
 
 
+def test_long_warmup_is_compared_in_scheduler_steps_with_several_gpus(dataset: Path) -> None:
+    # 2 processes: 135 optimizer steps, and the scheduler steps twice per optimizer step (270).
+    # A warmup of 250 scheduler steps ends before the run does: no warning (it was compared
+    # with 135 before).
+    ok = plan_run(_args(dataset, lr_warmup_steps=250), num_processes=2)
+    assert ok.total_steps == 135
+    assert [w for w in ok.warnings if "warmup" in w] == []
+    long = plan_run(_args(dataset, lr_warmup_steps=300), num_processes=2)
+    assert [w for w in long.warnings if "warmup" in w] == [
+        "warmup steps 300 >= total steps 270 (135 x 2 processes): the learning rate never "
+        "reaches its value"
+    ]
+
+
 def test_plan_folder_with_only_a_config_and_header_script(dataset: Path, runner: CliRunner) -> None:
     dest = dataset.parent
     (dest / "config.toml").write_text(
