@@ -320,17 +320,26 @@ def problem_lines(rendered: RenderedConfig) -> list[str]:
     return lines
 
 
+def refuse_errors(rendered: RenderedConfig, outcome: str = "") -> None:
+    """Raise ConfigError listing the lint errors (each naming its setting), if any.
+
+    `outcome` says what did not happen, e.g. "nothing was written"; every command that
+    uses a rendered config (config, plan, train) refuses the same way.
+    """
+    if rendered.report.ok:
+        return
+    raise ConfigError(
+        f"The rendered config has errors{'; ' + outcome if outcome else ''}:",
+        problem_lines(rendered),
+        "Fix the settings (kohya-orch.toml or --set) or the template.",
+    )
+
+
 def write_config(rendered: RenderedConfig, dest: Path) -> Path:
     """Write DEST/config.toml (and DEST/sample_prompts.txt when sampling); refuse on errors."""
     from kohya_orchestrator.fsutil import atomic_write_text
 
-    report = rendered.report
-    if report is not None and not report.ok:
-        raise ConfigError(
-            "The rendered config has errors; nothing was written:",
-            problem_lines(rendered),
-            "Fix the settings (kohya-orch.toml or --set) or the template.",
-        )
+    refuse_errors(rendered, "nothing was written")
     layout = Layout(dest)
     if rendered.sample_prompts is not None:
         atomic_write_text(layout.sample_prompts_file, rendered.sample_prompts)

@@ -419,14 +419,9 @@ def plan_project(dest: Path, overrides: Sequence[str] = (), num_processes: int =
         return plan_file(layout.config_file, num_processes=num_processes)
 
     rendered = config.build_config(Path(dest), overrides)
-    if rendered.report is not None and not rendered.report.ok:
-        # `config` refuses to write this config, so a plan of it would describe a run that
-        # cannot start.
-        raise ConfigError(
-            "The rendered config has errors; there is nothing to plan:",
-            config.problem_lines(rendered),
-            "Fix the settings (kohya-orch.toml or --set) or the template.",
-        )
+    # `config` refuses to write this config, so a plan of it would describe a run that
+    # cannot start.
+    config.refuse_errors(rendered, "there is nothing to plan")
     return plan_run(
         _flat(rendered.values),
         num_processes=num_processes,

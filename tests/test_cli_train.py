@@ -466,3 +466,20 @@ def test_dry_run_shows_the_command_and_then_the_problems(runner: CliRunner, proj
         f"  - sd-scripts not found: {missing} (from --sd-scripts) does not exist.\n"
         "  hint: Fix these and run again; `kohya-orch doctor DEST` shows the whole checklist.\n"
     )
+
+
+def test_lint_errors_stop_train_and_name_the_setting(
+    runner: CliRunner, project: Path, sd_scripts: Path
+) -> None:
+    result = train(
+        runner,
+        str(project),
+        "--dry-run",
+        "--sd-scripts",
+        str(sd_scripts),
+        "--set",
+        "sd_scripts.optimizer_type=Nope",
+    )
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: The rendered config has errors; nothing was run:\n")
+    assert "(from [sd_scripts] optimizer_type in kohya-orch.toml)" in result.stderr

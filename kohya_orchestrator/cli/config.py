@@ -73,24 +73,16 @@ def config_command(
       kohya-orch config ~/lora/yumoto_hakone --dry-run --set epochs=10
       kohya-orch config ~/lora/yumoto_hakone --set sample_every_n_epochs=1
     """
-    from kohya_orchestrator.config import build_config, problem_lines, write_config
-    from kohya_orchestrator.errors import ConfigError
+    from kohya_orchestrator.config import build_config, refuse_errors, write_config
 
     rendered = build_config(dest, overrides, templates_dir)
     for note in rendered.notes:
         click.echo(f"note: {note}", err=True)
-    report = rendered.report
-    if report is not None:
-        for problem in report.warnings:
-            warn(problem.render())
+    for problem in rendered.report.warnings:
+        warn(problem.render())
     if dry_run:
         click.echo(rendered.text, nl=False)
-        if report is not None and not report.ok:
-            raise ConfigError(
-                "The rendered config has errors:",
-                problem_lines(rendered),
-                "Fix the settings (kohya-orch.toml or --set) or the template.",
-            )
+        refuse_errors(rendered)
         return
     path = write_config(rendered, dest)
     template = rendered.template

@@ -18,7 +18,6 @@ from kohya_orchestrator.cli.common import (
     verbose_option,
     warn,
 )
-from kohya_orchestrator.errors import ConfigError
 
 TAIL_LINES = 25
 
@@ -32,16 +31,6 @@ def _stdout_writer() -> Callable[[bytes], None]:
         stream.flush()
 
     return write
-
-
-def _require_lint_ok(rendered: Any) -> None:
-    report = rendered.report
-    if report is not None and not report.ok:
-        raise ConfigError(
-            "The rendered config has errors; nothing was run:",
-            [p.render() for p in report.errors],
-            "Fix the settings (kohya-orch.toml or --set) or the template.",
-        )
 
 
 @click.command("train")
@@ -102,7 +91,7 @@ def train(
       kohya-orch train ~/lora/hakone --resume
       kohya-orch train ~/lora/hakone --gpus 2 -- --max_train_steps 100
     """
-    from kohya_orchestrator.config import build_config, write_config
+    from kohya_orchestrator.config import build_config, refuse_errors, write_config
     from kohya_orchestrator.contract import flatten_like_sd_scripts
     from kohya_orchestrator.launch import (
         build_launch,
@@ -121,7 +110,7 @@ def train(
     dest = dest.expanduser().absolute()
     layout = Layout(dest)
     rendered = build_config(dest, overrides)
-    _require_lint_ok(rendered)
+    refuse_errors(rendered, "nothing was run")
     for note in rendered.notes:
         click.echo(f"note: {note}", err=True)
     for problem in getattr(rendered.report, "warnings", []):
