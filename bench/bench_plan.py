@@ -103,9 +103,9 @@ sdpa = true
 def run() -> list[dict[str, Any]]:
     import toml
 
-    from kohya_orchestrator.contract import flatten_like_sd_scripts
-    from kohya_orchestrator.plan import plan_run
-    from kohya_orchestrator.validate import lint_file
+    from kohya_orchestrator.lint.linter import lint_file
+    from kohya_orchestrator.sdscripts.contract import flatten_like_sd_scripts
+    from kohya_orchestrator.train.steps import plan_run
 
     root = Path(tempfile.mkdtemp(prefix="bench_plan_"))
     try:

@@ -74,7 +74,7 @@ def model_path() -> Path:
     real = os.environ.get("MODEL")
     if real:
         return Path(real).resolve()
-    from kohya_orchestrator.safetensors_header import write_header_only
+    from kohya_orchestrator.sdscripts.safetensors_header import write_header_only
 
     keys = (
         "conditioner.embedders.1.model.transformer.resblocks.0.attn.in_proj_weight",

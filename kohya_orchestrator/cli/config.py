@@ -73,7 +73,7 @@ def config_command(
       kohya-orch config ~/lora/yumoto_hakone --dry-run --set epochs=10
       kohya-orch config ~/lora/yumoto_hakone --set sample_every_n_epochs=1
     """
-    from kohya_orchestrator.config import build_config, refuse_errors, write_config
+    from kohya_orchestrator.project.render import build_config, refuse_errors, write_config
 
     rendered = build_config(dest, overrides, templates_dir)
     for note in rendered.notes:

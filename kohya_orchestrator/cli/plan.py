@@ -10,7 +10,7 @@ import click
 from kohya_orchestrator.cli.common import echo_json, handle_errors, json_option, verbose_option
 
 if TYPE_CHECKING:
-    from kohya_orchestrator.plan import RunPlan
+    from kohya_orchestrator.train.steps import RunPlan
 
 
 def _size(n: int) -> str:
@@ -91,7 +91,7 @@ def plan_command(
       kohya-orch plan ~/lora/yumoto_hakone --set batch_size=2 --json
       kohya-orch plan config.toml --gpus 2
     """
-    from kohya_orchestrator.plan import plan_file, plan_project
+    from kohya_orchestrator.train.steps import plan_file, plan_project
 
     if target.is_dir():
         plan = plan_project(target, overrides, num_processes=gpus)

@@ -16,7 +16,7 @@ from kohya_orchestrator.cli.common import (
 )
 
 if TYPE_CHECKING:
-    from kohya_orchestrator.prepare import PreparePlan
+    from kohya_orchestrator.project.prepare import PreparePlan
 
 
 @click.command("prepare")
@@ -101,8 +101,8 @@ def prepare_command(
       kohya-orch prepare yumoto_hakone --images imgs --dest train --model sdxl.safetensors \\
           --reg reg_imgs --reg-repeats 1 --class-prompt "1boy, man"
     """
-    from kohya_orchestrator.prepare import PrepareRequest, plan_prepare
-    from kohya_orchestrator.prepare_apply import apply_prepare, left_untouched_error
+    from kohya_orchestrator.project.apply import apply_prepare, left_untouched_error
+    from kohya_orchestrator.project.prepare import PrepareRequest, plan_prepare
 
     if reg is not None and not class_prompt:
         raise click.BadParameter("--reg needs --class-prompt.", param_hint="'--class-prompt'")

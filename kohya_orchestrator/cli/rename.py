@@ -95,8 +95,8 @@ def _rename(
 ) -> None:
     # Imported here so that `kohya-orch --help` does not pay for the dataset modules.
     from kohya_orchestrator.dataset import rename as rn
+    from kohya_orchestrator.dataset.names import validate_file_prefix
     from kohya_orchestrator.dataset.scan import require_folder
-    from kohya_orchestrator.names import validate_file_prefix
 
     validate_file_prefix(prefix)
     require_folder(folder)

@@ -12,8 +12,8 @@ from kohya_orchestrator.cli.common import echo_json, handle_errors, json_option,
 from kohya_orchestrator.errors import InputError
 
 if TYPE_CHECKING:
-    from kohya_orchestrator.results import Results
-    from kohya_orchestrator.xyz import XyzPlan
+    from kohya_orchestrator.results.scan import Results
+    from kohya_orchestrator.results.xyz import XyzPlan
 
 _dest_argument = click.argument(
     "dest", type=click.Path(path_type=Path, file_okay=False, exists=True)
@@ -118,8 +118,8 @@ def results_command(dest: Path, verbose: bool, as_json: bool) -> None:
       kohya-orch results runs/yumoto_hakone --json
     """
     from kohya_orchestrator.errors import ResultsError
-    from kohya_orchestrator.results import scan_results
-    from kohya_orchestrator.xyz import xyz_from_results
+    from kohya_orchestrator.results.scan import scan_results
+    from kohya_orchestrator.results.xyz import xyz_from_results
 
     results = scan_results(dest)
     try:
@@ -190,7 +190,7 @@ def xyz_command(
       kohya-orch xyz runs/yumoto_hakone --every 2 --weight 0.8
       kohya-orch xyz runs/yumoto_hakone --last 5
     """
-    from kohya_orchestrator.xyz import build_xyz, planned_entries, xyz_for_dest
+    from kohya_orchestrator.results.xyz import build_xyz, planned_entries, xyz_for_dest
 
     if save_every is not None and epochs is None:
         # A project folder's files (or settings) already say how often the run saves.
@@ -256,7 +256,7 @@ def inspect_command(file: Path, top_tags: int, verbose: bool, as_json: bool) -> 
       kohya-orch inspect ponyDiffusionV6XL_v6StartWithThisOne.safetensors
       kohya-orch inspect yumoto_hakone-000005.safetensors --json
     """
-    from kohya_orchestrator.lora_inspect import inspect_file
+    from kohya_orchestrator.results.inspect import inspect_file
 
     info = inspect_file(file, top_tags=top_tags)
     if as_json:
@@ -301,7 +301,7 @@ def grid_command(dest: Path, out: Path | None, force: bool, verbose: bool) -> No
       kohya-orch grid runs/yumoto_hakone
       kohya-orch grid runs/yumoto_hakone --out ~/Desktop/yumoto_hakone.png
     """
-    from kohya_orchestrator.grid import write_grid
+    from kohya_orchestrator.results.grid import write_grid
 
     path, plan, notes = write_grid(dest, out, force=force)
     missing = len(plan.missing)
@@ -341,8 +341,8 @@ def export_command(
       kohya-orch export runs/yumoto_hakone --to ~/forge/models/Lora
       kohya-orch export runs/yumoto_hakone --to ~/forge/models/Lora --link
     """
-    from kohya_orchestrator.export import apply_export, plan_export
-    from kohya_orchestrator.results import scan_results
+    from kohya_orchestrator.results.export import apply_export, plan_export
+    from kohya_orchestrator.results.scan import scan_results
 
     results = scan_results(dest)
     plan = plan_export([f.path for f in results.files], to, link=link, force=force)

@@ -39,7 +39,7 @@ def ls_command(dest: Path | None, templates_dir: Path | None, as_json: bool) -> 
       kohya-orch templates ls
       kohya-orch templates ls ~/lora/yumoto_hakone --json
     """
-    from kohya_orchestrator.templates import list_templates
+    from kohya_orchestrator.config.templates import list_templates
 
     found = list_templates(dest, templates_dir)
     if as_json:
@@ -74,7 +74,7 @@ def cp_command(name: str, dest: Path, force: bool, templates_dir: Path | None) -
       kohya-orch templates cp sdxl_lora.toml.j2 ~/lora/yumoto_hakone
       kohya-orch templates cp sample_prompts.txt.j2 ~/lora/yumoto_hakone --force
     """
-    from kohya_orchestrator.templates import copy_template
+    from kohya_orchestrator.config.templates import copy_template
 
     target = copy_template(name, dest, force=force, templates_dir=templates_dir)
     click.echo(f"Copied {name} to {target}")

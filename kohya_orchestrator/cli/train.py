@@ -91,17 +91,17 @@ def train(
       kohya-orch train ~/lora/hakone --resume
       kohya-orch train ~/lora/hakone --gpus 2 -- --max_train_steps 100
     """
-    from kohya_orchestrator.config import build_config, refuse_errors, write_config
-    from kohya_orchestrator.contract import flatten_like_sd_scripts
-    from kohya_orchestrator.launch import (
+    from kohya_orchestrator.layout import Layout
+    from kohya_orchestrator.project.render import build_config, refuse_errors, write_config
+    from kohya_orchestrator.sdscripts.contract import flatten_like_sd_scripts
+    from kohya_orchestrator.train.launch import (
         build_launch,
         default_cpu_threads,
         newest_state,
         resolve_processes,
     )
-    from kohya_orchestrator.layout import Layout
-    from kohya_orchestrator.platform_info import detect_platform
-    from kohya_orchestrator.preflight import run_preflight
+    from kohya_orchestrator.train.platform_info import detect_platform
+    from kohya_orchestrator.train.preflight import run_preflight
 
     if smoke and resume:
         raise click.BadParameter("--smoke cannot be combined with --resume.", param_hint="--smoke")
@@ -141,7 +141,7 @@ def train(
     smoke_plan = None
     log_dir = layout.log_dir
     if smoke:
-        from kohya_orchestrator.smoke import plan_smoke
+        from kohya_orchestrator.train.smoke import plan_smoke
 
         smoke_plan = plan_smoke(dest, rendered.values)
         config_file = smoke_plan.config_file
@@ -181,7 +181,7 @@ def train(
     if smoke_plan is not None:
         import toml
 
-        from kohya_orchestrator.smoke import apply_smoke
+        from kohya_orchestrator.train.smoke import apply_smoke
 
         apply_smoke(smoke_plan)
         config_text = toml.dumps(smoke_plan.config)
@@ -192,14 +192,14 @@ def train(
 
 
 def _probe(python: str) -> Any:
-    from kohya_orchestrator.probe import run_probe
+    from kohya_orchestrator.train.probe import run_probe
 
     click.echo(f"checking {python} (imports torch) ...", err=True)
     return run_probe(python)
 
 
 def _timestamp() -> str:
-    from kohya_orchestrator.runrecord import timestamp
+    from kohya_orchestrator.train.runrecord import timestamp
 
     return timestamp()
 
@@ -214,10 +214,10 @@ def _run(
     stamp: str,
     smoke_plan: Any,
 ) -> int:
-    from kohya_orchestrator.diagnose import diagnose_log
     from kohya_orchestrator.layout import Layout
-    from kohya_orchestrator.runner import run_launch
-    from kohya_orchestrator.runrecord import (
+    from kohya_orchestrator.train.diagnose import diagnose_log
+    from kohya_orchestrator.train.runner import run_launch
+    from kohya_orchestrator.train.runrecord import (
         RunRecord,
         dataset_manifest,
         produced_loras,
@@ -251,7 +251,7 @@ def _run(
         extra["interrupted"] = result.interrupts
     summary_lines: list[str] = []
     if smoke_plan is not None:
-        from kohya_orchestrator.smoke import summarize_smoke
+        from kohya_orchestrator.train.smoke import summarize_smoke
 
         summary = summarize_smoke(result.tail, result.peak_rss_bytes, model_dir)
         extra["seconds_per_step"] = summary.seconds_per_step
@@ -308,10 +308,10 @@ def doctor(
       kohya-orch doctor
       kohya-orch doctor ~/lora/hakone --sd-scripts ~/kohya_ss/sd-scripts
     """
-    from kohya_orchestrator.contract import flatten_like_sd_scripts
     from kohya_orchestrator.errors import OrchError
-    from kohya_orchestrator.platform_info import detect_platform
-    from kohya_orchestrator.preflight import (
+    from kohya_orchestrator.sdscripts.contract import flatten_like_sd_scripts
+    from kohya_orchestrator.train.platform_info import detect_platform
+    from kohya_orchestrator.train.preflight import (
         PreflightReport,
         check_environment,
         run_preflight,
@@ -325,7 +325,7 @@ def doctor(
             "sdxl_train_network.py", sd_scripts=sd_scripts, python=python, probe=_probe
         )
     else:
-        from kohya_orchestrator.config import build_config
+        from kohya_orchestrator.project.render import build_config
 
         try:
             rendered = build_config(dest.expanduser().absolute(), overrides)

@@ -61,7 +61,7 @@ def validate_command(
       kohya-orch validate gui_config.toml --script train_network.py --json
       kohya-orch validate config.toml --profile apple-silicon
     """
-    from kohya_orchestrator.validate import lint_file
+    from kohya_orchestrator.lint.linter import lint_file
 
     if file.is_dir():
         file = file / "config.toml"
@@ -107,7 +107,7 @@ def contract_show(as_json: bool) -> None:
       kohya-orch contract show
       kohya-orch contract show --json
     """
-    from kohya_orchestrator.contract import contracts_in_use, user_contract_dir
+    from kohya_orchestrator.sdscripts.contract import contracts_in_use, user_contract_dir
 
     contracts = contracts_in_use()
     if as_json:
@@ -160,7 +160,11 @@ def contract_refresh(sd_scripts: Path, python: str | None, as_json: bool, verbos
       kohya-orch contract refresh --sd-scripts ~/sd-scripts
       kohya-orch contract refresh --sd-scripts ~/sd-scripts --python ~/sd-scripts/venv/bin/python
     """
-    from kohya_orchestrator.contract import PINNED_COMMIT, diff_with_shipped, refresh_contract
+    from kohya_orchestrator.sdscripts.contract import (
+        PINNED_COMMIT,
+        diff_with_shipped,
+        refresh_contract,
+    )
 
     results = refresh_contract(sd_scripts, python)
     rows = []

@@ -26,10 +26,10 @@ from kohya_orchestrator.dataset.captions import (
     split_tags,
     starts_with_trigger,
 )
+from kohya_orchestrator.dataset.names import fold_name
 from kohya_orchestrator.dataset.rename import require_no_pending_rename
 from kohya_orchestrator.dataset.scan import IMAGE_EXTENSIONS, ImageEntry, scan_folder
 from kohya_orchestrator.errors import CaptionError, DatasetError, InputError, OrchError
-from kohya_orchestrator.names import fold_name
 
 TriggerSource = Literal["given", "guessed"]
 Iterate = Callable[[list[Any]], Iterable[Any]]

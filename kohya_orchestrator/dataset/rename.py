@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kohya_orchestrator.dataset import journal as jr
+from kohya_orchestrator.dataset.names import fold_name, validate_file_prefix
 from kohya_orchestrator.dataset.scan import (
     ImageEntry,
     group_sidecars,
@@ -33,7 +34,6 @@ from kohya_orchestrator.dataset.scan import (
 )
 from kohya_orchestrator.errors import DatasetError, JournalError, PlanConflictError
 from kohya_orchestrator.fsutil import NAME_MAX
-from kohya_orchestrator.names import fold_name, validate_file_prefix
 
 TOO_LONG_END = f" (at most {NAME_MAX})"
 

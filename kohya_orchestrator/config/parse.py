@@ -1,0 +1,228 @@
+"""Reading settings values: the file's TOML, `--set KEY=VALUE` strings, kinds and checks.
+
+Every problem is collected as a line naming the source, the key, the value and the fix;
+`settings.resolve_settings` raises them together.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import tomllib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from kohya_orchestrator.config.schema import ALIASES, SPEC_BY_KEY, Spec
+from kohya_orchestrator.config.tomlquote import toml_value
+from kohya_orchestrator.errors import SettingsError
+
+SD_SCRIPTS_TABLE = "sd_scripts"
+# `0,000025`: the decimal comma the user writes. Bare in TOML it is a syntax error, so the
+# file reader quotes the value of `key = 1,5` lines, which no valid TOML contains, and the
+# setting's kind decides: a number reads it as 1.5, `resolution = 768,768` as "768,768".
+_DECIMAL_COMMA = re.compile(r"^[+-]?\d+,\d+$")
+_COMMA_LINE = re.compile(r"^(\s*[A-Za-z0-9_-]+\s*=\s*)([+-]?\d+\s*,\s*\d+)(\s*(?:#.*)?)$")
+# sd-scripts option types that read `1,5` as the number 1.5 ([sd_scripts] keys).
+_NUMBER_TYPES = {"float", "int_or_float"}
+_TRUE = {"true", "yes", "on", "1"}
+_FALSE = {"false", "no", "off", "0"}
+
+
+def parse_resolution(text: str) -> tuple[int, int]:
+    """`"512,512"` or `"512"` -> (512, 512); ValueError when it is not that shape."""
+    parts = [p.strip() for p in re.split(r"[,x]", str(text))]
+    if len(parts) == 1:
+        parts = parts * 2
+    if len(parts) != 2 or not all(p.isdigit() for p in parts):
+        raise ValueError(text)
+    w, h = int(parts[0]), int(parts[1])
+    if w < 64 or h < 64:
+        raise ValueError(text)
+    return w, h
+
+
+def did_you_mean(key: str) -> str:
+    if key in ALIASES:
+        return f" (did you mean {ALIASES[key]!r}?)"
+    close = difflib.get_close_matches(key, list(SPEC_BY_KEY), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def fmt(value: Any) -> str:
+    try:
+        return toml_value(value)
+    except ValueError:
+        return repr(value)
+
+
+def _coerce(spec: Spec, value: Any, *, from_cli: bool) -> tuple[Any, str | None]:
+    """The value converted to the setting's kind, or (None, what is wrong and the fix)."""
+    kind = spec.kind
+    if from_cli and isinstance(value, str):
+        value = _cli_scalar(kind, value)
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value, None
+        return None, "must be true or false (without quotes)"
+    if kind == "int":
+        if isinstance(value, int) and not isinstance(value, bool):
+            result: Any = value
+        elif isinstance(value, str) and _DECIMAL_COMMA.match(value.strip()):
+            return None, "must be a whole number, not a decimal"
+        else:
+            return None, "must be a whole number (without quotes)"
+    elif kind == "float":
+        if isinstance(value, str) and _DECIMAL_COMMA.match(value.strip()):
+            value = float(value.strip().replace(",", "."))
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            result = float(value)
+        else:
+            return None, "must be a number such as 2.5e-5 or 0,000025"
+    elif kind == "resolution":
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        if not isinstance(value, str):
+            return None, 'must be "WIDTH,HEIGHT" such as "512,512"'
+        try:
+            w, h = parse_resolution(value)
+        except ValueError:
+            return None, 'must be "WIDTH,HEIGHT" such as "512,512" (each at least 64)'
+        return f"{w},{h}", None
+    else:
+        if not isinstance(value, str):
+            return None, "must be text in quotes"
+        if spec.choices is not None and value not in spec.choices:
+            close = difflib.get_close_matches(value, spec.choices, n=1, cutoff=0.5)
+            maybe = f" (did you mean {close[0]!r}?)" if close else ""
+            return None, f"must be one of {', '.join(spec.choices)}{maybe}"
+        return value, None
+    if spec.minimum is not None and result < spec.minimum:
+        return None, f"must be at least {spec.minimum:g}"
+    return result, None
+
+
+def _cli_scalar(kind: str, text: str) -> Any:
+    """A --set value read as the setting's kind: `768,768`, `0,000025`, `yes`, `cosine`."""
+    raw = text.strip()
+    if kind == "bool":
+        low = raw.lower()
+        return True if low in _TRUE else False if low in _FALSE else raw
+    if kind == "int":
+        return int(raw) if re.fullmatch(r"[+-]?\d+", raw) else raw
+    if kind == "float":
+        if _DECIMAL_COMMA.match(raw):
+            return float(raw.replace(",", "."))
+        try:
+            return float(raw)
+        except ValueError:
+            return raw
+    if raw[:1] in {'"', "'"}:
+        parsed = _toml_scalar(raw)
+        if isinstance(parsed, str):
+            return parsed
+    return text
+
+
+def _toml_scalar(text: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def _raw_number(key: str, value: Any) -> Any:
+    """A `1,5` string of an [sd_scripts] key becomes 1.5 only where sd-scripts wants a number.
+
+    The key may be a float option, or a text one such as `resolution = "768,768"`, which
+    must stay text; the training script is not known yet, so either script's facts decide.
+    """
+    if not (isinstance(value, str) and _DECIMAL_COMMA.match(value.strip())):
+        return value
+    if _option_type(key) in _NUMBER_TYPES:
+        return float(value.strip().replace(",", "."))
+    return value
+
+
+def _option_type(key: str) -> str | None:
+    from kohya_orchestrator.sdscripts.contract import load_contract
+
+    for script in ("sdxl_train_network.py", "train_network.py"):
+        option = load_contract(script).options.get(key)
+        if option is not None:
+            return option.type
+    return None
+
+
+def parse_overrides(overrides: Sequence[str]) -> tuple[dict[str, Any], list[str]]:
+    """`--set` strings -> ({key: raw value}, problems). `sd_scripts.KEY=V` sets a raw key."""
+    values: dict[str, Any] = {}
+    problems: list[str] = []
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            problems.append(f"--set {item!r}: expected KEY=VALUE, e.g. --set epochs=10")
+            continue
+        if key.startswith(SD_SCRIPTS_TABLE + "."):
+            sub = key[len(SD_SCRIPTS_TABLE) + 1 :]
+            raw_value = _toml_scalar(raw.strip())
+            values.setdefault(SD_SCRIPTS_TABLE, {})[sub] = raw_value
+            continue
+        values[key] = raw
+    return values, problems
+
+
+def read_settings_file(path: Path) -> dict[str, Any]:
+    """The raw TOML document of a settings file (decimal commas accepted)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SettingsError(
+            f"No settings file: {path}",
+            [],
+            "Run `kohya-orch prepare NAME --images DIR --dest DEST --model FILE` first.",
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"Cannot read the settings file {path}: {exc}", []) from None
+    text = "\n".join(_COMMA_LINE.sub(r'\1"\2"\3', line) for line in text.split("\n"))
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(
+            f"{path} is not valid TOML: {exc}",
+            [],
+            'Fix that line; text values need quotes, e.g. lr_scheduler = "cosine".',
+        ) from None
+
+
+def collect(
+    doc: Mapping[str, Any], source: str, *, from_cli: bool, problems: list[str]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Validated (settings, raw sd-scripts keys) from one source; problems appended."""
+    out: dict[str, Any] = {}
+    raw: dict[str, Any] = {}
+    for key, value in doc.items():
+        if key == SD_SCRIPTS_TABLE:
+            if not isinstance(value, Mapping):
+                problems.append(f"{source}: {key} must be a table ([{SD_SCRIPTS_TABLE}])")
+                continue
+            for sub, sub_value in value.items():
+                if isinstance(sub_value, Mapping):
+                    problems.append(
+                        f"{source}: [{SD_SCRIPTS_TABLE}] {sub} is a table; sd-scripts reads "
+                        "only plain keys there"
+                    )
+                else:
+                    raw[sub] = _raw_number(sub, sub_value)
+            continue
+        spec = SPEC_BY_KEY.get(key)
+        if spec is None:
+            problems.append(f"{source}: unknown setting {key!r}{did_you_mean(key)}")
+            continue
+        coerced, error = _coerce(spec, value, from_cli=from_cli)
+        if error is not None:
+            problems.append(f"{source}: {key} = {fmt(value)} {error}")
+            continue
+        out[key] = coerced
+    return out, raw

@@ -1,0 +1,345 @@
+"""Key and type checks of `validate.lint`: unknown keys (GUI names, did-you-mean), types, choices.
+
+Values from a TOML file reach sd-scripts unconverted (read_config_from_file never applies the
+argparse `type`), so each value is checked against the option's type name in the facts.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from kohya_orchestrator.sdscripts.contract import Contract, Option
+
+if TYPE_CHECKING:
+    from kohya_orchestrator.lint.linter import LintReport
+
+
+def toml_value(value: Any) -> str:
+    """A value written the way it would appear in a TOML file."""
+    import json
+
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + "}"
+    return repr(value) if isinstance(value, int | float) else str(value)
+
+
+# Names the kohya_ss GUI saves in its own configs, and the sd-scripts key each one means.
+GUI_NAMES: dict[str, str] = {
+    "epoch": "max_train_epochs",
+    "epochs": "max_train_epochs",
+    "optimizer": "optimizer_type",
+    "max_resolution": "resolution",
+    "lr_warmup": "lr_warmup_steps",
+    "LoRA_type": "network_module",
+    "lr_restart_cycles": "lr_scheduler_num_cycles",
+    "learning_rate_te": "text_encoder_lr",
+    "model_list": "pretrained_model_name_or_path",
+    "network_rank": "network_dim",
+    "train_dir": "train_data_dir",
+    "reg_dir": "reg_data_dir",
+    "conv_dim": "network_args",
+    "conv_alpha": "network_args",
+    "sdxl": "",
+    "num_cpu_threads_per_process": "",
+    "additional_parameters": "",
+    "use_wandb": "log_with",
+}
+
+
+def _kind_of(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a float"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a table"
+    return "a date/time"
+
+
+_TYPE_WORDS = {
+    "int": ("an integer", "integers"),
+    "float": ("a number", "numbers"),
+    "int_or_float": ("a number", "numbers"),
+    "str": ("a string", "strings"),
+    "Path": ("a path string", "path strings"),
+}
+
+
+def _scalar_ok(type_name: str | None, value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    if type_name == "int":
+        return isinstance(value, int)
+    if type_name in ("float", "int_or_float"):
+        return isinstance(value, int | float) and not (
+            isinstance(value, float) and math.isnan(value)
+        )
+    return isinstance(value, str)
+
+
+def _converted(type_name: str | None, value: Any) -> Any:
+    """The value the user most likely meant, or None when there is no obvious one."""
+    try:
+        if type_name == "int":
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            if isinstance(value, str):
+                return int(value.strip())
+        if type_name in ("float", "int_or_float") and isinstance(value, str):
+            return float(value.strip().replace(",", "."))
+        if (
+            type_name in ("str", "Path")
+            and isinstance(value, int | float)
+            and not isinstance(value, bool)
+        ):
+            return str(value)
+    except ValueError:
+        return None
+    return None
+
+
+def _check_flag(report: LintReport, key: str, value: Any) -> None:
+    if isinstance(value, bool):
+        return
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        word = value.strip().lower()
+        report.error(
+            key,
+            f"'{key}' is a switch: it must be true or false, not the string {toml_value(value)}",
+            f"write {key} = {word} without quotes",
+        )
+        return
+    if key == "xformers" and isinstance(value, str):
+        hint = 'write sdpa = true (the kohya_ss GUI\'s xformers = "sdpa") or xformers = true'
+    elif isinstance(value, int) and value in (0, 1):
+        # The kohya_ss GUI writes switches as 0/1; sd-scripts reads the number's truth value,
+        # so the run does what was meant.
+        report.warn(
+            key,
+            f"'{key}' is a switch: write true or false, not an integer ({value}); sd-scripts "
+            f"reads it as {'true' if value else 'false'}",
+            f"write {key} = {'true' if value else 'false'}",
+        )
+        return
+    else:
+        hint = f"write {key} = true or {key} = false"
+    report.error(
+        key,
+        f"'{key}' is a switch: it must be true or false, not {_kind_of(value)} "
+        f"({toml_value(value)})",
+        hint,
+    )
+
+
+def _check_list(report: LintReport, key: str, opt: Option, value: Any) -> bool:
+    one, many = _TYPE_WORDS.get(opt.type or "str", ("a string", "strings"))
+    if not isinstance(value, list):
+        # main's text_encoder_lr still takes one number (train_network keeps it compatible).
+        if key == "text_encoder_lr" and _scalar_ok(opt.type, value):
+            return True
+        fixed = _converted(opt.type, value) if not _scalar_ok(opt.type, value) else value
+        hint = (
+            f"write {key} = [{toml_value(fixed)}]"
+            if fixed is not None
+            else f"write {key} = [...] with {many}"
+        )
+        report.error(
+            key,
+            f"'{key}' must be a list (TOML array) of {many}, not {_kind_of(value)} "
+            f"({toml_value(value)})",
+            hint,
+        )
+        return False
+    for i, item in enumerate(value, 1):
+        if not _scalar_ok(opt.type, item):
+            report.error(
+                key,
+                f"'{key}' must be a list of {many}, but item {i} is {_kind_of(item)} "
+                f"({toml_value(item)})",
+                f"write every item of {key} as {one}",
+            )
+            return False
+    return True
+
+
+def _check_scalar(report: LintReport, key: str, opt: Option, value: Any) -> bool:
+    if _scalar_ok(opt.type, value):
+        return True
+    one, _ = _TYPE_WORDS.get(opt.type or "str", ("a string", "strings"))
+    if key == "resolution" and isinstance(value, int | float) and not isinstance(value, bool):
+        n = int(value)
+        report.error(
+            key,
+            f"'resolution' must be a string like \"{n},{n}\", not {_kind_of(value)} ({value!r}): "
+            "sd-scripts crashes on a number",
+            f'write resolution = "{n},{n}"',
+        )
+        return False
+    if key == "resolution" and isinstance(value, list) and len(value) == 2:
+        text = ",".join(str(v) for v in value)
+        report.error(
+            key,
+            f"'resolution' must be a string like \"{text}\", not a list ({toml_value(value)})",
+            f'write resolution = "{text}"',
+        )
+        return False
+    fixed = _converted(opt.type, value)
+    hint = f"write {key} = {toml_value(fixed)}" if fixed is not None else f"write {key} as {one}"
+    if isinstance(value, str) and fixed is not None:
+        hint += " without quotes"
+    report.error(key, f"'{key}' must be {one}, not {_kind_of(value)} ({toml_value(value)})", hint)
+    return False
+
+
+def _check_choices(
+    report: LintReport, key: str, opt: Option, value: Any, flat: Mapping[str, Any]
+) -> None:
+    if opt.choices is None:
+        return
+    allowed = [c for c in opt.choices if c is not None]
+    if value in allowed:
+        return
+    # kohya_ss GUI values sd-scripts accepts from a config file (argparse checks choices only
+    # on the command line): 75 tokens is the default length, and dynamo_backend is read only
+    # with torch_compile (the GUI writes "no").
+    if key == "max_token_length" and value == 75:
+        return
+    if key == "dynamo_backend" and not flat.get("torch_compile"):
+        return
+    shown = ", ".join(toml_value(c) for c in allowed)
+    hint = f"use one of: {shown}"
+    if isinstance(value, str):
+        lowered = {str(c).lower(): c for c in allowed}
+        close = lowered.get(value.lower()) or next(
+            iter(difflib.get_close_matches(value, [str(c) for c in allowed], n=1)), None
+        )
+        if close is not None:
+            hint = f"did you mean {toml_value(close)}? ({hint})"
+    report.error(key, f"'{key}' = {toml_value(value)} is not one of the choices: {shown}", hint)
+
+
+def _unknown_key(
+    report: LintReport, key: str, value: Any, contract: Contract, flat: Mapping[str, Any]
+) -> None:
+    if key in GUI_NAMES:
+        message, hint = _gui_problem(key, value, contract)
+        target = GUI_NAMES[key]
+        if _gui_target_set(key, value, target, flat):
+            # A GUI config carries both names; sd-scripts uses its own and the run is right.
+            report.warn(key, message, f"remove it: {target} = {toml_value(flat[target])} is set")
+        else:
+            report.error(key, message, hint)
+        return
+    if key in ("datasets", "general") or (
+        isinstance(value, list) and value and isinstance(value[0], dict)
+    ):
+        report.error(
+            key,
+            f"unknown key '{key}': [[{key}]] tables belong in a dataset config, "
+            "not in the training TOML; sd-scripts ignores them here",
+            'move them into a separate file and set dataset_config = "/path/to/it.toml"',
+        )
+        return
+    names = contract.names
+    close = difflib.get_close_matches(key, names, n=1, cutoff=0.75)
+    if not close:
+        lowered = {n.lower(): n for n in names}
+        if key.lower() in lowered:
+            close = [lowered[key.lower()]]
+    if close:
+        hint = f"did you mean '{close[0]}'?"
+    else:
+        hint = f"remove it, or check the name in `{contract.script} --help`"
+    report.error(key, f"unknown key '{key}': sd-scripts ignores it silently", hint)
+
+
+def _gui_target_set(key: str, value: Any, target: str, flat: Mapping[str, Any]) -> bool:
+    """Whether the sd-scripts key the GUI name stands for is there, meaning the same."""
+    if not target or target not in flat:
+        return False
+    if key == "LoRA_type":
+        # Only the GUI's "Standard" is networks.lora; LyCORIS types need another module.
+        return bool(value == "Standard" and flat[target] == "networks.lora")
+    if target == "network_args":
+        args = flat[target]
+        return isinstance(args, list) and any(str(a).startswith(f"{key}=") for a in args)
+    if key in ("model_list", "lr_warmup", "max_resolution"):
+        # Not the same kind of value (a dropdown, a percentage, one side): the target rules.
+        return True
+    # `epoch = 3` beside max_train_epochs = 15 asks for a run sd-scripts will not do.
+    return bool(flat[target] == value)
+
+
+def _gui_problem(key: str, value: Any, contract: Contract) -> tuple[str, str]:
+    target = GUI_NAMES[key]
+    message = f"'{key}' is a kohya_ss GUI name, not an sd-scripts option: sd-scripts ignores it"
+    tv = toml_value(value)
+    if key == "lr_warmup":
+        ratio = value / 100 if isinstance(value, int | float) and value > 1 else value
+        return message, (
+            f"use lr_warmup_steps = {toml_value(ratio)} (a ratio of the steps; "
+            "the GUI's lr_warmup is a percentage)"
+        )
+    if key == "LoRA_type":
+        return message, 'use network_module = "networks.lora" (the GUI\'s "Standard" LoRA)'
+    if key in ("conv_dim", "conv_alpha"):
+        return message, f'use network_args = ["{key}={value}"]'
+    if key == "sdxl":
+        return message, "choose the script instead: sdxl_train_network.py for SDXL"
+    if key == "num_cpu_threads_per_process":
+        return message, "it is an accelerate launch flag; remove it from the TOML"
+    if key == "additional_parameters":
+        return message, "write each parameter as its own key in the TOML"
+    if key == "use_wandb":
+        return message, 'use log_with = "wandb"'
+    if key == "max_resolution" and not isinstance(value, str):
+        return message, f'use resolution = "{value},{value}"'
+    if target in contract.options:
+        return message, f"use {target} = {tv}"
+    return message, f"use {target}"
+
+
+def typed_values(
+    flat: Mapping[str, Any], contract: Contract, report: LintReport, nested: set[str]
+) -> dict[str, Any]:
+    """Check keys and types; return the known keys whose values have the right type."""
+    good: dict[str, Any] = {}
+    for key, value in flat.items():
+        if key in nested:
+            continue
+        opt = contract.options.get(key)
+        if opt is None:
+            _unknown_key(report, key, value, contract, flat)
+            continue
+        if opt.is_flag:
+            _check_flag(report, key, value)
+            if isinstance(value, bool):
+                good[key] = value
+            elif isinstance(value, int) and value in (0, 1):
+                good[key] = bool(value)
+            continue
+        ok = (
+            _check_list(report, key, opt, value)
+            if opt.is_list
+            else _check_scalar(report, key, opt, value)
+        )
+        if ok:
+            if not opt.is_list:
+                _check_choices(report, key, opt, value, flat)
+            good[key] = value
+    return good

@@ -1,0 +1,284 @@
+"""Lint an sd-scripts training TOML against the argument facts: keys, types, choices, rules.
+
+sd-scripts accepts unknown keys silently and never type-checks values from the file (see
+SD_SCRIPTS.md), so a typo or a GUI name trains something else without a word. `lint` flattens
+the document as sd-scripts does and reports every problem at once, errors and warnings apart.
+Key and type checks live in lint_types.py, cross-key rules in lint_rules.py, filesystem rules
+in lint_files.py.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kohya_orchestrator.config import profiles as _profiles
+from kohya_orchestrator.lint.keys import GUI_NAMES, toml_value, typed_values
+from kohya_orchestrator.sdscripts.contract import (
+    DEFAULT_SCRIPT,
+    SCRIPTS,
+    Contract,
+    flatten_like_sd_scripts,
+    load_contract,
+)
+
+PROFILES = tuple(_profiles.PROFILES)
+__all__ = ["GUI_NAMES", "LintReport", "Problem", "lint", "lint_file", "toml_value"]
+_PROFILE_COMMENT = re.compile(r'profile: "([a-z-]+)"')
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding: the key it is about, what is wrong, and how to fix it."""
+
+    key: str
+    message: str
+    hint: str = ""
+
+    def render(self) -> str:
+        return f"{self.message}\n    hint: {self.hint}" if self.hint else self.message
+
+    def to_dict(self) -> dict[str, str]:
+        return {"key": self.key, "message": self.message, "hint": self.hint}
+
+
+@dataclass
+class LintReport:
+    """Everything `lint` found; `.ok` when there is no error (warnings allowed)."""
+
+    script: str
+    contract: str
+    config_path: str | None = None
+    profile: str | None = None
+    errors: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def error(self, key: str, message: str, hint: str = "") -> None:
+        self.errors.append(Problem(key, message, hint))
+
+    def warn(self, key: str, message: str, hint: str = "") -> None:
+        self.warnings.append(Problem(key, message, hint))
+
+    def messages(self) -> list[str]:
+        """Every message, errors first (handy in tests and in ProblemsError)."""
+        return [p.message for p in self.errors] + [p.message for p in self.warnings]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.config_path,
+            "script": self.script,
+            "contract": self.contract,
+            "profile": self.profile,
+            "ok": self.ok,
+            "errors": [p.to_dict() for p in self.errors],
+            "warnings": [p.to_dict() for p in self.warnings],
+        }
+
+
+def flatten_with_origins(
+    doc: Mapping[str, Any], report: LintReport
+) -> tuple[dict[str, Any], set[str]]:
+    """sd-scripts' flattening, reporting deeper tables and keys set in several tables."""
+    seen: dict[str, list[str]] = {}
+    nested: set[str] = set()
+    for section, value in doc.items():
+        if not isinstance(value, dict):
+            seen.setdefault(section, []).append("top level")
+            continue
+        for key, inner in value.items():
+            seen.setdefault(key, []).append(f"[{section}]")
+            if isinstance(inner, dict):
+                nested.add(key)
+                inner_keys = ", ".join(inner) or "none"
+                report.error(
+                    f"{section}.{key}",
+                    f"table [{section}.{key}] is nested two levels deep: sd-scripts flattens "
+                    f"only one level, so its keys ({inner_keys}) are never read",
+                    f"move these keys into [{section}] or another top-level table",
+                )
+    flat = flatten_like_sd_scripts(doc)
+    for key, places in seen.items():
+        if len(places) > 1 and key not in nested:
+            report.warn(
+                key,
+                f"'{key}' is set {len(places)} times ({', '.join(places)}): sd-scripts uses the "
+                f"last one, {toml_value(flat[key])}",
+                f"keep one '{key}'",
+            )
+    return flat, nested
+
+
+def lint(
+    doc: Mapping[str, Any],
+    *,
+    script: str = DEFAULT_SCRIPT,
+    contract: Contract | None = None,
+    config_path: Path | None = None,
+    profile: str | None = None,
+    check_files: bool = True,
+) -> LintReport:
+    """Every problem sd-scripts would ignore, crash on, or silently misread, all at once.
+
+    `doc` is the parsed TOML (nested, as `toml.load` returns it). `profile` is the hardware
+    the run is for: "apple-silicon" and "cpu" make the options that fail there errors, "cuda"
+    drops those checks, None reports the Apple-Silicon ones as warnings. `check_files` looks
+    at the paths and the image folders named in the file.
+    """
+    from kohya_orchestrator.lint import rules as lint_rules
+
+    contract = contract or load_contract(script)
+    report = LintReport(
+        script=contract.script,
+        contract=contract.describe(),
+        config_path=str(config_path) if config_path else None,
+        profile=profile,
+    )
+    flat, nested = flatten_with_origins(doc, report)
+    values = typed_values(flat, contract, report, nested)
+    lint_rules.apply_rules(values, flat, contract, report, profile, check_files)
+    return report
+
+
+def read_toml_file(path: Path, report: LintReport) -> dict[str, Any] | None:
+    """Parse with `toml` as sd-scripts does; flag files that `tomllib` reads differently."""
+    import tomllib
+
+    import toml
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        report.error("", f"{path} is not UTF-8 text (byte {exc.start})", "save it as UTF-8")
+        return None
+    try:
+        doc: dict[str, Any] = toml.loads(text)
+    except toml.TomlDecodeError as exc:
+        hint = "fix the syntax there; strings need quotes, tables [name]"
+        try:
+            tomllib.loads(text)
+            hint = (
+                "tomllib reads this file, but sd-scripts' parser (toml 0.10.2) does not; "
+                "arrays must hold one type there (write [1.0, 0.5], not [1, 0.5])"
+            )
+        except tomllib.TOMLDecodeError as strict_exc:
+            hint = f"tomllib says: {strict_exc}; {hint}"
+        report.error(
+            "",
+            f"{path} is not valid TOML for sd-scripts' parser (line {exc.lineno}, "
+            f"column {exc.colno}): {exc.msg}",
+            hint,
+        )
+        return None
+    except (IndexError, ValueError, TypeError) as exc:
+        # toml 0.10.2 raises plain errors on some malformed input.
+        report.error(
+            "",
+            f"{path} is not valid TOML for sd-scripts' parser: {exc}",
+            "fix the syntax; strings need quotes, tables [name]",
+        )
+        return None
+    try:
+        strict_doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        report.warn(
+            "",
+            f"{path} is read by sd-scripts' parser (toml) but is not valid TOML 1.0: {exc}",
+            "other tools (and tomllib) will refuse it; fix the syntax",
+        )
+        return doc
+    if _normalise(strict_doc) != _normalise(doc):
+        report.warn(
+            "",
+            f"{path} is read differently by sd-scripts' parser (toml) and by tomllib",
+            "simplify the values (plain strings, numbers, arrays of one type)",
+        )
+    return doc
+
+
+def _normalise(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _normalise(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_normalise(v) for v in value]
+    if hasattr(value, "isoformat") and not isinstance(value, str):
+        return value.isoformat()
+    return value
+
+
+def header_hints(text: str) -> tuple[str | None, str | None]:
+    """(script, profile) named in the leading comments of a config kohya-orch rendered.
+
+    The templates start with "... for sd-scripts' sdxl_train_network.py ..." and
+    'profile: "cuda"'; a file without them (a GUI config) gives (None, None).
+    """
+    script = profile = None
+    for line in text.splitlines()[:12]:
+        if not line.startswith("#"):
+            if line.strip():
+                break
+            continue
+        if script is None:
+            script = next((s for s in SCRIPTS if re.search(rf"\b{s}", line)), None)
+        match = _PROFILE_COMMENT.search(line)
+        if profile is None and match and match.group(1) in PROFILES:
+            profile = match.group(1)
+    return script, profile
+
+
+def lint_file(
+    path: Path,
+    script: str | None = None,
+    *,
+    contract: Contract | None = None,
+    profile: str | None = None,
+    check_files: bool = True,
+    facts: Path | None = None,
+) -> LintReport:
+    """`lint` a TOML file; a syntax error is reported (with line and column), not raised.
+
+    Without `script`/`contract` (or `profile`), the script (and profile) named in the file's
+    leading comments are used, as kohya-orch's templates write them; else the SDXL script.
+    `facts` is an explicit argument facts file (see contract.load_contract).
+    """
+    path = Path(path)
+    text = ""
+    if path.is_file():
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            text = ""
+    named_script, named_profile = header_hints(text)
+    if contract is None:
+        contract = load_contract(script or named_script or DEFAULT_SCRIPT, facts=facts)
+    if profile is None:
+        profile = named_profile
+    report = LintReport(
+        script=contract.script,
+        contract=contract.describe(),
+        config_path=str(path),
+        profile=profile,
+    )
+    if not path.is_file():
+        report.error("", f"{path} does not exist", "check the path of the training TOML")
+        return report
+    doc = read_toml_file(path, report)
+    if doc is None:
+        return report
+    full = lint(
+        doc,
+        script=contract.script,
+        contract=contract,
+        config_path=path,
+        profile=profile,
+        check_files=check_files,
+    )
+    report.errors.extend(full.errors)
+    report.warnings.extend(full.warnings)
+    return report

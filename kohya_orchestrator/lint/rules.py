@@ -1,0 +1,392 @@
+"""The cross-key and filesystem rules of `validate.lint` (facts from SD_SCRIPTS.md).
+
+Each rule reads only values that already passed the type check, so one wrong type gives one
+message, not a cascade.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from kohya_orchestrator.lint import files as lint_files
+from kohya_orchestrator.lint import hardware as lint_platform
+from kohya_orchestrator.lint.keys import toml_value as _tv
+from kohya_orchestrator.sdscripts.buckets import adjust_bucket_range, parse_resolution
+from kohya_orchestrator.sdscripts.contract import Contract
+
+if TYPE_CHECKING:
+    from kohya_orchestrator.lint.linter import LintReport
+
+SDXL_SCRIPT = "sdxl_train_network.py"
+
+# transformers' SchedulerType (sd-scripts' pins) plus diffusers' piecewise_constant.
+SCHEDULERS = (
+    "linear",
+    "cosine",
+    "cosine_with_restarts",
+    "polynomial",
+    "constant",
+    "constant_with_warmup",
+    "inverse_sqrt",
+    "reduce_lr_on_plateau",
+    "cosine_with_min_lr",
+    "cosine_warmup_with_min_lr",
+    "warmup_stable_decay",
+    "piecewise_constant",
+)
+# train_util.get_optimizer's names (compared lower-case), then torch.optim's own classes.
+OPTIMIZERS = (
+    "AdamW",
+    "AdamW8bit",
+    "PagedAdamW",
+    "PagedAdamW8bit",
+    "PagedAdamW32bit",
+    "Lion",
+    "Lion8bit",
+    "PagedLion8bit",
+    "SGDNesterov",
+    "SGDNesterov8bit",
+    "DAdaptation",
+    "DAdaptAdamPreprint",
+    "DAdaptAdaGrad",
+    "DAdaptAdam",
+    "DAdaptAdan",
+    "DAdaptAdanIP",
+    "DAdaptLion",
+    "DAdaptSGD",
+    "Prodigy",
+    "AdaFactor",
+    "RAdamScheduleFree",
+    "AdamWScheduleFree",
+    "SGDScheduleFree",
+)
+TORCH_OPTIMIZERS = (
+    "Adam",
+    "SGD",
+    "RMSprop",
+    "Adagrad",
+    "Adadelta",
+    "Adamax",
+    "NAdam",
+    "RAdam",
+    "ASGD",
+    "Rprop",
+)
+REQUIRED = (
+    ("pretrained_model_name_or_path", "sd-scripts needs the base model to train on"),
+    ("output_dir", "sd-scripts needs a folder to save the LoRA files in"),
+    ("network_module", "sd-scripts cannot build the LoRA network without it"),
+)
+REQUIRED_HINTS = {
+    "pretrained_model_name_or_path": 'pretrained_model_name_or_path = "/path/to/model.safetensors"',
+    "output_dir": 'output_dir = "/path/to/project/model"',
+    "network_module": 'network_module = "networks.lora"',
+}
+
+
+def apply_rules(
+    values: Mapping[str, Any],
+    flat: Mapping[str, Any],
+    contract: Contract,
+    report: LintReport,
+    profile: str | None,
+    check_files: bool,
+) -> None:
+    """Run every rule; problems go into `report`."""
+    sdxl = contract.script == SDXL_SCRIPT
+    _required(values, flat, report)
+    _schedule(values, flat, report)
+    _epochs(values, report)
+    _network(values, report)
+    _optimizer(values, report)
+    _caching(values, report, sdxl)
+    _resolution(values, report, sdxl)
+    lint_platform.check_platform(values, report, profile)
+    _sampling(values, report)
+    if sdxl and "clip_skip" in values:
+        report.warn(
+            "clip_skip",
+            f"'clip_skip' = {values['clip_skip']} does nothing when training SDXL "
+            "(sd-scripts only logs it)",
+            "remove it; set clip skip at generation time (Forge) instead",
+        )
+    if "dataset_config" in values and ("train_data_dir" in values or "reg_data_dir" in values):
+        report.warn(
+            "train_data_dir",
+            "'train_data_dir' and 'reg_data_dir' are ignored when dataset_config is set",
+            "keep one of them: the folders or the dataset config",
+        )
+    ext = values.get("caption_extension")
+    if isinstance(ext, str) and ext and not ext.startswith("."):
+        report.warn(
+            "caption_extension",
+            f"'caption_extension' = {_tv(ext)} has no leading dot: sd-scripts looks for "
+            f"files named like image{ext}",
+            f'write caption_extension = ".{ext}"',
+        )
+    if check_files:
+        lint_files.check_paths(values, report)
+        lint_files.check_folders(values, report)
+
+
+def _sampling(values: Mapping[str, Any], report: LintReport) -> None:
+    asks = [
+        k
+        for k in ("sample_every_n_epochs", "sample_every_n_steps", "sample_at_first")
+        if values.get(k) and not (isinstance(values.get(k), int) and values[k] < 0)
+    ]
+    prompts = values.get("sample_prompts")
+    if asks and not prompts:
+        report.error(
+            "sample_prompts",
+            f"'{asks[0]}' is set but sample_prompts is not: sd-scripts crashes with a "
+            "TypeError the first time it samples",
+            'add sample_prompts = "/path/to/prompts.txt", or remove the sampling settings',
+        )
+    elif isinstance(prompts, str) and prompts and not prompts.endswith((".txt", ".toml", ".json")):
+        report.error(
+            "sample_prompts",
+            f"'sample_prompts' = {_tv(prompts)} is not a .txt, .toml or .json file: "
+            "sd-scripts crashes when it samples",
+            "name the prompts file with one of those extensions",
+        )
+
+
+def _required(values: Mapping[str, Any], flat: Mapping[str, Any], report: LintReport) -> None:
+    for key, why in REQUIRED:
+        if key not in flat:
+            report.error(key, f"'{key}' is not set: {why}", f"add {REQUIRED_HINTS[key]}")
+    if "train_data_dir" not in flat and "dataset_config" not in flat:
+        report.error(
+            "train_data_dir",
+            "'train_data_dir' is not set (nor dataset_config): sd-scripts has no images to "
+            "train on",
+            'add train_data_dir = "/path/to/project/img"',
+        )
+    if "resolution" not in flat and "dataset_config" not in flat:
+        report.error(
+            "resolution",
+            "'resolution' is not set: sd-scripts needs the training resolution",
+            'add resolution = "512,512" (or "768,768" for more detail)',
+        )
+
+
+def _schedule(values: Mapping[str, Any], flat: Mapping[str, Any], report: LintReport) -> None:
+    scheduler = values.get("lr_scheduler", "constant")
+    warmup = values.get("lr_warmup_steps", 0)
+    custom = values.get("lr_scheduler_type", "")
+    if scheduler == "constant" and warmup and not custom:
+        shown = (
+            f"lr_scheduler = {_tv(scheduler)}"
+            if "lr_scheduler" in values
+            else 'lr_scheduler (default "constant")'
+        )
+        report.error(
+            "lr_scheduler",
+            f"{shown} with lr_warmup_steps = {_tv(warmup)} makes sd-scripts stop with a ValueError",
+            'use lr_scheduler = "constant_with_warmup", or lr_warmup_steps = 0',
+        )
+    if isinstance(warmup, float) and warmup >= 1:
+        report.error(
+            "lr_warmup_steps",
+            f"'lr_warmup_steps' = {warmup!r} is a float, read as a ratio of the total steps, "
+            "and is 1 or more: the learning rate would never finish warming up",
+            "write a ratio below 1 (0.05 = 5%) or a whole number of steps (100)",
+        )
+    elif isinstance(warmup, int | float) and warmup < 0:
+        report.error(
+            "lr_warmup_steps",
+            f"'lr_warmup_steps' = {warmup!r} is negative",
+            "write a ratio below 1 (0.05 = 5%) or a whole number of steps (100)",
+        )
+    if (
+        isinstance(scheduler, str)
+        and not custom
+        and scheduler not in SCHEDULERS
+        and not scheduler.startswith("adafactor:")
+    ):
+        close = difflib.get_close_matches(scheduler, SCHEDULERS, n=1)
+        hint = f'did you mean "{close[0]}"?' if close else "use one of: " + ", ".join(SCHEDULERS)
+        report.error(
+            "lr_scheduler",
+            f"'lr_scheduler' = {_tv(scheduler)} is not a scheduler sd-scripts knows: it "
+            "stops with a ValueError after loading the model",
+            hint,
+        )
+
+
+def _epochs(values: Mapping[str, Any], report: LintReport) -> None:
+    epochs = values.get("max_train_epochs")
+    if "max_train_steps" in values and epochs is None:
+        report.warn(
+            "max_train_steps",
+            f"'max_train_steps' = {values['max_train_steps']} without max_train_epochs: the run "
+            "length ignores the dataset size and the saved files are numbered by epoch",
+            "set max_train_epochs (it overrides max_train_steps)",
+        )
+    elif "max_train_steps" not in values and epochs is None:
+        report.warn(
+            "max_train_epochs",
+            "neither 'max_train_epochs' nor 'max_train_steps' is set: sd-scripts trains 1600 steps",
+            "set max_train_epochs = 15",
+        )
+    for key in (
+        "max_train_epochs",
+        "train_batch_size",
+        "gradient_accumulation_steps",
+        "save_every_n_epochs",
+        "network_dim",
+        "max_train_steps",
+    ):
+        value = values.get(key)
+        if isinstance(value, int) and value < 1:
+            report.error(key, f"'{key}' = {value} must be 1 or more", f"set {key} to 1 or more")
+    every = values.get("save_every_n_epochs")
+    if isinstance(every, int) and isinstance(epochs, int) and every > epochs >= 1:
+        report.warn(
+            "save_every_n_epochs",
+            f"'save_every_n_epochs' = {every} is more than max_train_epochs = {epochs}: only "
+            "the final LoRA is saved",
+            "set save_every_n_epochs = 1 to compare every epoch",
+        )
+
+
+def _network(values: Mapping[str, Any], report: LintReport) -> None:
+    dim = values.get("network_dim")
+    alpha = values.get("network_alpha")
+    if isinstance(dim, int) and isinstance(alpha, int | float) and alpha > dim:
+        report.warn(
+            "network_alpha",
+            f"'network_alpha' = {alpha} is above network_dim = {dim}: the LoRA's updates are "
+            f"scaled up {alpha / dim:g} times",
+            f"use network_alpha = {dim / 2:g} (half the rank) or at most {dim}",
+        )
+    if "output_name" not in values and "output_dir" in values:
+        report.warn(
+            "output_name",
+            "'output_name' is not set: the LoRA files are named epoch-000001 ... and last",
+            'set output_name = "<your LoRA name>"',
+        )
+    if "network_dim" not in values and "network_module" in values:
+        report.warn(
+            "network_dim",
+            "'network_dim' is not set: sd-scripts uses rank 4",
+            "set network_dim = 16 (32 for fidelity, 8 if it overfits)",
+        )
+
+
+def _optimizer(values: Mapping[str, Any], report: LintReport) -> None:
+    opt = values.get("optimizer_type", "")
+    if not isinstance(opt, str) or not opt or "." in opt:
+        return
+    known = {o.lower() for o in OPTIMIZERS}
+    if opt.lower() in known or opt in TORCH_OPTIMIZERS:
+        return
+    close = difflib.get_close_matches(opt.lower(), sorted(known), n=1)
+    names = {o.lower(): o for o in OPTIMIZERS}
+    hint = f'did you mean "{names[close[0]]}"?' if close else 'use "AdamW" or a module.Class path'
+    report.error(
+        "optimizer_type",
+        f"'optimizer_type' = {_tv(opt)} is not an optimizer sd-scripts knows: it stops with "
+        "an AttributeError after loading the model",
+        hint,
+    )
+
+
+def _caching(values: Mapping[str, Any], report: LintReport, sdxl: bool) -> None:
+    if sdxl and values.get("cache_text_encoder_outputs"):
+        for key in ("shuffle_caption",):
+            if values.get(key):
+                report.error(
+                    key,
+                    "'cache_text_encoder_outputs' cannot be combined with shuffle_caption: "
+                    "cached outputs are computed once, from unshuffled captions",
+                    "turn off shuffle_caption, or cache_text_encoder_outputs",
+                )
+        for key in ("caption_dropout_rate", "caption_tag_dropout_rate", "token_warmup_step"):
+            value = values.get(key)
+            if isinstance(value, int | float) and value > 0:
+                report.error(
+                    key,
+                    f"'cache_text_encoder_outputs' cannot be combined with {key} = {value}",
+                    f"set {key} = 0, or turn off cache_text_encoder_outputs",
+                )
+        te_lr = values.get("text_encoder_lr")
+        te_lrs = te_lr if isinstance(te_lr, list) else [te_lr]
+        if any(isinstance(v, int | float) and v > 0 for v in te_lrs):
+            report.error(
+                "text_encoder_lr",
+                f"'cache_text_encoder_outputs' cannot be combined with text_encoder_lr = "
+                f"{_tv(te_lr)}: cached outputs mean the text encoder is not trained",
+                "remove text_encoder_lr, or turn off cache_text_encoder_outputs",
+            )
+        if not values.get("network_train_unet_only"):
+            report.error(
+                "network_train_unet_only",
+                "'cache_text_encoder_outputs' requires network_train_unet_only = true "
+                "(sd-scripts asserts it)",
+                "add network_train_unet_only = true",
+            )
+    if values.get("cache_latents") or values.get("cache_latents_to_disk"):
+        for key in ("color_aug", "random_crop"):
+            if values.get(key):
+                report.error(
+                    key,
+                    f"'cache_latents' cannot be combined with {key}: cached latents are "
+                    "computed once, before any augmentation",
+                    f"turn off {key}, or cache_latents",
+                )
+
+
+def _resolution(values: Mapping[str, Any], report: LintReport, sdxl: bool) -> None:
+    raw = values.get("resolution")
+    reso = parse_resolution(raw) if raw is not None else None
+    if raw is not None and reso is None:
+        report.error(
+            "resolution",
+            f"'resolution' = {_tv(raw)} is not a size sd-scripts can read",
+            'write resolution = "512,512" (width,height) or "768"',
+        )
+    steps = values.get("bucket_reso_steps", 64)
+    need = 32 if sdxl else 64
+    if isinstance(steps, int) and steps > 0 and steps % need:
+        report.error(
+            "bucket_reso_steps",
+            f"'bucket_reso_steps' = {steps} is not divisible by {need}: "
+            f"{'sdxl_train_network.py' if sdxl else 'train_network.py'} stops with an "
+            "AssertionError",
+            f"use bucket_reso_steps = {64 if steps > 48 else need}",
+        )
+    # sd-scripts checks the range whenever buckets are on, bucket_no_upscale or not, after
+    # rounding min down and max up to bucket_reso_steps.
+    if not values.get("enable_bucket"):
+        return
+    lo = values.get("min_bucket_reso", 256)
+    hi = values.get("max_bucket_reso", 1024)
+    if not (isinstance(lo, int) and isinstance(hi, int)):
+        return
+    step = steps if isinstance(steps, int) and steps > 0 else 64
+    given_lo, given_hi = lo, hi
+    lo, hi = adjust_bucket_range(lo, hi, step)
+    if lo > hi:
+        report.error(
+            "min_bucket_reso",
+            f"'min_bucket_reso' = {given_lo} is above max_bucket_reso = {given_hi}",
+            "make min_bucket_reso the smaller one (256 and 1024 by default)",
+        )
+    if reso and min(reso) < lo:
+        report.error(
+            "min_bucket_reso",
+            f"'min_bucket_reso' = {given_lo} is larger than the shorter side of "
+            f"the resolution {reso[0]}x{reso[1]}: sd-scripts stops with an AssertionError",
+            f"set min_bucket_reso = {max(step, min(reso) // step * step)}",
+        )
+    if reso and max(reso) > hi:
+        report.error(
+            "max_bucket_reso",
+            f"'max_bucket_reso' = {given_hi} is smaller than the resolution "
+            f"{reso[0]}x{reso[1]}: sd-scripts stops with an AssertionError",
+            f"set max_bucket_reso = {max(2 * max(reso), 1024)}",
+        )

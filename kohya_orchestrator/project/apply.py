@@ -1,0 +1,202 @@
+"""`prepare`'s apply step: make the folders, the settings file, the links and the manifest.
+
+The plan (prepare.plan_prepare) decided what to add, replace and remove; this does it in an
+order where a kill or a full disk at any point leaves DEST re-syncable by the next run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kohya_orchestrator.errors import FileSystemError, PlanConflictError
+from kohya_orchestrator.fsutil import fsync_dir, remove_stale_temps, temp_path_for
+from kohya_orchestrator.layout import Layout
+from kohya_orchestrator.project.prepare import (
+    MANIFEST_NAME,
+    Link,
+    PreparePlan,
+    record_of,
+    unchanged,
+    write_manifest,
+)
+
+if TYPE_CHECKING:
+    from kohya_orchestrator.config.settings import InitialSettings
+
+
+@dataclass
+class _Step:
+    """How far `apply_prepare` got: what it was doing, and how many files it made."""
+
+    doing: str = ""
+    made: int = 0
+
+
+def apply_prepare(plan: PreparePlan) -> InitialSettings:
+    """Create the folders, write the settings file (only if there is none yet), sync the
+    links and the manifest; return what happened to the settings file.
+
+    An OSError (disk full, no permission) becomes a FileSystemError saying where it
+    stopped; the sources are only read, and the next run picks up where this one stopped.
+    """
+    step = _Step()
+    try:
+        return _apply(plan, step)
+    except OSError as exc:
+        total = len(plan.add) + len(plan.replace)
+        where = step.doing
+        if where.endswith("/") and exc.filename is not None:
+            where = os.fsdecode(exc.filename)  # the folder mkdir could not make (DEST itself?)
+        raise FileSystemError(
+            f"prepare stopped in {plan.dest} at {where}: {exc.strerror or exc}. "
+            f"{step.made} of {total} files were made; the source folders were not changed.",
+            "Free some space or fix the permissions in DEST, then run the same command "
+            "again; it picks up where this one stopped.",
+        ) from exc
+
+
+def left_untouched_error(plan: PreparePlan) -> PlanConflictError:
+    """The error to end with when apply left files alone (`plan.skipped`): the rest of
+    DEST was synced, but the project is not complete."""
+    return PlanConflictError(
+        f"{len(plan.skipped)} file(s) in {plan.dest} appeared or changed while prepare "
+        "ran; they were left untouched.",
+        plan.skipped,
+        "Move them out of DEST (they are not prepare's), then run the same command again.",
+    )
+
+
+def _apply(plan: PreparePlan, step: _Step) -> InitialSettings:
+    from kohya_orchestrator.config.settings import write_initial_settings
+
+    request, dest = plan.request, plan.dest
+    for rel in plan.dirs:
+        step.doing = f"{rel}/"
+        (dest / rel).mkdir(parents=True, exist_ok=True)
+        remove_stale_temps(dest / rel)
+    # The manifest and the settings are written atomically in DEST itself: a kill there
+    # leaves its temp beside them.
+    remove_stale_temps(dest)
+    # Settings first: they were validated in the plan, and a project with settings but
+    # half its links is re-synced by the next run anyway.
+    step.doing = Layout(dest).settings_file.name
+    settings = write_initial_settings(
+        dest,
+        name=request.name,
+        trigger=request.trigger or request.name,
+        images=Path(os.path.realpath(request.images)),
+        model=Path(os.path.abspath(request.model)),
+        repeats=request.repeats,
+        reg=Path(os.path.realpath(request.reg)) if request.reg is not None else None,
+        reg_repeats=request.reg_repeats if request.reg is not None else None,
+        class_prompt=request.class_prompt,
+        overrides=request.overrides,
+    )
+    manifest = dict(plan.manifest) | plan.refresh
+    for link in plan.add:  # recorded before they exist: a kill leaves nothing unowned
+        manifest[link.target] = {"source": str(link.source), "mode": link.mode}
+    step.doing = MANIFEST_NAME
+    write_manifest(dest, manifest)
+    touched = set()
+    for target in plan.remove:
+        step.doing = target
+        (dest / target).unlink()
+        manifest.pop(target, None)
+        touched.add((dest / target).parent)
+    replacing = {link.target for link in plan.replace}
+    for link in plan.replace + plan.add:
+        step.doing = link.target
+        old = plan.manifest.get(link.target) if link.target in replacing else None
+        record = _make(link, dest / link.target, old)
+        if record is None:
+            plan.skipped.append(link.target)
+            if old is None:
+                manifest.pop(link.target, None)  # the file there is the user's, not ours
+            continue
+        manifest[link.target] = record
+        step.made += 1
+        touched.add((dest / link.target).parent)
+    if plan.skipped:
+        gone = set(plan.skipped)
+        plan.add = [link for link in plan.add if link.target not in gone]
+        plan.replace = [link for link in plan.replace if link.target not in gone]
+    for folder in touched:
+        fsync_dir(folder)
+    _remove_empty_dirs(dest, {str(Path(t).parent) for t in plan.remove}, set(plan.dirs))
+    step.doing = MANIFEST_NAME
+    write_manifest(dest, manifest)
+    return settings
+
+
+def _make(link: Link, target: Path, old: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Create one file in DEST, or atomically replace the one prepare made (`old` is its
+    record); return its manifest record, or None when a file the plan did not expect is
+    there now (it is left untouched).
+
+    A new file is created without replacing: a file that appeared in DEST since the plan
+    makes the create fail instead of being overwritten.
+    """
+    if old is None and link.mode == "symlink":
+        return _create(lambda: os.symlink(link.source, target), link, target)
+    if old is None and link.mode == "hardlink":
+        return _create(lambda: os.link(link.source, target), link, target)
+    tmp = temp_path_for(target)
+    try:
+        if link.mode == "symlink":
+            os.symlink(link.source, tmp)
+        elif link.mode == "hardlink":
+            os.link(link.source, tmp)
+        else:
+            shutil.copyfile(link.source, tmp)
+            with open(tmp, "rb") as fh:
+                os.fsync(fh.fileno())
+        if old is None:
+            return _create(lambda: _link_copy(tmp, target), link, target)
+        if not unchanged(target, old):
+            return None  # changed by the user since the plan
+        os.replace(tmp, target)
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+    return record_of(link, target)
+
+
+def _create(make: Callable[[], None], link: Link, target: Path) -> dict[str, Any] | None:
+    try:
+        make()
+    except FileExistsError:
+        return None
+    return record_of(link, target)
+
+
+def _link_copy(tmp: Path, target: Path) -> None:
+    """Give the finished copy `tmp` its name without replacing a file that is there."""
+    try:
+        os.link(tmp, target)
+    except FileExistsError:
+        raise
+    except OSError as exc:
+        # File systems without hard links (FAT, some network shares): check, then rename.
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
+            raise
+        if os.path.lexists(target):
+            raise FileExistsError(errno.EEXIST, "File exists", str(target)) from exc
+        os.replace(tmp, target)
+
+
+def _remove_empty_dirs(dest: Path, candidates: set[str], keep: set[str]) -> None:
+    """Remove concept folders emptied by the sync (and reg/ when it is left empty)."""
+    for rel in sorted(candidates, key=len, reverse=True):
+        for folder in (dest / rel, (dest / rel).parent):
+            rel_name = folder.relative_to(dest).as_posix()
+            if rel_name in keep or rel_name in ("img", ".", "model", "log"):
+                continue
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only succeeds when empty

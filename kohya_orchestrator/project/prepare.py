@@ -1,0 +1,393 @@
+"""`prepare`: the kohya folder layout in DEST, filled with links to the images and captions.
+
+DEST/img/<repeats>_<name>/ gets a symlink (or hardlink, or copy) of every image of the
+source folder and of its `.txt` / `.caption` caption; DEST/reg/<n>_<class>/ the same for
+regularisation images, only when they are given. Image and caption suffixes are
+lower-cased in DEST, because sd-scripts matches `.png` / `.PNG` and `.txt` exactly.
+
+Re-running syncs: what DEST should hold is computed from the sources, compared with what
+is there and with the manifest (DEST/.kohya-orch-prepare.json, the files prepare made),
+and only the difference is applied. A file in DEST that prepare did not make, or that the
+user changed since, is never removed or replaced. Nothing outside DEST is written; the
+source folders are only read. A kill midway is harmless: a link that already exists and
+points where it should is adopted on the next run, copies are written atomically, and
+the manifest is written (with the planned files) before the first change. The plan is
+here; the apply step is in prepare_apply.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kohya_orchestrator.dataset.names import fold_name, validate_file_prefix
+from kohya_orchestrator.dataset.rename import require_no_pending_rename
+from kohya_orchestrator.dataset.scan import ImageEntry, scan_folder
+from kohya_orchestrator.errors import DatasetError, LayoutError
+from kohya_orchestrator.fsutil import atomic_write_text
+from kohya_orchestrator.layout import Layout
+
+MANIFEST_NAME = ".kohya-orch-prepare.json"
+MODES = ("symlink", "hardlink", "copy")
+CAPTION_SUFFIXES = (".txt", ".caption")
+
+
+@dataclass(frozen=True)
+class PrepareRequest:
+    """What the user asked `prepare` for (paths as given)."""
+
+    name: str
+    images: Path
+    dest: Path
+    model: Path
+    repeats: int = 7
+    trigger: str = ""
+    reg: Path | None = None
+    reg_repeats: int = 1
+    class_prompt: str | None = None
+    mode: str = "symlink"
+    overrides: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Link:
+    """One file DEST should hold: `target` (relative to DEST) made from `source`."""
+
+    target: str
+    source: Path
+    mode: str
+
+
+@dataclass
+class PreparePlan:
+    """The difference between DEST and what it should hold; computing it changes nothing."""
+
+    request: PrepareRequest
+    dest: Path
+    dirs: list[str]
+    add: list[Link]
+    replace: list[Link]
+    remove: list[str]
+    kept: int
+    desired: list[Link]
+    manifest: dict[str, dict[str, Any]]
+    warnings: list[str] = field(default_factory=list)
+    refresh: dict[str, dict[str, Any]] = field(default_factory=dict)
+    model_label: str = ""
+    images: int = 0
+    reg_images: int = 0
+    # Files the apply step left alone: they appeared in DEST, or were changed there,
+    # between the plan and the apply.
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def changes(self) -> int:
+        return len(self.add) + len(self.replace) + len(self.remove)
+
+
+def _inside(child: Path, parent: Path) -> bool:
+    return child == parent or parent in child.parents
+
+
+def check_folders(images: Path, dest: Path, reg: Path | None) -> None:
+    """Refuse DEST inside a source folder or a source folder inside DEST (symlinks resolved)."""
+    real_dest = dest.resolve()
+    for what, folder in (("images", images), ("regularisation", reg)):
+        if folder is None:
+            continue
+        real = folder.resolve()
+        if _inside(real_dest, real):
+            raise LayoutError(
+                f"DEST {dest} is inside the {what} folder {folder}.",
+                "Choose a DEST outside the image folder, e.g. next to it.",
+            )
+        if _inside(real, real_dest):
+            raise LayoutError(
+                f"The {what} folder {folder} is inside DEST {dest}.",
+                "Keep the source images outside DEST; prepare links them in.",
+            )
+
+
+def _links(folder: Path, subdir: str, entries: list[ImageEntry], mode: str) -> list[Link]:
+    links = []
+    for e in entries:
+        links.append(
+            Link(f"{subdir}/{e.stem}{e.image.suffix.lower()}", folder / e.image.name, mode)
+        )
+        for side in e.sidecars:
+            suffix = side.name[len(e.stem) :].lower()
+            if suffix in CAPTION_SUFFIXES:
+                links.append(Link(f"{subdir}/{e.stem}{suffix}", folder / side.name, mode))
+    return links
+
+
+def caption_warnings(entries: list[ImageEntry], trigger: str, subdir: str) -> list[str]:
+    """Images without a .txt caption, captions not starting with the trigger, shared stems."""
+    from kohya_orchestrator.dataset.captions import parse_trigger, split_tags, starts_with_trigger
+    from kohya_orchestrator.errors import CaptionError, InputError
+
+    try:
+        trig = parse_trigger(trigger) if trigger else None
+    except InputError:
+        trig = None  # settings validation reports a bad trigger
+    missing, untriggered = [], []
+    stems: dict[str, list[str]] = {}
+    for e in entries:
+        stems.setdefault(fold_name(e.stem), []).append(e.image.name)
+        txt = [s for s in e.sidecars if s.name[len(e.stem) :].lower() == ".txt"]
+        if not txt:
+            missing.append(e.image.name)
+            continue
+        if trig is None:
+            continue
+        # The rule `caption` and `captions` use: the first tags are the trigger's tokens.
+        try:
+            ok = starts_with_trigger(split_tags(txt[0].read_text(encoding="utf-8")), trig)
+        except (OSError, UnicodeDecodeError, CaptionError):
+            ok = False
+        if not ok:
+            untriggered.append(txt[0].name)
+    out = []
+    if missing:
+        out.append(f"{len(missing)} images have no .txt caption: {_few(missing)}")
+    if untriggered:
+        out.append(
+            f"{len(untriggered)} captions do not start with the trigger {trigger!r}: "
+            f"{_few(untriggered)}"
+        )
+    # Folded as macOS and Windows compare names: `A.png`, `a.jpg` share `A.txt` there.
+    for names in stems.values():
+        if len(names) > 1:
+            stem = Path(names[0]).stem
+            out.append(
+                f"{' and '.join(names)} share the stem {stem!r}: sd-scripts gives them the "
+                f"same caption ({subdir}/{stem}.txt)"
+            )
+    return out
+
+
+def _few(names: list[str], limit: int = 5) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f" (and {len(names) - limit} more)" if len(names) > limit else "")
+
+
+def read_manifest(dest: Path) -> dict[str, dict[str, Any]]:
+    """The files an earlier `prepare` made in DEST: {target: record}."""
+    path = dest / MANIFEST_NAME
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        files = data["files"]
+        if not isinstance(files, dict):
+            raise TypeError("files is not a table")
+        return {str(k): dict(v) for k, v in files.items()}
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise LayoutError(
+            f"The prepare manifest {path} is damaged ({exc}).",
+            "Delete it and the img/ and reg/ folders in DEST, then run prepare again.",
+        ) from exc
+
+
+def write_manifest(dest: Path, files: dict[str, dict[str, Any]]) -> None:
+    text = json.dumps({"version": 1, "files": files}, ensure_ascii=False, indent=1, sort_keys=True)
+    atomic_write_text(dest / MANIFEST_NAME, text + "\n")
+
+
+def _matches(link: Link, target: Path, record: dict[str, Any] | None) -> bool:
+    """True when `target` already is what `link` asks for."""
+    try:
+        if link.mode == "symlink":
+            return target.is_symlink() and os.readlink(target) == str(link.source)
+        if target.is_symlink():
+            return False
+        if link.mode == "hardlink":
+            return os.path.samefile(target, link.source)
+        src, dst = link.source.stat(), target.stat()
+        if (src.st_ino, src.st_dev) == (dst.st_ino, dst.st_dev):
+            return False  # a hard link is not a copy: editing it would edit the source
+        if record is not None and record.get("mode") == "copy" and "size" in record:
+            return (
+                record.get("size") == dst.st_size
+                and record.get("mtime_ns") == dst.st_mtime_ns
+                and record.get("source_size") == src.st_size
+                and record.get("source_mtime_ns") == src.st_mtime_ns
+            )
+        return src.st_size == dst.st_size and link.source.read_bytes() == target.read_bytes()
+    except OSError:
+        return False
+
+
+def unchanged(target: Path, record: dict[str, Any]) -> bool:
+    """True when a file prepare made is still as prepare left it (safe to remove/replace)."""
+    try:
+        if record.get("mode") == "symlink":
+            return target.is_symlink() and os.readlink(target) == record.get("source")
+        if target.is_symlink():
+            return False
+        st = target.stat()
+        if record.get("mode") == "hardlink":
+            return st.st_ino == record.get("ino") and st.st_dev == record.get("dev")
+        return st.st_size == record.get("size") and st.st_mtime_ns == record.get("mtime_ns")
+    except OSError:
+        return False
+
+
+def plan_prepare(request: PrepareRequest) -> PreparePlan:
+    """Check everything and compute the sync; reads the sources and DEST, writes nothing."""
+    from kohya_orchestrator.config.settings import resolve_settings
+    from kohya_orchestrator.sdscripts.checkpoint import require_trainable
+
+    validate_file_prefix(request.name, what="name")
+    if request.mode not in MODES:
+        raise LayoutError(f"Unknown link mode {request.mode!r}.", f"Use one of {', '.join(MODES)}.")
+    if request.reg is not None:
+        validate_file_prefix(request.class_prompt or "", what="class prompt")
+    model = require_trainable(request.model)
+    dest = Path(os.path.abspath(request.dest))
+    images = Path(os.path.realpath(request.images))
+    reg = Path(os.path.realpath(request.reg)) if request.reg is not None else None
+    entries = scan_folder(images)
+    if not entries:
+        raise DatasetError(
+            f"No images in {request.images}.",
+            "Images are files ending in .webp, .jpg, .jpeg or .png (any case).",
+        )
+    check_folders(images, dest, reg)
+    resolve_settings(_settings_values(request, images, reg), request.overrides, source="prepare")
+    require_no_pending_rename(images, "prepare")
+
+    layout = Layout(dest)
+    concept = layout.concept_dir(request.repeats, request.name).relative_to(dest).as_posix()
+    desired = _links(images, concept, entries, request.mode)
+    warnings = caption_warnings(entries, request.trigger or request.name, concept)
+    dirs = [concept, "model", "log"]
+    reg_entries: list[ImageEntry] = []
+    if reg is not None:
+        reg_entries = scan_folder(reg)
+        if not reg_entries:
+            raise DatasetError(f"No images in the regularisation folder {request.reg}.")
+        reg_sub = layout.reg_concept_dir(request.reg_repeats, request.class_prompt or "")
+        reg_rel = reg_sub.relative_to(dest).as_posix()
+        desired += _links(reg, reg_rel, reg_entries, request.mode)
+        dirs.append(reg_rel)
+    _check_dest_dirs(dest, dirs)
+    desired = _one_source_per_target(desired, dest)
+
+    manifest = read_manifest(dest)
+    plan = PreparePlan(request, dest, dirs, [], [], [], 0, desired, manifest, warnings)
+    plan.model_label, plan.images, plan.reg_images = model.label, len(entries), len(reg_entries)
+    problems = _diff(plan)
+    if problems:
+        from kohya_orchestrator.errors import PlanConflictError
+
+        raise PlanConflictError(
+            f"Cannot prepare {dest}: {len(problems)} file(s) in the way, nothing was changed.",
+            problems,
+            "These files were not made by prepare (or were changed since); move them away.",
+        )
+    return plan
+
+
+def _one_source_per_target(desired: list[Link], dest: Path) -> list[Link]:
+    """Drop a file listed twice (`a.png` and `a.jpg` share `a.txt`); refuse one target
+    made from two sources (`a.png` and `a.PNG`), which would flip-flop on every run.
+
+    Targets are compared folded, as macOS and Windows compare names."""
+    out: list[Link] = []
+    first: dict[str, Link] = {}
+    problems = []
+    folder = None
+    for link in desired:
+        seen = first.setdefault(fold_name(link.target), link)
+        if seen is link:
+            out.append(link)
+        elif seen.source != link.source:
+            problems.append(
+                f"{seen.target} would be made from both {seen.source.name} and {link.source.name}"
+            )
+            folder = folder or link.source.parent
+    if problems:
+        from kohya_orchestrator.errors import PlanConflictError
+
+        raise PlanConflictError(
+            f"Cannot prepare {dest}: {len(problems)} file(s) would come from two sources, "
+            "nothing was changed.",
+            problems,
+            f"Give the images distinct names, e.g. `kohya-orch rename PREFIX {folder}`.",
+        )
+    return out
+
+
+def _diff(plan: PreparePlan) -> list[str]:
+    problems = []
+    wanted = {link.target for link in plan.desired}
+    for link in plan.desired:
+        path = plan.dest / link.target
+        record = plan.manifest.get(link.target)
+        if not os.path.lexists(path):
+            plan.add.append(link)
+        elif _matches(link, path, record):
+            plan.kept += 1
+            # A file made by a run stopped before its last manifest write has a record
+            # without its stat fields: refresh it, or the next run cannot tell it unchanged.
+            if record is not None:
+                fresh = record_of(link, path)
+                if fresh != record:
+                    plan.refresh[link.target] = fresh
+        elif record is not None and unchanged(path, record):
+            plan.replace.append(link)
+        else:
+            problems.append(f"{link.target} exists and was not made by prepare from {link.source}")
+    for target, record in sorted(plan.manifest.items()):
+        if target in wanted:
+            continue
+        old = plan.dest / target
+        if not os.path.lexists(old):
+            continue
+        if unchanged(old, record):
+            plan.remove.append(target)
+        else:
+            plan.warnings.append(f"{target} was changed in DEST since prepare made it; kept")
+    return problems
+
+
+def _settings_values(request: PrepareRequest, images: Path, reg: Path | None) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "name": request.name,
+        "trigger": request.trigger or request.name,
+        "images": str(images),
+        "model": str(Path(os.path.abspath(request.model))),
+        "repeats": request.repeats,
+    }
+    if reg is not None:
+        values.update(reg=str(reg), reg_repeats=request.reg_repeats)
+    if request.class_prompt is not None:
+        values["class_prompt"] = request.class_prompt
+    return values
+
+
+def _check_dest_dirs(dest: Path, dirs: Sequence[str]) -> None:
+    """Refuse a DEST whose img/, reg/... folders are links leading outside DEST."""
+    real_dest = dest.resolve()
+    for rel in ("img", "reg", *dirs):
+        path = dest / rel
+        if os.path.lexists(path) and not _inside(path.resolve(), real_dest / rel):
+            raise LayoutError(
+                f"{path} leads outside DEST (to {path.resolve()}).",
+                "prepare writes only inside DEST; replace that link with a folder.",
+            )
+
+
+def record_of(link: Link, target: Path) -> dict[str, Any]:
+    """The manifest record of a file in DEST made from `link` (stats it and its source)."""
+    record: dict[str, Any] = {"source": str(link.source), "mode": link.mode}
+    if link.mode != "symlink":
+        st, src = target.stat(), link.source.stat()
+        record.update(ino=st.st_ino, dev=st.st_dev, size=st.st_size, mtime_ns=st.st_mtime_ns)
+        record.update(source_size=src.st_size, source_mtime_ns=src.st_mtime_ns)
+    return record

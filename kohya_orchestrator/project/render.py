@@ -1,0 +1,347 @@
+"""Render DEST/config.toml (and the sample prompts) from the settings and a template.
+
+`build_config` is pure apart from reading the settings, the checkpoint header and the
+templates: it renders, parses the text back with both `tomllib` and `toml` (the parser
+sd-scripts uses), checks every value against the one intended, and lints the result.
+`write_config` writes the files atomically.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kohya_orchestrator.config.settings import Settings, load_settings
+from kohya_orchestrator.config.templates import Rendered, TemplateInfo, TrackingDict, render
+from kohya_orchestrator.config.tomlquote import toml_key, toml_value
+from kohya_orchestrator.errors import ConfigError, TemplateError
+from kohya_orchestrator.layout import Layout
+from kohya_orchestrator.sdscripts.checkpoint import ModelInfo, require_trainable
+from kohya_orchestrator.sdscripts.contract import flatten_like_sd_scripts
+
+TEMPLATE_BY_FAMILY = {
+    "sdxl": "sdxl_lora.toml.j2",
+    "sd1": "sd15_lora.toml.j2",
+    "sd2": "sd15_lora.toml.j2",
+}
+SAMPLE_PROMPTS_TEMPLATE = "sample_prompts.txt.j2"
+ATTENTION_FLAGS = ("sdpa", "xformers", "mem_eff_attn")
+
+
+@dataclass
+class RenderedConfig:
+    """A rendered, parsed-back and linted training config, ready to write."""
+
+    text: str
+    values: dict[str, Any]
+    script: str
+    settings: Settings
+    report: Any  # validate.LintReport
+    notes: list[str]
+    model: ModelInfo
+    template: TemplateInfo
+    sample_prompts: str | None = None
+    sample_template: TemplateInfo | None = None
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+def build_args(settings: Settings, layout: Layout, family: str) -> dict[str, Any]:
+    """The sd-scripts arguments the settings mean, in config order ([sd_scripts] last)."""
+    s = settings
+    args: dict[str, Any] = {
+        "pretrained_model_name_or_path": s.model,
+        "train_data_dir": str(layout.img_dir),
+    }
+    if s.reg:
+        args["reg_data_dir"] = str(layout.reg_dir)
+    args |= {
+        "output_dir": str(layout.model_dir),
+        "logging_dir": str(layout.log_dir),
+        "output_name": s.name,
+        "max_train_epochs": s.epochs,
+        "save_every_n_epochs": s.save_every_n_epochs,
+        "save_state": s.save_state,
+        "resolution": s.resolution,
+        "enable_bucket": s.enable_bucket,
+        "min_bucket_reso": s.min_bucket_reso,
+        "max_bucket_reso": s.max_bucket_reso,
+        "bucket_reso_steps": s.bucket_reso_steps,
+        "caption_extension": s.caption_extension,
+        "shuffle_caption": s.shuffle_caption,
+        "keep_tokens": s.keep_tokens,
+        "flip_aug": s.flip_aug,
+        "network_module": "networks.lora",
+        "network_dim": s.network_dim,
+        "network_alpha": s.network_alpha,
+        "learning_rate": s.learning_rate,
+        "unet_lr": s.unet_lr,
+        # A list since sd-scripts 2025 (one LR per text encoder); one value serves both.
+        "text_encoder_lr": [s.text_encoder_lr],
+        "lr_scheduler": s.lr_scheduler,
+        # A float below 1 is a ratio of the total steps for sd-scripts.
+        "lr_warmup_steps": s.warmup_ratio if s.warmup_ratio > 0 else 0,
+        "optimizer_type": s.optimizer,
+        "train_batch_size": s.batch_size,
+        "gradient_accumulation_steps": s.gradient_accumulation_steps,
+        "mixed_precision": s.mixed_precision,
+        "save_precision": s.save_precision,
+        s.attention: True,
+        "gradient_checkpointing": s.gradient_checkpointing,
+        "cache_latents": s.cache_latents,
+        "cache_latents_to_disk": s.cache_latents_to_disk,
+        "max_data_loader_n_workers": s.max_data_loader_n_workers,
+        "persistent_data_loader_workers": s.persistent_data_loader_workers,
+        "seed": s.seed,
+    }
+    if family in ("sd1", "sd2"):
+        args["clip_skip"] = s.clip_skip
+    if family == "sd2":
+        args["v2"] = True
+    if s.sampling:
+        args["sample_every_n_epochs"] = s.sample_every_n_epochs
+        args["sample_sampler"] = s.sample_sampler
+        args["sample_prompts"] = str(layout.sample_prompts_file)
+    args.update(s.sd_scripts)
+    return args
+
+
+def parse_back(text: str, source: str) -> dict[str, Any]:
+    """Parse rendered TOML with tomllib and toml; TemplateError unless both agree."""
+    import toml
+
+    try:
+        by_tomllib = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise TemplateError(f"{source} rendered invalid TOML: {exc}") from None
+    try:
+        by_toml = dict(toml.loads(text))
+    except toml.TomlDecodeError as exc:
+        raise TemplateError(
+            f"{source} rendered TOML that sd-scripts' parser (toml 0.10.2) rejects: {exc}"
+        ) from None
+    if by_tomllib != by_toml:
+        diff = sorted(
+            k for k in set(by_tomllib) | set(by_toml) if by_tomllib.get(k) != by_toml.get(k)
+        )
+        raise TemplateError(
+            f"{source}: tomllib and toml read the rendered file differently "
+            f"(keys: {', '.join(diff)})."
+        )
+    return by_toml
+
+
+def _check_intended(values: Mapping[str, Any], args: Mapping[str, Any], source: str) -> None:
+    """Every intended argument must come back from the rendered file, same value, same type.
+
+    Not only the keys the template read: a user's copy that drops a line or hard-codes a value
+    would otherwise train with sd-scripts' default or the stale value, silently. Keys the
+    packaged templates write only on a condition (reg_data_dir, v2, sampling) are absent from
+    `args` when the condition is off, so they are not asked for.
+    """
+    flat = flatten_like_sd_scripts(values)
+    wrong = [
+        f"{_named(key)}: intended {toml_value(args[key])}, parsed back {toml_value(flat[key])}"
+        if key in flat
+        else f"{_named(key)}: intended {toml_value(args[key])}, missing after parsing"
+        for key in args
+        if key not in flat or flat[key] != args[key] or type(flat[key]) is not type(args[key])
+    ]
+    if wrong:
+        raise TemplateError(
+            f"{source}: the rendered values differ from the settings:\n  " + "\n  ".join(wrong),
+            "Write every key from `args` through the `toml` filter, "
+            "`key = {{ args.key | toml }}`, and keep every key of the packaged template.",
+        )
+
+
+def _named(key: str) -> str:
+    setting = SETTING_FOR_ARG.get(key)
+    return f"{key} (setting {setting!r})" if setting else key
+
+
+def _append_raw(text: str, raw: Mapping[str, Any]) -> str:
+    lines = ["", "# --- Raw sd-scripts keys from [sd_scripts] in kohya-orch.toml"]
+    lines += [f"{toml_key(k)} = {toml_value(v)}" for k, v in raw.items()]
+    return text.rstrip("\n") + "\n" + "\n".join(lines) + "\n"
+
+
+def _context(
+    settings: Settings, model: ModelInfo, script: str, args: TrackingDict
+) -> dict[str, Any]:
+    width, height = settings.sample_width_height
+    return {
+        "args": args,
+        "settings": settings.values(),
+        "family": model.family,
+        "family_label": model.label,
+        "script": script,
+        "profile": settings.profile,
+        "sampling": settings.sampling,
+        "trigger": settings.trigger,
+        "name": settings.name,
+        "width": width,
+        "height": height,
+        "sample_seed": settings.sample_seed,
+        "sample_steps": settings.sample_steps,
+        "sample_cfg": settings.sample_cfg,
+        "sample_sampler": settings.sample_sampler,
+    }
+
+
+def build_config(
+    dest: Path, overrides: Sequence[str] = (), templates_dir: Path | None = None
+) -> RenderedConfig:
+    """Settings -> rendered, parsed-back, linted config (nothing written).
+
+    Paths in the config are absolute (sd-scripts runs from its own folder); a relative
+    `model` in the settings is taken relative to DEST.
+    """
+    dest = dest.expanduser().absolute()
+    layout = Layout(dest)
+    settings = load_settings(dest, overrides)
+    settings.model = str(dest / Path(settings.model).expanduser())
+    model = require_trainable(Path(settings.model))
+    script = model.script or ""
+    args_plain = build_args(settings, layout, model.family)
+    args = TrackingDict(args_plain)
+    name = TEMPLATE_BY_FAMILY[model.family]
+    rendered: Rendered = render(
+        name, _context(settings, model, script, args), dest=dest, templates_dir=templates_dir
+    )
+    source = str(rendered.template.path)
+    text = rendered.text
+    values = parse_back(text, source)
+    flat = flatten_like_sd_scripts(values)
+    unread = {k: v for k, v in settings.sd_scripts.items() if k not in args.read}
+    clash = sorted(k for k in unread if k in flat)
+    if clash:
+        raise TemplateError(
+            f"{source} writes {', '.join(clash)} itself, so [sd_scripts] in kohya-orch.toml "
+            "cannot override it.",
+            "Render the value from `args` in the template, or drop the key from [sd_scripts].",
+        )
+    if unread:
+        text = _append_raw(text, unread)
+        values = parse_back(text, source)
+    _check_intended(values, args_plain, source)
+
+    notes = list(settings.notes)
+    notes += _folder_notes(settings, layout)
+    if model.family == "sdxl":
+        notes.append(
+            f"clip_skip = {settings.clip_skip} is not written: SDXL training ignores it; "
+            "use it in Forge when generating."
+        )
+    sample_text = None
+    sample_info = None
+    if settings.sampling:
+        sample = render(
+            SAMPLE_PROMPTS_TEMPLATE,
+            _context(settings, model, script, TrackingDict(args_plain)),
+            dest=dest,
+            templates_dir=templates_dir,
+        )
+        sample_text, sample_info = sample.text, sample.template
+
+    report = _lint(values, script, layout, settings, writes_samples=sample_text is not None)
+    return RenderedConfig(
+        text=text,
+        values=values,
+        script=script,
+        settings=settings,
+        report=report,
+        notes=notes,
+        model=model,
+        template=rendered.template,
+        sample_prompts=sample_text,
+        sample_template=sample_info,
+        args=args_plain,
+    )
+
+
+def _folder_notes(settings: Settings, layout: Layout) -> list[str]:
+    """sd-scripts reads repeats from the folder name: say so when it and the settings differ."""
+    concept = layout.concept_dir(settings.repeats, settings.name)
+    if not layout.img_dir.is_dir() or concept.is_dir():
+        return []
+    found = sorted(p.name for p in layout.img_dir.iterdir() if p.is_dir())
+    return [
+        f"repeats = {settings.repeats} but there is no {concept.relative_to(layout.dest)} "
+        f"(found: {', '.join(found) or 'nothing'}); sd-scripts takes the repeats from the "
+        "folder name, so run `kohya-orch prepare` again to apply the settings."
+    ]
+
+
+def _lint(
+    values: dict[str, Any], script: str, layout: Layout, settings: Settings, *, writes_samples: bool
+) -> Any:
+    from kohya_orchestrator.lint.linter import lint
+
+    report = lint(values, script=script, config_path=layout.config_file, profile=settings.profile)
+    if writes_samples:
+        # write_config writes the prompts file together with the config.
+        report.errors = [
+            p
+            for p in report.errors
+            if not (p.key == "sample_prompts" and p.message.endswith("does not exist"))
+        ]
+    return report
+
+
+# sd-scripts keys whose value comes from a differently named setting in kohya-orch.toml.
+SETTING_FOR_ARG = {
+    "pretrained_model_name_or_path": "model",
+    "output_name": "name",
+    "max_train_epochs": "epochs",
+    "train_batch_size": "batch_size",
+    "lr_warmup_steps": "warmup_ratio",
+    "optimizer_type": "optimizer",
+    "sdpa": "attention",
+    "xformers": "attention",
+    "mem_eff_attn": "attention",
+    "sample_prompts": "sample_every_n_epochs",
+}
+
+
+def problem_lines(rendered: RenderedConfig) -> list[str]:
+    """The lint errors, each saying which setting (or [sd_scripts] key) to change."""
+    lines = []
+    raw = rendered.settings.sd_scripts
+    for problem in rendered.report.errors:
+        text = problem.render()
+        if problem.key in raw:
+            text += f"\n    (from [sd_scripts] {problem.key} in kohya-orch.toml)"
+        elif problem.key in SETTING_FOR_ARG:
+            text += f"\n    (setting {SETTING_FOR_ARG[problem.key]!r} in kohya-orch.toml)"
+        lines.append(text)
+    return lines
+
+
+def refuse_errors(rendered: RenderedConfig, outcome: str = "") -> None:
+    """Raise ConfigError listing the lint errors (each naming its setting), if any.
+
+    `outcome` says what did not happen, e.g. "nothing was written"; every command that
+    uses a rendered config (config, plan, train) refuses the same way.
+    """
+    if rendered.report.ok:
+        return
+    raise ConfigError(
+        f"The rendered config has errors{'; ' + outcome if outcome else ''}:",
+        problem_lines(rendered),
+        "Fix the settings (kohya-orch.toml or --set) or the template.",
+    )
+
+
+def write_config(rendered: RenderedConfig, dest: Path) -> Path:
+    """Write DEST/config.toml (and DEST/sample_prompts.txt when sampling); refuse on errors."""
+    from kohya_orchestrator.fsutil import atomic_write_text
+
+    refuse_errors(rendered, "nothing was written")
+    layout = Layout(dest)
+    if rendered.sample_prompts is not None:
+        atomic_write_text(layout.sample_prompts_file, rendered.sample_prompts)
+    atomic_write_text(layout.config_file, rendered.text)
+    return layout.config_file
