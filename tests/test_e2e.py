@@ -19,8 +19,8 @@ import pytest
 from PIL import Image
 
 from kohya_orchestrator.config.settings import write_initial_settings
+from kohya_orchestrator.sdscripts.checkout import sd_scripts_commit
 from kohya_orchestrator.sdscripts.safetensors_header import read_header
-from kohya_orchestrator.train.probe import sd_scripts_commit
 
 SD_SCRIPTS = os.environ.get("SD_SCRIPTS", "")
 MODEL = os.environ.get("MODEL", "")

@@ -8,15 +8,11 @@ from typing import TYPE_CHECKING
 import click
 
 from kohya_orchestrator.cli.common import echo_json, handle_errors, json_option, verbose_option
+from kohya_orchestrator.sdscripts.contract import SCRIPTS
+from kohya_orchestrator.units import human_size
 
 if TYPE_CHECKING:
     from kohya_orchestrator.train.steps import RunPlan
-
-
-def _size(n: int) -> str:
-    if n >= 1_000_000_000:
-        return f"{n / 1e9:.2f} GB"
-    return f"{n / 1e6:.1f} MB"
 
 
 def render_plan(plan: RunPlan) -> list[str]:
@@ -44,8 +40,8 @@ def render_plan(plan: RunPlan) -> list[str]:
         f"total steps:       {plan.total_steps}",
         f"warmup steps:      {plan.warmup_steps}",
         f"LoRA files ({len(plan.lora_stems)}): {', '.join(plan.lora_stems)}",
-        f"one LoRA file:     about {_size(plan.lora_file_bytes)}",
-        f"disk needed:       about {_size(plan.disk_bytes)}",
+        f"one LoRA file:     about {human_size(plan.lora_file_bytes)}",
+        f"disk needed:       about {human_size(plan.disk_bytes)}",
     ]
     lines += [f"note: {n}" for n in plan.notes]
     return lines
@@ -63,7 +59,7 @@ def render_plan(plan: RunPlan) -> list[str]:
 )
 @click.option(
     "--script",
-    type=click.Choice(["sdxl_train_network.py", "train_network.py"]),
+    type=click.Choice(SCRIPTS),
     default=None,
     help="For a TOML file: the script it is for (sets the LoRA size estimate; default: the "
     "one named in the file's header, else SDXL).",

@@ -10,6 +10,7 @@ import click
 
 from kohya_orchestrator.cli.common import echo_json, handle_errors, json_option, verbose_option
 from kohya_orchestrator.errors import InputError
+from kohya_orchestrator.units import human_size
 
 if TYPE_CHECKING:
     from kohya_orchestrator.results.scan import Results
@@ -37,16 +38,6 @@ _weight_option = click.option(
     show_default=True,
     help="LoRA weight in the <lora:...> tag.",
 )
-
-
-def human_size(size: int) -> str:
-    """Bytes as people read them: 512 B, 18.4 MiB, 6.5 GiB."""
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{size} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
 
 
 def _local_time(stamp: float) -> str:

@@ -310,6 +310,7 @@ def doctor(
     """
     from kohya_orchestrator.errors import OrchError
     from kohya_orchestrator.sdscripts.contract import flatten_like_sd_scripts
+    from kohya_orchestrator.sdscripts.trainers import default_script
     from kohya_orchestrator.train.platform_info import detect_platform
     from kohya_orchestrator.train.preflight import (
         PreflightReport,
@@ -322,7 +323,7 @@ def doctor(
     report: PreflightReport
     if dest is None:
         report = check_environment(
-            "sdxl_train_network.py", sd_scripts=sd_scripts, python=python, probe=_probe
+            default_script(), sd_scripts=sd_scripts, python=python, probe=_probe
         )
     else:
         from kohya_orchestrator.project.render import build_config
@@ -332,7 +333,7 @@ def doctor(
         except OrchError as exc:
             config_problem = exc.render()
             report = check_environment(
-                "sdxl_train_network.py", sd_scripts=sd_scripts, python=python, probe=_probe
+                default_script(), sd_scripts=sd_scripts, python=python, probe=_probe
             )
         else:
             values = flatten_like_sd_scripts(rendered.values)

@@ -7,8 +7,9 @@ from pathlib import Path
 import click
 
 from kohya_orchestrator.cli.common import echo_json, handle_errors, json_option, verbose_option
+from kohya_orchestrator.sdscripts.contract import SCRIPTS
 
-SCRIPT_CHOICE = click.Choice(["sdxl_train_network.py", "train_network.py"])
+SCRIPT_CHOICE = click.Choice(SCRIPTS)
 PROFILE_CHOICE = click.Choice(["apple-silicon", "cuda", "cpu"])
 
 

@@ -145,9 +145,9 @@ def _raw_number(key: str, value: Any) -> Any:
 
 
 def _option_type(key: str) -> str | None:
-    from kohya_orchestrator.sdscripts.contract import load_contract
+    from kohya_orchestrator.sdscripts.contract import SCRIPTS, load_contract
 
-    for script in ("sdxl_train_network.py", "train_network.py"):
+    for script in SCRIPTS:
         option = load_contract(script).options.get(key)
         if option is not None:
             return option.type

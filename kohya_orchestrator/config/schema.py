@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from kohya_orchestrator.sdscripts.choices import SAMPLERS, SCHEDULERS
+
 # Settings a profile decides (defaults < profile < file < --set); the file written by
 # `prepare` shows them commented out, so that switching the profile still changes them.
 PROFILE_KEYS = (
@@ -21,41 +23,6 @@ PROFILE_KEYS = (
     "cache_latents_to_disk",
     "max_data_loader_n_workers",
     "persistent_data_loader_workers",
-)
-
-# sd-scripts' learning-rate schedulers (diffusers' SchedulerType names plus adafactor).
-LR_SCHEDULERS = (
-    "constant",
-    "constant_with_warmup",
-    "cosine",
-    "cosine_with_restarts",
-    "cosine_with_min_lr",
-    "linear",
-    "polynomial",
-    "piecewise_constant",
-    "inverse_sqrt",
-    "warmup_stable_decay",
-    "adafactor",
-)
-
-# sd-scripts' `--sample_sampler` choices at the pinned commit.
-SAMPLERS = (
-    "ddim",
-    "pndm",
-    "lms",
-    "euler",
-    "euler_a",
-    "heun",
-    "dpm_2",
-    "dpm_2_a",
-    "dpmsolver",
-    "dpmsolver++",
-    "dpmsingle",
-    "k_lms",
-    "k_euler",
-    "k_euler_a",
-    "k_dpm_2",
-    "k_dpm_2_a",
 )
 
 # Names people carry over from the kohya_ss GUI or sd-scripts itself.
@@ -264,7 +231,7 @@ SPECS: tuple[Spec, ...] = (
         "constant",
         "cosine if the result looks overtrained",
         "training",
-        choices=LR_SCHEDULERS,
+        choices=SCHEDULERS,
     ),
     Spec(
         "warmup_ratio",

@@ -6,74 +6,21 @@ message, not a cascade.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from kohya_orchestrator.lint import files as lint_files
 from kohya_orchestrator.lint import hardware as lint_platform
 from kohya_orchestrator.lint.keys import toml_value as _tv
+from kohya_orchestrator.sdscripts import choices
 from kohya_orchestrator.sdscripts.buckets import adjust_bucket_range, parse_resolution
 from kohya_orchestrator.sdscripts.contract import Contract
+from kohya_orchestrator.sdscripts.trainers import Trainer, for_script
 
 if TYPE_CHECKING:
     from kohya_orchestrator.lint.linter import LintReport
 
-SDXL_SCRIPT = "sdxl_train_network.py"
 
-# transformers' SchedulerType (sd-scripts' pins) plus diffusers' piecewise_constant.
-SCHEDULERS = (
-    "linear",
-    "cosine",
-    "cosine_with_restarts",
-    "polynomial",
-    "constant",
-    "constant_with_warmup",
-    "inverse_sqrt",
-    "reduce_lr_on_plateau",
-    "cosine_with_min_lr",
-    "cosine_warmup_with_min_lr",
-    "warmup_stable_decay",
-    "piecewise_constant",
-)
-# train_util.get_optimizer's names (compared lower-case), then torch.optim's own classes.
-OPTIMIZERS = (
-    "AdamW",
-    "AdamW8bit",
-    "PagedAdamW",
-    "PagedAdamW8bit",
-    "PagedAdamW32bit",
-    "Lion",
-    "Lion8bit",
-    "PagedLion8bit",
-    "SGDNesterov",
-    "SGDNesterov8bit",
-    "DAdaptation",
-    "DAdaptAdamPreprint",
-    "DAdaptAdaGrad",
-    "DAdaptAdam",
-    "DAdaptAdan",
-    "DAdaptAdanIP",
-    "DAdaptLion",
-    "DAdaptSGD",
-    "Prodigy",
-    "AdaFactor",
-    "RAdamScheduleFree",
-    "AdamWScheduleFree",
-    "SGDScheduleFree",
-)
-TORCH_OPTIMIZERS = (
-    "Adam",
-    "SGD",
-    "RMSprop",
-    "Adagrad",
-    "Adadelta",
-    "Adamax",
-    "NAdam",
-    "RAdam",
-    "ASGD",
-    "Rprop",
-)
 REQUIRED = (
     ("pretrained_model_name_or_path", "sd-scripts needs the base model to train on"),
     ("output_dir", "sd-scripts needs a folder to save the LoRA files in"),
@@ -95,20 +42,21 @@ def apply_rules(
     check_files: bool,
 ) -> None:
     """Run every rule; problems go into `report`."""
-    sdxl = contract.script == SDXL_SCRIPT
+    family = for_script(contract.script, v2=bool(values.get("v2")))
+    sdxl = family.family == "sdxl"
     _required(values, flat, report)
     _schedule(values, flat, report)
     _epochs(values, report)
     _network(values, report)
     _optimizer(values, report)
     _caching(values, report, sdxl)
-    _resolution(values, report, sdxl)
+    _resolution(values, report, family)
     lint_platform.check_platform(values, report, profile)
     _sampling(values, report)
-    if sdxl and "clip_skip" in values:
+    if not family.uses_clip_skip and "clip_skip" in values:
         report.warn(
             "clip_skip",
-            f"'clip_skip' = {values['clip_skip']} does nothing when training SDXL "
+            f"'clip_skip' = {values['clip_skip']} does nothing when training {family.label} "
             "(sd-scripts only logs it)",
             "remove it; set clip skip at generation time (Forge) instead",
         )
@@ -201,19 +149,12 @@ def _schedule(values: Mapping[str, Any], flat: Mapping[str, Any], report: LintRe
             f"'lr_warmup_steps' = {warmup!r} is negative",
             "write a ratio below 1 (0.05 = 5%) or a whole number of steps (100)",
         )
-    if (
-        isinstance(scheduler, str)
-        and not custom
-        and scheduler not in SCHEDULERS
-        and not scheduler.startswith("adafactor:")
-    ):
-        close = difflib.get_close_matches(scheduler, SCHEDULERS, n=1)
-        hint = f'did you mean "{close[0]}"?' if close else "use one of: " + ", ".join(SCHEDULERS)
+    if isinstance(scheduler, str) and not custom and not choices.is_scheduler(scheduler):
         report.error(
             "lr_scheduler",
             f"'lr_scheduler' = {_tv(scheduler)} is not a scheduler sd-scripts knows: it "
             "stops with a ValueError after loading the model",
-            hint,
+            choices.scheduler_hint(scheduler),
         )
 
 
@@ -279,19 +220,13 @@ def _network(values: Mapping[str, Any], report: LintReport) -> None:
 
 def _optimizer(values: Mapping[str, Any], report: LintReport) -> None:
     opt = values.get("optimizer_type", "")
-    if not isinstance(opt, str) or not opt or "." in opt:
+    if not isinstance(opt, str) or not opt or choices.is_optimizer(opt):
         return
-    known = {o.lower() for o in OPTIMIZERS}
-    if opt.lower() in known or opt in TORCH_OPTIMIZERS:
-        return
-    close = difflib.get_close_matches(opt.lower(), sorted(known), n=1)
-    names = {o.lower(): o for o in OPTIMIZERS}
-    hint = f'did you mean "{names[close[0]]}"?' if close else 'use "AdamW" or a module.Class path'
     report.error(
         "optimizer_type",
         f"'optimizer_type' = {_tv(opt)} is not an optimizer sd-scripts knows: it stops with "
         "an AttributeError after loading the model",
-        hint,
+        choices.optimizer_hint(opt),
     )
 
 
@@ -340,7 +275,7 @@ def _caching(values: Mapping[str, Any], report: LintReport, sdxl: bool) -> None:
                 )
 
 
-def _resolution(values: Mapping[str, Any], report: LintReport, sdxl: bool) -> None:
+def _resolution(values: Mapping[str, Any], report: LintReport, family: Trainer) -> None:
     raw = values.get("resolution")
     reso = parse_resolution(raw) if raw is not None else None
     if raw is not None and reso is None:
@@ -350,12 +285,12 @@ def _resolution(values: Mapping[str, Any], report: LintReport, sdxl: bool) -> No
             'write resolution = "512,512" (width,height) or "768"',
         )
     steps = values.get("bucket_reso_steps", 64)
-    need = 32 if sdxl else 64
+    need = family.bucket_multiple
     if isinstance(steps, int) and steps > 0 and steps % need:
         report.error(
             "bucket_reso_steps",
             f"'bucket_reso_steps' = {steps} is not divisible by {need}: "
-            f"{'sdxl_train_network.py' if sdxl else 'train_network.py'} stops with an "
+            f"{family.script} stops with an "
             "AssertionError",
             f"use bucket_reso_steps = {64 if steps > 48 else need}",
         )

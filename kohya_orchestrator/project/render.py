@@ -21,12 +21,8 @@ from kohya_orchestrator.errors import ConfigError, TemplateError
 from kohya_orchestrator.layout import Layout
 from kohya_orchestrator.sdscripts.checkpoint import ModelInfo, require_trainable
 from kohya_orchestrator.sdscripts.contract import flatten_like_sd_scripts
+from kohya_orchestrator.sdscripts.trainers import trainer
 
-TEMPLATE_BY_FAMILY = {
-    "sdxl": "sdxl_lora.toml.j2",
-    "sd1": "sd15_lora.toml.j2",
-    "sd2": "sd15_lora.toml.j2",
-}
 SAMPLE_PROMPTS_TEMPLATE = "sample_prompts.txt.j2"
 ATTENTION_FLAGS = ("sdpa", "xformers", "mem_eff_attn")
 
@@ -207,7 +203,7 @@ def build_config(
     script = model.script or ""
     args_plain = build_args(settings, layout, model.family)
     args = TrackingDict(args_plain)
-    name = TEMPLATE_BY_FAMILY[model.family]
+    name = trainer(model.family).template or ""
     rendered: Rendered = render(
         name, _context(settings, model, script, args), dest=dest, templates_dir=templates_dir
     )

@@ -15,21 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kohya_orchestrator.errors import ModelError
+from kohya_orchestrator.sdscripts.trainers import TRAINERS
 
 FAMILY_LABELS = {
-    "sdxl": "SDXL",
-    "sd1": "SD 1.x",
-    "sd2": "SD 2.x",
-    "sd3": "SD3",
-    "flux": "Flux",
+    **{family: t.label for family, t in TRAINERS.items()},
     "lora": "a LoRA (not a base checkpoint)",
     "unknown": "an unknown model",
-}
-
-SCRIPTS = {
-    "sdxl": "sdxl_train_network.py",
-    "sd1": "train_network.py",
-    "sd2": "train_network.py",
 }
 
 _DIFFUSION = "model.diffusion_model."
@@ -47,11 +38,12 @@ class ModelInfo:
 
     @property
     def trainable(self) -> bool:
-        return self.family in SCRIPTS
+        """Whether kohya-orch renders and trains this family (the registry has a template)."""
+        return self.family in TRAINERS and TRAINERS[self.family].renders
 
     @property
     def script(self) -> str | None:
-        return SCRIPTS.get(self.family)
+        return TRAINERS[self.family].script if self.trainable else None
 
 
 def family_from_keys(keys: Iterable[str]) -> str:
@@ -86,14 +78,14 @@ def detect_family(path: Path) -> ModelInfo:
 
 def training_script(family: str) -> str:
     """The sd-scripts training script for a family; ModelError for one it cannot train."""
-    script = SCRIPTS.get(family)
-    if script is None:
+    found = TRAINERS.get(family)
+    if found is None or not found.renders:
         label = FAMILY_LABELS.get(family, family)
         raise ModelError(
             f"Cannot train a LoRA on {label} with this tool.",
             "Use an SDXL (e.g. Pony Diffusion V6 XL) or SD 1.x/2.x checkpoint.",
         )
-    return script
+    return found.script
 
 
 def require_trainable(path: Path) -> ModelInfo:
@@ -118,9 +110,10 @@ def require_trainable(path: Path) -> ModelInfo:
             "Give a full SDXL or SD 1.x/2.x checkpoint (.safetensors), not a VAE or an embedding.",
         )
     article = "an" if info.label.startswith("S") else "a"
+    others = [t for t in TRAINERS.values() if not t.renders]
     raise ModelError(
         f"{path} is {article} {info.label} checkpoint; this tool trains SDXL and SD 1.x/2.x LoRAs.",
-        "sd-scripts has separate scripts for SD3 and Flux (sd3_train_network.py, "
-        "flux_train_network.py) that this tool does not drive; use an SDXL or SD 1.x/2.x "
-        "checkpoint.",
+        f"sd-scripts has separate scripts for {' and '.join(t.label for t in others)} "
+        f"({', '.join(t.script for t in others)}) that this tool does not drive; use an SDXL "
+        "or SD 1.x/2.x checkpoint.",
     )

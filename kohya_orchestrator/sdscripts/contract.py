@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from kohya_orchestrator.errors import ContractError
+from kohya_orchestrator.sdscripts.trainers import default_script, rendered_scripts
 
-SCRIPTS = ("sdxl_train_network.py", "train_network.py")
-DEFAULT_SCRIPT = "sdxl_train_network.py"
+SCRIPTS = rendered_scripts()
+DEFAULT_SCRIPT = default_script()
 PINNED_COMMIT = "48d368fa557731ad0488c07304dfeba8c07910eb"
 # Shipped facts: (script, commit label) -> file name in contract_data/.
 SHIPPED = {

@@ -17,29 +17,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 from kohya_orchestrator.errors import OrchError, PreflightError
-from kohya_orchestrator.sdscripts.epochs import planned_lora_stems
+from kohya_orchestrator.sdscripts.checkout import locate_sd_scripts, sd_scripts_commit
+from kohya_orchestrator.sdscripts.concepts import NO_REPEATS, scan_concepts
 from kohya_orchestrator.train.launch import STATE_SUFFIX
 from kohya_orchestrator.train.probe import (
     Probe,
     accelerate_default_configs,
     locate_python,
-    locate_sd_scripts,
     run_probe,
-    sd_scripts_commit,
 )
-
-# sd-scripts' library/train_util.py IMAGE_EXTENSIONS (matched case-insensitively here).
-SD_IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp"})
-_CONCEPT = re.compile(r"^(\d+)_(.+)$")
-# Trainable parameters per unit of network_dim (measured from real LoRA file sizes), rounded
-# up so the disk estimate errs on the safe side.
-_PARAMS_PER_DIM = {"sdxl": 3_500_000, "sd1": 800_000, "sd2": 900_000}
-_DISK_MARGIN = 1 << 30
-FAMILY_SCRIPTS = {
-    "sdxl": "sdxl_train_network.py",
-    "sd1": "train_network.py",
-    "sd2": "train_network.py",
-}
+from kohya_orchestrator.units import human_size
 
 Status = Literal["ok", "warn", "fail"]
 
@@ -85,35 +72,6 @@ class PreflightReport:
             )
 
 
-@dataclass(frozen=True)
-class Concept:
-    """One `<repeats>_<name>` folder: its images and the ones without a caption file."""
-
-    folder: Path
-    repeats: int
-    images: list[Path]
-    uncaptioned: list[Path]
-
-
-def scan_concepts(train_data_dir: Path, caption_extension: str) -> tuple[list[Concept], list[str]]:
-    """The concept folders sd-scripts will read, and the folder names it will skip."""
-    concepts: list[Concept] = []
-    skipped: list[str] = []
-    for sub in sorted(p for p in train_data_dir.iterdir() if p.is_dir()):
-        match = _CONCEPT.match(sub.name)
-        if not match:
-            skipped.append(sub.name)
-            continue
-        if int(match.group(1)) == 0:
-            continue
-        images = sorted(
-            p for p in sub.iterdir() if p.suffix.lower() in SD_IMAGE_EXTENSIONS and p.is_file()
-        )
-        uncaptioned = [p for p in images if not p.with_suffix(caption_extension).is_file()]
-        concepts.append(Concept(sub, int(match.group(1)), images, uncaptioned))
-    return concepts, skipped
-
-
 def _check_dataset(report: PreflightReport, values: Mapping[str, Any]) -> None:
     raw = values.get("train_data_dir")
     if not raw:
@@ -124,7 +82,9 @@ def _check_dataset(report: PreflightReport, values: Mapping[str, Any]) -> None:
         report.add("dataset", "fail", f"train_data_dir {folder} does not exist.")
         return
     ext = str(values.get("caption_extension") or ".caption")
-    concepts, skipped = scan_concepts(folder, ext)
+    scanned = scan_concepts(folder)
+    concepts = [c for c in scanned if not c.skipped]
+    skipped = [c.path.name for c in scanned if c.skipped == NO_REPEATS]
     count = sum(len(c.images) for c in concepts)
     if count == 0:
         names = f" (skipped: {', '.join(skipped)})" if skipped else ""
@@ -135,7 +95,7 @@ def _check_dataset(report: PreflightReport, values: Mapping[str, Any]) -> None:
             f"with images inside{names}.",
         )
         return
-    missing = [p for c in concepts for p in c.uncaptioned]
+    missing = [p for c in concepts for p in c.uncaptioned(ext)]
     if missing:
         shown = ", ".join(p.name for p in missing[:3]) + (" ..." if len(missing) > 3 else "")
         report.add(
@@ -145,7 +105,7 @@ def _check_dataset(report: PreflightReport, values: Mapping[str, Any]) -> None:
         )
     else:
         report.add("captions", "ok", f"every image has a {ext} caption")
-    summary = ", ".join(f"{c.folder.name} ({len(c.images)})" for c in concepts)
+    summary = ", ".join(f"{c.path.name} ({len(c.images)})" for c in concepts)
     report.add("dataset", "ok", f"{count} image(s) in {summary}")
     if skipped:
         report.add("dataset", "warn", f"sd-scripts will skip folder(s) {', '.join(skipped)}")
@@ -237,21 +197,6 @@ def glob_escape(text: str) -> str:
     return re.sub(r"([*?\[])", r"[\1]", text)
 
 
-def estimate_output_bytes(values: Mapping[str, Any], family: str | None) -> int:
-    """A safe upper estimate of what the run writes: LoRA files, state folders, a margin."""
-    dim = int(values.get("network_dim") or 4)
-    params = dim * _PARAMS_PER_DIM.get(family or "sdxl", _PARAMS_PER_DIM["sdxl"])
-    width = 2 if values.get("save_precision") in ("fp16", "bf16") else 4
-    epochs = int(values.get("max_train_epochs") or 1)
-    every = values.get("save_every_n_epochs")
-    files = len(planned_lora_stems("x", epochs, int(every) if every else None))
-    total = files * params * width
-    if values.get("save_state"):
-        # fp32 weights plus AdamW's two moments per saved state.
-        total += files * params * 12
-    return total + _DISK_MARGIN
-
-
 def _existing_parent(path: Path) -> Path:
     while not path.exists() and path != path.parent:
         path = path.parent
@@ -261,15 +206,37 @@ def _existing_parent(path: Path) -> Path:
 def _check_disk(
     report: PreflightReport,
     values: Mapping[str, Any],
-    family: str | None,
+    script: str,
     free_bytes: Callable[[Path], int],
 ) -> None:
     out = Path(str(values.get("output_dir") or "."))
-    need = estimate_output_bytes(values, family)
+    need = disk_needed(values, script)
     free = free_bytes(_existing_parent(out.resolve()))
-    gib = 1 << 30
-    text = f"{free / gib:.1f} GiB free for about {need / gib:.1f} GiB of LoRA files and states"
+    text = f"{human_size(free)} free for about {human_size(need)} of LoRA files, states and latents"
     report.add("disk", "ok" if free >= need else "fail", text if free >= need else f"only {text}")
+
+
+def disk_needed(values: Mapping[str, Any], script: str) -> int:
+    """The disk the run needs: `plan`'s own figure, or without the cached latents when the
+    dataset cannot be counted (the dataset check says why)."""
+    from kohya_orchestrator.sdscripts.epochs import planned_lora_stems
+    from kohya_orchestrator.sdscripts.lora_size import estimate_disk
+    from kohya_orchestrator.train.steps import family_of, plan_run
+
+    try:
+        return plan_run(values, script=script).disk_bytes
+    except OrchError:
+        pass
+    epochs = values.get("max_train_epochs")
+    every = values.get("save_every_n_epochs")
+    files = len(
+        planned_lora_stems(
+            "x",
+            epochs if isinstance(epochs, int) and epochs > 0 else 1,
+            every if isinstance(every, int) and every > 0 else None,
+        )
+    )
+    return estimate_disk(values, family_of(values, script), files).total
 
 
 def _check_python(
@@ -386,8 +353,8 @@ def run_preflight(
         home=home,
         probe=probe,
     )
-    family = _check_model(report, values, script)
+    _check_model(report, values, script)
     _check_dataset(report, values)
     _check_output(report, values, force=force, resume=resume)
-    _check_disk(report, values, family, free_bytes)
+    _check_disk(report, values, script, free_bytes)
     return report

@@ -16,7 +16,7 @@ from typing import Any
 
 from kohya_orchestrator import __version__
 from kohya_orchestrator.fsutil import atomic_write_text
-from kohya_orchestrator.train.preflight import scan_concepts
+from kohya_orchestrator.sdscripts.concepts import caption_path, used_concepts
 
 RECORD_VERSION = 1
 
@@ -42,14 +42,13 @@ def dataset_manifest(train_data_dir: Path, caption_extension: str) -> list[dict[
     """Every training image: folder/name, size, and the sha256 of its caption (None if none)."""
     if not train_data_dir.is_dir():
         return []
-    concepts, _ = scan_concepts(train_data_dir, caption_extension)
     entries: list[dict[str, Any]] = []
-    for concept in concepts:
+    for concept in used_concepts(train_data_dir):
         for image in concept.images:
-            caption = image.with_suffix(caption_extension)
+            caption = caption_path(image, caption_extension)
             entries.append(
                 {
-                    "file": f"{concept.folder.name}/{image.name}",
+                    "file": f"{concept.path.name}/{image.name}",
                     "size": image.stat().st_size,
                     "caption_sha256": _sha256_file(caption) if caption.is_file() else None,
                 }

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from kohya_orchestrator.errors import DatasetError
+from kohya_orchestrator.sdscripts.concepts import caption_path, used_concepts
 from kohya_orchestrator.sdscripts.contract import flatten_like_sd_scripts
-from kohya_orchestrator.train.preflight import scan_concepts
 
 SMOKE_DIR = "smoke"
 SMOKE_SIZE = 64
@@ -67,21 +67,21 @@ def plan_smoke(dest: Path, doc: Mapping[str, Any], *, size: int = SMOKE_SIZE) ->
     folder = dest / SMOKE_DIR
     ext = str(values.get("caption_extension") or ".caption")
     train_dir = Path(str(values.get("train_data_dir") or dest / "img"))
-    concepts, _ = scan_concepts(train_dir, ext) if train_dir.is_dir() else ([], [])
+    concepts = used_concepts(train_dir) if train_dir.is_dir() else []
     picked = [(c, image) for c in concepts for image in c.images][:SMOKE_IMAGES]
     if not picked:
         raise DatasetError(
             f"--smoke: no training images in {train_dir}.",
             hint="Run `kohya-orch prepare` first, or check train_data_dir in the config.",
         )
-    concept_dir = folder / "img" / f"1_{picked[0][0].folder.name.split('_', 1)[1]}"
+    concept_dir = folder / "img" / f"1_{picked[0][0].class_tokens}"
     images = []
     for concept, image in picked:
-        caption_file = image.with_suffix(ext)
+        caption_file = caption_path(image, ext)
         caption = (
             caption_file.read_text(encoding="utf-8").split("\n", 1)[0]
             if (caption_file.is_file())
-            else concept.folder.name.split("_", 1)[1]
+            else concept.class_tokens
         )
         images.append((image, concept_dir / f"{image.stem}.png", caption))
     config = {k: v for k, v in values.items() if k not in _DROP}

@@ -18,27 +18,11 @@ from kohya_orchestrator.errors import ConfigError, DatasetError
 from kohya_orchestrator.sdscripts.buckets import BucketSelector, Reso, parse_resolution
 from kohya_orchestrator.sdscripts.concepts import ConceptFolder, scan_concepts
 from kohya_orchestrator.sdscripts.epochs import EPOCH_FILE, planned_lora_stems, saved_epochs
+from kohya_orchestrator.sdscripts.lora_size import estimate_disk
+from kohya_orchestrator.sdscripts.trainers import DEFAULT_FAMILY, for_script
 
 MANY_STEPS = 10_000
 FEW_STEPS = 100
-
-# Sum over the LoRA's target modules of (in_features + out_features), per unit of rank: a
-# module of rank r holds r * (in + out) weights (lora_down r x in, lora_up out x r) plus one
-# alpha. Counted from the model layouts networks/lora.py wraps (Linear and 1x1 Conv2d inside
-# Transformer2DModel of the U-Net; CLIPAttention and CLIPMLP of each text encoder):
-#  SDXL U-Net: Transformer2D blocks 5 x (640 ch, depth 2) + 6 x (1280 ch, depth 10), context
-#   2048; per block 28C + 2*2048, per Transformer2D 4C (proj_in/out) + depth blocks.
-#  SD 1.x U-Net: 5 x 320 + 5 x 640 + 6 x 1280 ch, depth 1, context 768; SD 2.x context 1024.
-#  Text encoders: per layer 4 x 2H (q, k, v, out) + 2 x (H + 4H) (fc1, fc2); CLIP-L 12 x 768,
-#  OpenCLIP-bigG 32 x 1280, OpenCLIP-H 23 x 1024.
-# The U-Net figures were checked by building sd-scripts' own U-Net classes on the meta device
-# and summing the same modules (SDXL 2,659,840 / 722; SD1 423,936 / 192; SD2 432,128 / 192).
-LORA_SHAPES: dict[str, dict[str, tuple[int, int]]] = {
-    # family -> part -> (sum of in+out per rank unit, number of modules)
-    "sdxl": {"unet": (2_659_840, 722), "text_encoder": (903_168, 264)},
-    "sd1": {"unet": (423_936, 192), "text_encoder": (165_888, 72)},
-    "sd2": {"unet": (432_128, 192), "text_encoder": (423_936, 138)},
-}
 
 
 @dataclass
@@ -130,36 +114,10 @@ def _folder(args: Mapping[str, Any], key: str, base_dir: Path | None) -> Path | 
 
 
 def family_of(args: Mapping[str, Any], script: str | None) -> str:
-    """The model family the LoRA size is computed for."""
-    if script == "train_network.py":
-        return "sd2" if args.get("v2") else "sd1"
-    return "sdxl"
-
-
-def lora_params(family: str, rank: int, args: Mapping[str, Any]) -> tuple[int, int]:
-    """(weights, modules) of the LoRA: U-Net and text encoders unless one is left out."""
-    shapes = LORA_SHAPES[family]
-    parts = []
-    if not args.get("network_train_text_encoder_only"):
-        parts.append(shapes["unet"])
-    if not args.get("network_train_unet_only"):
-        parts.append(shapes["text_encoder"])
-    return sum(per_rank * rank for per_rank, _ in parts), sum(n for _, n in parts)
-
-
-def lora_file_bytes(family: str, rank: int, args: Mapping[str, Any]) -> int:
-    """Estimated size of one saved LoRA file (weights + alphas + safetensors header)."""
-    params, modules = lora_params(family, rank, args)
-    precision = args.get("save_precision")
-    if precision in ("fp16", "bf16") or (
-        precision is None and (args.get("full_fp16") or args.get("full_bf16"))
-    ):
-        width = 2
-    else:
-        width = 4
-    # Three tensors per module (down, up, alpha); about 110 header bytes each, plus metadata.
-    header = modules * 3 * 110 + 16 * 1024
-    return (params + modules) * width + header
+    """The model family the LoRA size is computed for (SDXL when the script is not known)."""
+    if script is None:
+        return DEFAULT_FAMILY
+    return for_script(script, v2=bool(args.get("v2"))).family
 
 
 def _reg_repeats(reg: list[FolderPlan], train_with_repeats: int) -> list[list[int]]:
@@ -306,17 +264,10 @@ def plan_run(
         ]
         name = "last"
     family = family_of(args, script)
-    rank = _int(args, "network_dim", 4)
-    size = lora_file_bytes(family, rank, args)
-    disk = size * len(stems)
+    _int(args, "network_dim", 4)
+    disk = estimate_disk(args, family, len(stems), [(b.width, b.height, b.images) for b in buckets])
     if args.get("save_state"):
-        # fp32 weights plus AdamW's two fp32 moments (other optimizers hold less or more).
-        params, _ = lora_params(family, rank, args)
-        disk += params * 12 * len(stems)
         notes.append("save_state: each state folder holds the weights and optimizer state")
-    if args.get("cache_latents_to_disk"):
-        per_image = sum(4 * 4 * (b.width // 8) * (b.height // 8) * b.images for b in buckets)
-        disk += per_image * (2 if args.get("flip_aug") else 1)
 
     if total > MANY_STEPS:
         warnings.append(f"total steps {total} is more than {MANY_STEPS:,}: a very long run")
@@ -369,8 +320,8 @@ def plan_run(
         warmup_steps=warmup,
         output_name=str(name),
         lora_stems=stems,
-        lora_file_bytes=size,
-        disk_bytes=disk,
+        lora_file_bytes=disk.lora_file,
+        disk_bytes=disk.total,
         train_images=sum(f.images for f, _ in used),
         train_images_with_repeats=train_with,
         reg_images=reg_total,

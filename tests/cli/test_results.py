@@ -11,8 +11,8 @@ from click.testing import CliRunner
 from results_factory import sample_name, write_lora, write_run, write_sample, write_settings
 
 from kohya_orchestrator.cli import cli
-from kohya_orchestrator.cli.results import human_size
 from kohya_orchestrator.sdscripts.safetensors_header import write_header_only
+from kohya_orchestrator.units import human_size
 
 NAME = "yumoto_hakone"
 REMINDER = (

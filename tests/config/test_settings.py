@@ -221,10 +221,10 @@ def test_all_problems_at_once() -> None:
         resolution=512.5,
     ) == (
         "7 problems in the settings:\n"
-        '  - settings: lr_scheduler = "cosin" must be one of constant, constant_with_warmup, '
-        "cosine, cosine_with_restarts, cosine_with_min_lr, linear, polynomial, "
-        "piecewise_constant, inverse_sqrt, warmup_stable_decay, adafactor (did you mean "
-        "'cosine'?)\n"
+        '  - settings: lr_scheduler = "cosin" must be one of linear, cosine, '
+        "cosine_with_restarts, polynomial, constant, constant_with_warmup, inverse_sqrt, "
+        "reduce_lr_on_plateau, cosine_with_min_lr, cosine_warmup_with_min_lr, "
+        "warmup_stable_decay, piecewise_constant (did you mean 'cosine'?)\n"
         '  - settings: learning_rate = "fast" must be a number such as 2.5e-5 or 0,000025\n'
         '  - settings: resolution = 512.5 must be "WIDTH,HEIGHT" such as "512,512"\n'
         "  - --set: unknown setting 'epoch' (did you mean 'epochs'?)\n"

@@ -6,19 +6,22 @@ import sys
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from kohya_orchestrator.errors import PreflightError
+from kohya_orchestrator.sdscripts.checkout import locate_sd_scripts, sd_scripts_commit
+from kohya_orchestrator.sdscripts.lora_size import lora_file_bytes, state_bytes
 from kohya_orchestrator.sdscripts.safetensors_header import write_header_only
-from kohya_orchestrator.train.preflight import PreflightReport, estimate_output_bytes, run_preflight
+from kohya_orchestrator.train.preflight import PreflightReport, disk_needed, run_preflight
 from kohya_orchestrator.train.probe import (
     Probe,
     accelerate_default_configs,
     locate_python,
-    locate_sd_scripts,
     parse_probe_output,
     run_probe,
-    sd_scripts_commit,
 )
+from kohya_orchestrator.train.steps import plan_run
+from kohya_orchestrator.units import human_size
 
 SCRIPT = "sdxl_train_network.py"
 TB = 1 << 40
@@ -134,7 +137,7 @@ def test_every_problem_collected(tmp_path: Path) -> None:
             f"  - {model / 'hakone.safetensors'} exists (a finished run of hakone): training "
             "would overwrite it; use --resume to continue, --force to overwrite, or change "
             "output_name.",
-            "  - only 0.0 GiB free for about 1.3 GiB of LoRA files and states",
+            "  - only 1.0 MiB free for about 327.2 MiB of LoRA files, states and latents",
             "  hint: Fix these and run again; `kohya-orch doctor DEST` shows the whole checklist.",
         ]
     )
@@ -262,12 +265,32 @@ def test_commit_from_packed_refs_and_detached(tmp_path: Path) -> None:
     assert sd_scripts_commit(sd) == "def456"
 
 
-def test_estimate_output_bytes() -> None:
+def test_disk_needed_without_countable_images_leaves_out_the_latents() -> None:
+    # The stand-in images have no readable header, so the dataset cannot be counted.
     values = {"network_dim": 16, "max_train_epochs": 3, "save_every_n_epochs": 1}
-    plain = estimate_output_bytes({**values, "save_precision": "fp16"}, "sdxl")
-    assert plain == 3 * 16 * 3_500_000 * 2 + (1 << 30)
-    with_state = estimate_output_bytes({**values, "save_state": True}, "sdxl")
-    assert with_state == 3 * 16 * 3_500_000 * (4 + 12) + (1 << 30)
+    one = lora_file_bytes("sdxl", 16, {"save_precision": "fp16"})
+    assert disk_needed({**values, "save_precision": "fp16"}, SCRIPT) == 3 * one
+    with_state = disk_needed({**values, "save_state": True}, SCRIPT)
+    assert with_state == 3 * lora_file_bytes("sdxl", 16, {}) + 3 * state_bytes("sdxl", 16, {})
+
+
+def test_doctor_and_plan_need_the_same_disk(tmp_path: Path) -> None:
+    # Regression: the preflight had a size model of its own (3.5 M weights per rank, plus a
+    # GiB) and said "about 2.6 GiB" where plan said 1.72 GB for the same run.
+    make_sd_scripts(tmp_path / "sd")
+    values = make_project(tmp_path)
+    for i in (1, 2):
+        Image.new("RGB", (640, 512)).save(
+            tmp_path / "proj" / "img" / "7_hakone" / f"hakone_{i}.png"
+        )
+    values |= {"resolution": "512,512", "enable_bucket": True, "cache_latents_to_disk": True}
+    planned = plan_run(values, script=SCRIPT)
+    report = preflight(tmp_path, values, free_bytes=lambda p: 1 << 20)
+    assert planned.disk_bytes == disk_needed(values, SCRIPT) > 3 * planned.lora_file_bytes
+    assert report.problems == [
+        f"only 1.0 MiB free for about {human_size(planned.disk_bytes)} of LoRA files, states "
+        "and latents"
+    ]
 
 
 def test_real_probe_of_this_python() -> None:

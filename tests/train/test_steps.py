@@ -27,7 +27,8 @@ from kohya_orchestrator.sdscripts.buckets import (
     make_bucket_resolutions,
     parse_resolution,
 )
-from kohya_orchestrator.train.steps import lora_file_bytes, plan_file, plan_run
+from kohya_orchestrator.sdscripts.lora_size import lora_file_bytes
+from kohya_orchestrator.train.steps import plan_file, plan_run
 
 # sd-scripts' own code, to compare with (read at test time, never copied): $SD_SCRIPTS_DIR, else
 # the vendor/sd-scripts submodule when it is checked out. Tests that need it skip otherwise.
