@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from testpaths import FACTS
 
 from kohya_orchestrator.config.settings import resolve_settings
 from kohya_orchestrator.errors import SettingsError
 from kohya_orchestrator.lint.linter import lint
 from kohya_orchestrator.sdscripts import choices
-from testpaths import FACTS
 
 BASE = {"name": "hakone", "trigger": "hakone", "images": "/i", "model": "/m.safetensors"}
 

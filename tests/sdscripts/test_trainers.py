@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from testpaths import TEMPLATES
 
 from kohya_orchestrator.sdscripts import trainers
-from testpaths import TEMPLATES
 
 
 def test_every_rendered_trainer_has_a_template_and_lora_shapes() -> None:
