@@ -105,16 +105,16 @@ def run() -> list[dict[str, Any]]:
 
     from kohya_orchestrator.lint.linter import lint_file
     from kohya_orchestrator.sdscripts.contract import flatten_like_sd_scripts
-    from kohya_orchestrator.train.steps import plan_run
+    from kohya_orchestrator.train.steps import count_steps
 
     root = Path(tempfile.mkdtemp(prefix="bench_plan_"))
     try:
         img = _make_dataset(root)
         config = _config(root, img)
         args = flatten_like_sd_scripts(toml.load(config))
-        plan = plan_run(args)
+        plan = count_steps(args)
         assert plan.train_images == N_IMAGES, plan.train_images
-        plan_s = _median(lambda: plan_run(args))
+        plan_s = _median(lambda: count_steps(args))
 
         # validate on the same config: it also scans the 10,000-image folder for captions.
         small_img = root / "small" / "img"

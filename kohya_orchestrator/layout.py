@@ -29,6 +29,11 @@ class Layout:
 
     dest: Path
 
+    @classmethod
+    def at(cls, dest: Path) -> Layout:
+        """The layout of DEST as given on a command line: `~` expanded, made absolute."""
+        return cls(Path(dest).expanduser().absolute())
+
     @property
     def settings_file(self) -> Path:
         return self.dest / SETTINGS_FILE

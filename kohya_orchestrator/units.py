@@ -1,6 +1,23 @@
-"""Sizes as people read them: one formatter for every command (binary units, as `ls -h`)."""
+"""Numbers as people write and read them: the decimal comma, and sizes in binary units."""
 
 from __future__ import annotations
+
+import re
+from typing import Any
+
+# `0,000025`: the decimal comma the user writes (the comma separates nothing else here).
+_DECIMAL_COMMA = re.compile(r"^[+-]?\d+,\d+$")
+
+
+def decimal_comma(value: Any) -> float | None:
+    """`"0,000025"` -> 2.5e-05: the one place a decimal comma is read; None for other values.
+
+    The settings file, `--set`, [sd_scripts] and the lint's hints all come here; the
+    setting's kind (or the sd-scripts option's type) decides whether a number is wanted.
+    """
+    if isinstance(value, str) and _DECIMAL_COMMA.match(value.strip()):
+        return float(value.strip().replace(",", "."))
+    return None
 
 
 def human_size(size: int) -> str:

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from kohya_orchestrator.config.settings import write_initial_settings
+from kohya_orchestrator.config.settings_file import write_initial_settings
+from kohya_orchestrator.layout import Layout
 from kohya_orchestrator.sdscripts.checkout import sd_scripts_commit
 from kohya_orchestrator.sdscripts.safetensors_header import read_header
 
@@ -71,7 +72,7 @@ def make_project(root: Path) -> Path:
     for item in images.iterdir():
         (concept / item.name).write_bytes(item.read_bytes())
     write_initial_settings(
-        dest,
+        Layout(dest),
         name=NAME,
         trigger="e2etoken",
         images=images,

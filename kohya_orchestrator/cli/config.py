@@ -73,9 +73,11 @@ def config_command(
       kohya-orch config ~/lora/yumoto_hakone --dry-run --set epochs=10
       kohya-orch config ~/lora/yumoto_hakone --set sample_every_n_epochs=1
     """
+    from kohya_orchestrator.layout import Layout
     from kohya_orchestrator.project.render import build_config, refuse_errors, write_config
 
-    rendered = build_config(dest, overrides, templates_dir)
+    layout = Layout.at(dest)
+    rendered = build_config(layout, overrides, templates_dir)
     for note in rendered.notes:
         click.echo(f"note: {note}", err=True)
     for problem in rendered.report.warnings:
@@ -84,14 +86,14 @@ def config_command(
         click.echo(rendered.text, nl=False)
         refuse_errors(rendered)
         return
-    path = write_config(rendered, dest)
+    path = write_config(rendered, layout)
     template = rendered.template
     click.echo(
         f"Wrote {path} ({rendered.model.label}: {rendered.script}; "
         f"template {template.name} from {template.layer})."
     )
     if rendered.sample_prompts is not None:
-        click.echo(f"Wrote {dest / 'sample_prompts.txt'}.")
+        click.echo(f"Wrote {layout.sample_prompts_file}.")
 
 
 COMMANDS: list[click.Command] = [config_command]

@@ -12,10 +12,10 @@ from kohya_orchestrator.sdscripts.contract import SCRIPTS
 from kohya_orchestrator.units import human_size
 
 if TYPE_CHECKING:
-    from kohya_orchestrator.train.steps import RunPlan
+    from kohya_orchestrator.train.steps import StepCount
 
 
-def render_plan(plan: RunPlan) -> list[str]:
+def render_plan(plan: StepCount) -> list[str]:
     """The human-readable plan, line by line."""
     lines = [f"folders ({plan.family}, resolution {plan.resolution[0]},{plan.resolution[1]}):"]
     for f in plan.folders:
@@ -87,14 +87,14 @@ def plan_command(
       kohya-orch plan ~/lora/yumoto_hakone --set batch_size=2 --json
       kohya-orch plan config.toml --gpus 2
     """
-    from kohya_orchestrator.train.steps import plan_file, plan_project
+    from kohya_orchestrator.train.steps import count_file, count_project
 
     if target.is_dir():
-        plan = plan_project(target, overrides, num_processes=gpus)
+        plan = count_project(target, overrides, num_processes=gpus)
     else:
         if overrides:
             raise click.BadParameter("--set works with a project folder only", param_hint="--set")
-        plan = plan_file(target, num_processes=gpus, script=script)
+        plan = count_file(target, num_processes=gpus, script=script)
     if as_json:
         echo_json(plan.to_dict())
         return

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -19,18 +16,9 @@ from kohya_orchestrator.cli.common import (
     warn,
 )
 
-TAIL_LINES = 25
-
-
-def _stdout_writer() -> Callable[[bytes], None]:
-    # Bytes as the trainer wrote them: tqdm's \r progress and any encoding pass through.
-    stream = sys.stdout.buffer
-
-    def write(chunk: bytes) -> None:
-        stream.write(chunk)
-        stream.flush()
-
-    return write
+if TYPE_CHECKING:
+    from kohya_orchestrator.train.job import TrainOutcome
+    from kohya_orchestrator.train.probe import Probe
 
 
 @click.command("train")
@@ -91,107 +79,78 @@ def train(
       kohya-orch train ~/lora/hakone --resume
       kohya-orch train ~/lora/hakone --gpus 2 -- --max_train_steps 100
     """
-    from kohya_orchestrator.layout import Layout
-    from kohya_orchestrator.project.render import build_config, refuse_errors, write_config
-    from kohya_orchestrator.sdscripts.contract import flatten_like_sd_scripts
-    from kohya_orchestrator.train.launch import (
-        build_launch,
-        default_cpu_threads,
-        newest_state,
-        resolve_processes,
-    )
-    from kohya_orchestrator.train.platform_info import detect_platform
-    from kohya_orchestrator.train.preflight import run_preflight
+    from kohya_orchestrator.train.job import TrainRequest, run_train
 
     if smoke and resume:
         raise click.BadParameter("--smoke cannot be combined with --resume.", param_hint="--smoke")
-    # Before the config and the slow probe: a bad --gpus/--gpu-ids is reported at once.
-    processes = resolve_processes(gpus, gpu_ids, accelerate_config)
-    dest = dest.expanduser().absolute()
-    layout = Layout(dest)
-    rendered = build_config(dest, overrides)
-    refuse_errors(rendered, "nothing was run")
-    for note in rendered.notes:
-        click.echo(f"note: {note}", err=True)
-    for problem in getattr(rendered.report, "warnings", []):
-        warn(problem.render())
-    values = flatten_like_sd_scripts(rendered.values)
-    report = run_preflight(
-        dest,
-        values,
-        rendered.script,
-        sd_scripts=sd_scripts,
-        python=python,
-        force=force or smoke,
+    request = TrainRequest(
+        dest=dest,
+        extra=extra,
+        dry_run=dry_run,
+        smoke=smoke,
         resume=resume,
-        gpus=processes,
-        probe=None if dry_run else _probe,
-    )
-    for check in report.checks:
-        # With --accelerate-config the user chose accelerate's settings; no need to warn.
-        if check.status == "warn" and not (accelerate_config and check.name == "accelerate config"):
-            warn(check.detail)
-    if not dry_run:
-        report.require_ok()
-
-    sd_folder = report.sd_scripts or sd_scripts or Path("vendor/sd-scripts").absolute()
-    stamp = _timestamp()
-    config_file = layout.config_file
-    config_text = rendered.text
-    smoke_plan = None
-    log_dir = layout.log_dir
-    if smoke:
-        from kohya_orchestrator.train.smoke import plan_smoke
-
-        smoke_plan = plan_smoke(dest, rendered.values)
-        config_file = smoke_plan.config_file
-        log_dir = smoke_plan.folder / "log"
-    state = None
-    if resume:
-        state = newest_state(Path(str(values.get("output_dir") or layout.model_dir)))
-    spec = build_launch(
-        python=report.python or python or "python",
-        sd_scripts=sd_folder,
-        script=rendered.script,
-        config_file=config_file,
-        log_path=log_dir / f"train-{stamp}.log",
-        mixed_precision=str(values.get("mixed_precision") or "no"),
-        num_cpu_threads=default_cpu_threads(os.cpu_count(), processes),
+        force=force,
         gpus=gpus,
         gpu_ids=gpu_ids,
         accelerate_config=accelerate_config,
-        resume=state,
-        extra_args=extra,
-        apple_silicon=detect_platform().apple_silicon,
+        sd_scripts=sd_scripts,
+        python=python,
+        overrides=overrides,
     )
-    for note in spec.notes:
-        click.echo(f"note: {note}", err=True)
-    if dry_run:
-        click.echo(f"# working folder: {spec.cwd}")
-        click.echo(f"# config: {config_file} (not written: --dry-run)")
-        if spec.accelerate_config_path is not None:
-            click.echo(
-                f"# accelerate config: {spec.accelerate_config_path} (not written: --dry-run)"
-            )
-        click.echo(spec.shell_line())
+    outcome = run_train(request, _Events(), probe=_probe, stamp=_timestamp())
+    if outcome.dry_run:
+        for line in outcome.job.dry_run_lines():
+            click.echo(line)
         # The command is shown either way; a run that could not start is still an error.
-        report.require_ok()
+        outcome.job.report.require_ok()
         return
-
-    if smoke_plan is not None:
-        import toml
-
-        from kohya_orchestrator.train.smoke import apply_smoke
-
-        apply_smoke(smoke_plan)
-        config_text = toml.dumps(smoke_plan.config)
-    else:
-        write_config(rendered, dest)
-    code = _run(dest, spec, rendered, values, report, config_text, stamp, smoke_plan)
-    raise click.exceptions.Exit(code)
+    _report(outcome)
+    raise click.exceptions.Exit(outcome.exit_code)
 
 
-def _probe(python: str) -> Any:
+class _Events:
+    """How a run's events are shown: notes and warnings on stderr, and the trainer's output
+    as the bytes it wrote (tqdm's carriage-return progress and any encoding pass through)."""
+
+    def note(self, text: str) -> None:
+        click.echo(f"note: {text}", err=True)
+
+    def warn(self, text: str) -> None:
+        warn(text)
+
+    def starting(self, shell_line: str) -> None:
+        click.echo(f"$ {shell_line}", err=True)
+
+    def output(self, chunk: bytes) -> None:
+        stream = sys.stdout.buffer
+        stream.write(chunk)
+        stream.flush()
+
+
+def _report(outcome: TrainOutcome) -> None:
+    paths = f"log: {outcome.log}\nrun record: {outcome.record}"
+    click.echo("")
+    if outcome.exit_code == 0:
+        click.echo(f"{outcome.label} finished in {outcome.seconds:.0f} s.")
+        for line in outcome.summary:
+            click.echo(f"  {line}")
+        if outcome.loras and outcome.job.smoke is None:
+            click.echo(f"LoRA files in {outcome.model_dir}: {', '.join(outcome.loras)}")
+        click.echo(paths)
+        return
+    if outcome.interrupted:
+        click.echo(f"stopped by Ctrl-C (exit code {outcome.exit_code}).", err=True)
+        click.echo(paths, err=True)
+        return
+    click.echo(f"training failed with exit code {outcome.exit_code}. Last lines:", err=True)
+    for line in outcome.tail:
+        click.echo(f"  | {line}", err=True)
+    if outcome.cause is not None:
+        click.echo(f"cause: {outcome.cause}", err=True)
+    click.echo(paths, err=True)
+
+
+def _probe(python: str) -> Probe:
     from kohya_orchestrator.train.probe import run_probe
 
     click.echo(f"checking {python} (imports torch) ...", err=True)
@@ -202,83 +161,6 @@ def _timestamp() -> str:
     from kohya_orchestrator.train.runrecord import timestamp
 
     return timestamp()
-
-
-def _run(
-    dest: Path,
-    spec: Any,
-    rendered: Any,
-    values: dict[str, Any],
-    report: Any,
-    config_text: str,
-    stamp: str,
-    smoke_plan: Any,
-) -> int:
-    from kohya_orchestrator.layout import Layout
-    from kohya_orchestrator.train.diagnose import diagnose_log
-    from kohya_orchestrator.train.runner import run_launch
-    from kohya_orchestrator.train.runrecord import (
-        RunRecord,
-        dataset_manifest,
-        produced_loras,
-        snapshot_loras,
-    )
-
-    layout = Layout(dest)
-    model_dir = smoke_plan.model_dir if smoke_plan else Path(str(values["output_dir"]))
-    data_dir = Path(str(values.get("train_data_dir") or layout.img_dir))
-    record = RunRecord(
-        path=layout.runs_dir / (f"{stamp}-smoke.json" if smoke_plan else f"{stamp}.json"),
-        kind="smoke" if smoke_plan else "train",
-        argv=spec.argv,
-        env=spec.env,
-        cwd=str(spec.cwd),
-        log=str(spec.log_path),
-        config_text=config_text,
-        settings=rendered.settings.values(),
-        probe=report.probe.as_dict() if report.probe else None,
-        sd_scripts_commit=report.commit,
-        dataset=dataset_manifest(data_dir, str(values.get("caption_extension") or ".caption")),
-        started=time.time(),
-    )
-    record.write()
-    before = snapshot_loras(model_dir)
-    click.echo(f"$ {spec.shell_line()}", err=True)
-    result = run_launch(spec, on_output=_stdout_writer())
-    loras = produced_loras(model_dir, before)
-    extra: dict[str, Any] = {"peak_rss_bytes": result.peak_rss_bytes}
-    if result.interrupts:
-        extra["interrupted"] = result.interrupts
-    summary_lines: list[str] = []
-    if smoke_plan is not None:
-        from kohya_orchestrator.train.smoke import summarize_smoke
-
-        summary = summarize_smoke(result.tail, result.peak_rss_bytes, model_dir)
-        extra["seconds_per_step"] = summary.seconds_per_step
-        summary_lines = summary.lines()
-    record.finish(exit_code=result.exit_code, ended=result.ended, loras=loras, **extra)
-    click.echo("")
-    if result.returncode == 0:
-        label = "smoke run" if smoke_plan else "training"
-        click.echo(f"{label} finished in {result.ended - result.started:.0f} s.")
-        for line in summary_lines:
-            click.echo(f"  {line}")
-        if loras and not smoke_plan:
-            click.echo(f"LoRA files in {model_dir}: {', '.join(loras)}")
-        click.echo(f"log: {result.log_path}\nrun record: {record.path}")
-        return 0
-    if result.interrupts:
-        click.echo(f"stopped by Ctrl-C (exit code {result.exit_code}).", err=True)
-        click.echo(f"log: {result.log_path}\nrun record: {record.path}", err=True)
-        return result.exit_code
-    click.echo(f"training failed with exit code {result.exit_code}. Last lines:", err=True)
-    for line in result.tail_lines(TAIL_LINES):
-        click.echo(f"  | {line}", err=True)
-    found = diagnose_log(result.log_path)
-    if found is not None:
-        click.echo(f"cause: {found.line()}", err=True)
-    click.echo(f"log: {result.log_path}\nrun record: {record.path}", err=True)
-    return result.exit_code
 
 
 @click.command("doctor")
@@ -308,42 +190,12 @@ def doctor(
       kohya-orch doctor
       kohya-orch doctor ~/lora/hakone --sd-scripts ~/kohya_ss/sd-scripts
     """
-    from kohya_orchestrator.errors import OrchError
-    from kohya_orchestrator.sdscripts.contract import flatten_like_sd_scripts
-    from kohya_orchestrator.sdscripts.trainers import default_script
-    from kohya_orchestrator.train.platform_info import detect_platform
-    from kohya_orchestrator.train.preflight import (
-        PreflightReport,
-        check_environment,
-        run_preflight,
+    from kohya_orchestrator.train.doctor import check_setup
+
+    checkup = check_setup(
+        dest, sd_scripts=sd_scripts, python=python, overrides=overrides, probe=_probe
     )
-
-    plat = detect_platform()
-    config_problem = None
-    report: PreflightReport
-    if dest is None:
-        report = check_environment(
-            default_script(), sd_scripts=sd_scripts, python=python, probe=_probe
-        )
-    else:
-        from kohya_orchestrator.project.render import build_config
-
-        try:
-            rendered = build_config(dest.expanduser().absolute(), overrides)
-        except OrchError as exc:
-            config_problem = exc.render()
-            report = check_environment(
-                default_script(), sd_scripts=sd_scripts, python=python, probe=_probe
-            )
-        else:
-            values = flatten_like_sd_scripts(rendered.values)
-            report = run_preflight(
-                dest, values, rendered.script, sd_scripts=sd_scripts, python=python, probe=_probe
-            )
-            for problem in getattr(rendered.report, "errors", []):
-                report.add("config", "fail", problem.render())
-    if config_problem is not None:
-        report.add("config", "fail", config_problem)
+    plat, report = checkup.platform, checkup.report
     gpu = ", ".join(report.probe.gpus) if report.probe and report.probe.gpus else None
     device = report.probe.device if report.probe else None
     if as_json:

@@ -16,12 +16,12 @@ from typing import Any
 from kohya_orchestrator.config.schema import ALIASES, SPEC_BY_KEY, Spec
 from kohya_orchestrator.config.tomlquote import toml_value
 from kohya_orchestrator.errors import SettingsError
+from kohya_orchestrator.units import decimal_comma
 
 SD_SCRIPTS_TABLE = "sd_scripts"
 # `0,000025`: the decimal comma the user writes. Bare in TOML it is a syntax error, so the
 # file reader quotes the value of `key = 1,5` lines, which no valid TOML contains, and the
 # setting's kind decides: a number reads it as 1.5, `resolution = 768,768` as "768,768".
-_DECIMAL_COMMA = re.compile(r"^[+-]?\d+,\d+$")
 _COMMA_LINE = re.compile(r"^(\s*[A-Za-z0-9_-]+\s*=\s*)([+-]?\d+\s*,\s*\d+)(\s*(?:#.*)?)$")
 # sd-scripts option types that read `1,5` as the number 1.5 ([sd_scripts] keys).
 _NUMBER_TYPES = {"float", "int_or_float"}
@@ -68,13 +68,13 @@ def _coerce(spec: Spec, value: Any, *, from_cli: bool) -> tuple[Any, str | None]
     if kind == "int":
         if isinstance(value, int) and not isinstance(value, bool):
             result: Any = value
-        elif isinstance(value, str) and _DECIMAL_COMMA.match(value.strip()):
+        elif decimal_comma(value) is not None:
             return None, "must be a whole number, not a decimal"
         else:
             return None, "must be a whole number (without quotes)"
     elif kind == "float":
-        if isinstance(value, str) and _DECIMAL_COMMA.match(value.strip()):
-            value = float(value.strip().replace(",", "."))
+        comma = decimal_comma(value)
+        value = value if comma is None else comma
         if isinstance(value, int | float) and not isinstance(value, bool):
             result = float(value)
         else:
@@ -92,10 +92,11 @@ def _coerce(spec: Spec, value: Any, *, from_cli: bool) -> tuple[Any, str | None]
     else:
         if not isinstance(value, str):
             return None, "must be text in quotes"
-        if spec.choices is not None and value not in spec.choices:
-            close = difflib.get_close_matches(value, spec.choices, n=1, cutoff=0.5)
+        if not spec.allows(value):
+            options = spec.choices or ()
+            close = difflib.get_close_matches(value, options, n=1, cutoff=0.5)
             maybe = f" (did you mean {close[0]!r}?)" if close else ""
-            return None, f"must be one of {', '.join(spec.choices)}{maybe}"
+            return None, f"must be one of {', '.join(options)}{maybe}"
         return value, None
     if spec.minimum is not None and result < spec.minimum:
         return None, f"must be at least {spec.minimum:g}"
@@ -111,8 +112,9 @@ def _cli_scalar(kind: str, text: str) -> Any:
     if kind == "int":
         return int(raw) if re.fullmatch(r"[+-]?\d+", raw) else raw
     if kind == "float":
-        if _DECIMAL_COMMA.match(raw):
-            return float(raw.replace(",", "."))
+        comma = decimal_comma(raw)
+        if comma is not None:
+            return comma
         try:
             return float(raw)
         except ValueError:
@@ -137,10 +139,9 @@ def _raw_number(key: str, value: Any) -> Any:
     The key may be a float option, or a text one such as `resolution = "768,768"`, which
     must stay text; the training script is not known yet, so either script's facts decide.
     """
-    if not (isinstance(value, str) and _DECIMAL_COMMA.match(value.strip())):
-        return value
-    if _option_type(key) in _NUMBER_TYPES:
-        return float(value.strip().replace(",", "."))
+    comma = decimal_comma(value)
+    if comma is not None and _option_type(key) in _NUMBER_TYPES:
+        return comma
     return value
 
 

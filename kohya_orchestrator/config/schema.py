@@ -1,346 +1,22 @@
-"""What each project setting is: its type, default, comment and place in kohya-orch.toml.
+"""Every project setting, declared once: kind, default, comment, section, sd-scripts key, GUI name.
 
-The settings file is written from this table (one comment per setting) and read back
-against it, so the two can never drift apart.
+The `Settings` dataclass *is* the schema: each field is declared with `setting(...)`, and
+everything else derives from those declarations: `SPECS` (read by the settings parser, the
+settings file writer and the glossary), the sd-scripts arguments (`render.build_args` loops
+over `Spec.arg`), the names people carry over from the kohya_ss GUI or sd-scripts
+(`ALIASES`), and which sd-scripts key comes from which setting (`SETTING_FOR_ARG`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from kohya_orchestrator.sdscripts.choices import SAMPLERS, SCHEDULERS
-
-# Settings a profile decides (defaults < profile < file < --set); the file written by
-# `prepare` shows them commented out, so that switching the profile still changes them.
-PROFILE_KEYS = (
-    "mixed_precision",
-    "save_precision",
-    "attention",
-    "optimizer",
-    "gradient_checkpointing",
-    "cache_latents",
-    "cache_latents_to_disk",
-    "max_data_loader_n_workers",
-    "persistent_data_loader_workers",
-)
-
-# Names people carry over from the kohya_ss GUI or sd-scripts itself.
-ALIASES = {
-    "epoch": "epochs",
-    "max_train_epochs": "epochs",
-    "train_batch_size": "batch_size",
-    "lr": "learning_rate",
-    "lr_warmup": "warmup_ratio",
-    "lr_warmup_steps": "warmup_ratio",
-    "warmup": "warmup_ratio",
-    "optimizer_type": "optimizer",
-    "network_rank": "network_dim",
-    "rank": "network_dim",
-    "alpha": "network_alpha",
-    "max_resolution": "resolution",
-    "output_name": "name",
-    "pretrained_model_name_or_path": "model",
-    "train_data_dir": "images",
-    "num_repeats": "repeats",
-    "sdpa": "attention",
-    "xformers": "attention",
-    "keep_n_tokens": "keep_tokens",
-    "sampler": "sample_sampler",
-}
-
-
-@dataclass(frozen=True)
-class Spec:
-    """One setting: TOML kind, default (None: required, derived or optional), comment."""
-
-    key: str
-    kind: str  # str, int, float, bool, resolution
-    default: Any
-    comment: str
-    section: str
-    choices: tuple[str, ...] | None = None
-    required: bool = False
-    optional: bool = False  # may stay unset (derived from others, or not used)
-    minimum: float | None = None
-
-
-SPECS: tuple[Spec, ...] = (
-    # -- project
-    Spec(
-        "name",
-        "str",
-        None,
-        "the LoRA's name: output files <name>-000001 ... <name>",
-        "project",
-        required=True,
-    ),
-    Spec(
-        "trigger",
-        "str",
-        None,
-        "the trigger captions start with; comma-separated tokens set keep_tokens",
-        "project",
-        required=True,
-    ),
-    Spec(
-        "images",
-        "str",
-        None,
-        "the folder of training images (linked into img/)",
-        "project",
-        required=True,
-    ),
-    Spec(
-        "repeats",
-        "int",
-        7,
-        "times each image is seen per epoch (img/<repeats>_<name>)",
-        "project",
-        minimum=1,
-    ),
-    Spec(
-        "model",
-        "str",
-        None,
-        "base checkpoint .safetensors; its keys say SDXL or SD 1.x/2.x",
-        "project",
-        required=True,
-    ),
-    Spec(
-        "reg",
-        "str",
-        None,
-        "regularisation images folder (leave unset without them)",
-        "project",
-        optional=True,
-    ),
-    Spec(
-        "reg_repeats",
-        "int",
-        None,
-        "repeats of the regularisation images",
-        "project",
-        optional=True,
-        minimum=1,
-    ),
-    Spec(
-        "class_prompt",
-        "str",
-        None,
-        "broad class of the character (only used with reg)",
-        "project",
-        optional=True,
-    ),
-    Spec(
-        "profile",
-        "str",
-        "apple-silicon",
-        "machine profile: apple-silicon, cuda or cpu (sets the machine values below)",
-        "project",
-        choices=("apple-silicon", "cuda", "cpu"),
-    ),
-    # -- dataset
-    Spec(
-        "resolution",
-        "resolution",
-        "512,512",
-        "512,512 is fast; 768,768 keeps more detail but is slower and needs more memory",
-        "dataset",
-    ),
-    Spec("enable_bucket", "bool", True, "buckets: mixed aspect ratios without cropping", "dataset"),
-    Spec(
-        "bucket_reso_steps",
-        "int",
-        64,
-        "bucket size step (SDXL needs a multiple of 32)",
-        "dataset",
-        minimum=8,
-    ),
-    Spec(
-        "min_bucket_reso",
-        "int",
-        None,
-        "smallest bucket side (default: half the resolution)",
-        "dataset",
-        optional=True,
-        minimum=64,
-    ),
-    Spec(
-        "max_bucket_reso",
-        "int",
-        None,
-        "largest bucket side (default: twice the resolution)",
-        "dataset",
-        optional=True,
-        minimum=64,
-    ),
-    Spec("caption_extension", "str", ".txt", "caption files next to the images", "dataset"),
-    Spec(
-        "shuffle_caption",
-        "bool",
-        True,
-        "shuffle caption tags (the first keep_tokens stay)",
-        "dataset",
-    ),
-    Spec(
-        "keep_tokens",
-        "int",
-        None,
-        "tokens kept first when shuffling (default: the trigger's token count; 0 to teach "
-        "several keywords)",
-        "dataset",
-        optional=True,
-        minimum=0,
-    ),
-    Spec("flip_aug", "bool", True, "horizontal flips (off for asymmetric characters)", "dataset"),
-    # -- training
-    Spec("epochs", "int", 15, "passes over the dataset", "training", minimum=1),
-    Spec(
-        "save_every_n_epochs", "int", 1, "one LoRA per N epochs to compare", "training", minimum=1
-    ),
-    Spec("batch_size", "int", 4, "2 or 8 by memory", "training", minimum=1),
-    Spec(
-        "gradient_accumulation_steps",
-        "int",
-        1,
-        "raise to emulate a bigger batch",
-        "training",
-        minimum=1,
-    ),
-    Spec("learning_rate", "float", 2.5e-5, "base learning rate", "training", minimum=0),
-    Spec(
-        "unet_lr",
-        "float",
-        2.5e-5,
-        "higher (1e-4) learns details, lower (1e-5) the big picture",
-        "training",
-        minimum=0,
-    ),
-    Spec(
-        "text_encoder_lr",
-        "float",
-        2.5e-5,
-        "higher (5e-5) = rigid prompt association, lower (1e-5) = flexible",
-        "training",
-        minimum=0,
-    ),
-    Spec(
-        "lr_scheduler",
-        "str",
-        "constant",
-        "cosine if the result looks overtrained",
-        "training",
-        choices=SCHEDULERS,
-    ),
-    Spec(
-        "warmup_ratio",
-        "float",
-        0.05,
-        "share of the steps spent warming up (0 = none)",
-        "training",
-        minimum=0,
-    ),
-    Spec(
-        "network_dim", "int", 16, "rank: 32 for fidelity, 8 if it overfits", "training", minimum=1
-    ),
-    Spec(
-        "network_alpha",
-        "float",
-        None,
-        "alpha (default: rank / 2)",
-        "training",
-        optional=True,
-        minimum=0,
-    ),
-    Spec(
-        "seed", "int", 42, "fixed seed: the same settings give the same run", "training", minimum=0
-    ),
-    Spec("save_state", "bool", False, "also save resumable state folders (large)", "training"),
-    Spec(
-        "clip_skip",
-        "int",
-        2,
-        "2 for anime, 1 for realistic; SDXL ignores it in training: a hint for Forge",
-        "training",
-        minimum=1,
-    ),
-    # -- machine (profile)
-    Spec(
-        "mixed_precision",
-        "str",
-        None,
-        "no, fp16 or bf16 (fp16/bf16 fail on Apple Silicon)",
-        "machine",
-        choices=("no", "fp16", "bf16"),
-    ),
-    Spec(
-        "save_precision",
-        "str",
-        None,
-        "precision of the saved LoRA files",
-        "machine",
-        choices=("float", "fp16", "bf16"),
-    ),
-    Spec(
-        "attention",
-        "str",
-        None,
-        "sdpa everywhere; xformers is NVIDIA-only",
-        "machine",
-        choices=("sdpa", "xformers", "mem_eff_attn"),
-    ),
-    Spec("optimizer", "str", None, "AdamW; AdamW8bit needs NVIDIA (bitsandbytes)", "machine"),
-    Spec("gradient_checkpointing", "bool", None, "saves memory, costs some speed", "machine"),
-    Spec("cache_latents", "bool", None, "encode images once (saves memory and time)", "machine"),
-    Spec("cache_latents_to_disk", "bool", None, "keep the cached latents between runs", "machine"),
-    Spec("max_data_loader_n_workers", "int", None, "data loader processes", "machine", minimum=0),
-    Spec("persistent_data_loader_workers", "bool", None, "keep workers between epochs", "machine"),
-    # -- sampling
-    Spec(
-        "sample_every_n_epochs",
-        "int",
-        0,
-        "sample images every N epochs (0 = off)",
-        "sampling",
-        minimum=0,
-    ),
-    Spec(
-        "sample_sampler",
-        "str",
-        "euler_a",
-        "sampler for the sample images",
-        "sampling",
-        choices=SAMPLERS,
-    ),
-    Spec("sample_steps", "int", 28, "sampling steps per image", "sampling", minimum=1),
-    Spec("sample_cfg", "float", 7.0, "CFG scale of the sample images", "sampling", minimum=0),
-    Spec(
-        "sample_seed",
-        "int",
-        1234,
-        "seed of the first prompt (+1 per prompt)",
-        "sampling",
-        minimum=0,
-    ),
-    Spec(
-        "sample_size",
-        "resolution",
-        None,
-        "sample image size (default: the resolution)",
-        "sampling",
-        optional=True,
-    ),
-)
-
-SPEC_BY_KEY: dict[str, Spec] = {s.key: s for s in SPECS}
-
-# Shown (commented out) in a new settings file for optional settings left unset.
-EXAMPLES: dict[str, Any] = {
-    "reg": "/path/to/regularisation_images",
-    "reg_repeats": 1,
-    "class_prompt": "1boy, man, male focus, male, solo",
-}
+from kohya_orchestrator.config.profiles import DEFAULT_PROFILE, PROFILES
+from kohya_orchestrator.sdscripts.choices import SAMPLERS, SCHEDULERS, is_scheduler
 
 SECTION_TITLES = {
     "project": "Project",
@@ -349,3 +25,460 @@ SECTION_TITLES = {
     "machine": "Machine: set by the profile unless you uncomment a line",
     "sampling": "Sample images during training",
 }
+# How a setting becomes sd-scripts arguments (`Spec.render`); see render.build_args.
+AS_IS = "as is"  # {arg: value}
+FLAG = "flag"  # {value: true}: the value names the switch (attention = "sdpa" -> sdpa = true)
+WARMUP = "warmup"  # a ratio below 1 of the total steps; 0 when off
+CLIP_SKIP = "clip skip"  # only for a trainer that reads it (SD 1.x/2.x)
+SAMPLING = "sampling"  # only when sample images are on
+TEXT_ENCODER_LR = "text encoder lr"  # a number, or a list where the commit wants one
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One setting, as declared on its `Settings` field."""
+
+    key: str
+    kind: str  # str, int, float, bool, resolution
+    default: Any  # None: required, optional, derived from others, or set by the profile
+    comment: str
+    section: str
+    choices: tuple[str, ...] | None = None
+    # A value outside `choices` that is still valid (lr_scheduler "adafactor:1e-3").
+    accepts: Callable[[str], bool] | None = None
+    required: bool = False
+    optional: bool = False  # may stay unset (derived from others, or not used)
+    minimum: float | None = None
+    profile: bool = False  # the machine profile sets it (defaults < profile < file < --set)
+    arg: str | None = None  # the sd-scripts key it renders to (None: it renders to none)
+    render: str = AS_IS
+    gui: str | None = None  # the kohya_ss GUI's field for it
+    aliases: tuple[str, ...] = ()  # other names people write for it
+    example: Any = None  # shown commented out in a new settings file when unset
+
+    def allows(self, value: str) -> bool:
+        """Whether a text value is one of the choices (or otherwise accepted)."""
+        if self.choices is None or value in self.choices:
+            return True
+        return self.accepts is not None and self.accepts(value)
+
+
+def setting(
+    section: str,
+    comment: str,
+    default: Any = None,
+    *,
+    kind: str | None = None,
+    arg: str | None = "",
+    **options: Any,
+) -> Any:
+    """Declare one setting on a `Settings` field; `arg=""` means "the same name as the key"."""
+    return field(
+        metadata={
+            "spec": {
+                "section": section,
+                "comment": comment,
+                "default": default,
+                "kind": kind,
+                "arg": arg,
+                **options,
+            }
+        }
+    )
+
+
+@dataclass
+class Settings:
+    """The resolved settings of one project: every derived value filled in."""
+
+    # -- project
+    name: str = setting(
+        "project",
+        "the LoRA's name: output files <name>-000001 ... <name>",
+        required=True,
+        arg="output_name",
+        gui="output_name",
+    )
+    trigger: str = setting(
+        "project",
+        "the trigger captions start with; comma-separated tokens set keep_tokens",
+        required=True,
+        arg=None,
+        gui="instance_prompt",
+    )
+    images: str = setting(
+        "project",
+        "the folder of training images (linked into img/)",
+        required=True,
+        arg=None,
+        gui="train_data_dir",
+    )
+    repeats: int = setting(
+        "project",
+        "times each image is seen per epoch (img/<repeats>_<name>)",
+        7,
+        minimum=1,
+        arg=None,
+        aliases=("num_repeats",),
+    )
+    model: str = setting(
+        "project",
+        "base checkpoint .safetensors; its keys say SDXL or SD 1.x/2.x",
+        required=True,
+        arg="pretrained_model_name_or_path",
+        gui="pretrained_model_name_or_path",
+    )
+    reg: str | None = setting(
+        "project",
+        "regularisation images folder (leave unset without them)",
+        optional=True,
+        arg=None,
+        gui="reg_data_dir",
+        example="/path/to/regularisation_images",
+    )
+    reg_repeats: int | None = setting(
+        "project",
+        "repeats of the regularisation images",
+        optional=True,
+        minimum=1,
+        arg=None,
+        example=1,
+    )
+    class_prompt: str | None = setting(
+        "project",
+        "broad class of the character (only used with reg)",
+        optional=True,
+        arg=None,
+        gui="class_prompt",
+        example="1boy, man, male focus, male, solo",
+    )
+    profile: str = setting(
+        "project",
+        f"machine profile: {', '.join(PROFILES)} (sets the machine values below)",
+        DEFAULT_PROFILE,
+        choices=tuple(PROFILES),
+        arg=None,
+    )
+    # -- dataset
+    resolution: str = setting(
+        "dataset",
+        "512,512 is fast; 768,768 keeps more detail but is slower and needs more memory",
+        "512,512",
+        kind="resolution",
+        gui="max_resolution",
+    )
+    enable_bucket: bool = setting(
+        "dataset", "buckets: mixed aspect ratios without cropping", True, gui="enable_bucket"
+    )
+    bucket_reso_steps: int = setting(
+        "dataset",
+        "bucket size step (SDXL needs a multiple of 32)",
+        64,
+        minimum=8,
+        gui="bucket_reso_steps",
+    )
+    min_bucket_reso: int = setting(
+        "dataset",
+        "smallest bucket side (default: half the resolution)",
+        optional=True,
+        minimum=64,
+        gui="min_bucket_reso",
+    )
+    max_bucket_reso: int = setting(
+        "dataset",
+        "largest bucket side (default: twice the resolution)",
+        optional=True,
+        minimum=64,
+        gui="max_bucket_reso",
+    )
+    caption_extension: str = setting(
+        "dataset", "caption files next to the images", ".txt", gui="caption_extension"
+    )
+    shuffle_caption: bool = setting(
+        "dataset",
+        "shuffle caption tags (the first keep_tokens stay)",
+        True,
+        gui="shuffle_caption",
+    )
+    keep_tokens: int = setting(
+        "dataset",
+        "tokens kept first when shuffling (default: the trigger's token count; 0 to teach "
+        "several keywords)",
+        optional=True,
+        minimum=0,
+        gui="keep_tokens",
+        aliases=("keep_n_tokens",),
+    )
+    flip_aug: bool = setting(
+        "dataset", "horizontal flips (off for asymmetric characters)", True, gui="flip_aug"
+    )
+    # -- training
+    epochs: int = setting(
+        "training",
+        "passes over the dataset",
+        15,
+        minimum=1,
+        arg="max_train_epochs",
+        gui="epoch",
+    )
+    save_every_n_epochs: int = setting(
+        "training", "one LoRA per N epochs to compare", 1, minimum=1, gui="save_every_n_epochs"
+    )
+    batch_size: int = setting(
+        "training",
+        "2 or 8 by memory",
+        4,
+        minimum=1,
+        arg="train_batch_size",
+        gui="train_batch_size",
+    )
+    gradient_accumulation_steps: int = setting(
+        "training",
+        "raise to emulate a bigger batch",
+        1,
+        minimum=1,
+        gui="gradient_accumulation_steps",
+    )
+    learning_rate: float = setting(
+        "training",
+        "base learning rate",
+        2.5e-5,
+        minimum=0,
+        gui="learning_rate",
+        aliases=("lr",),
+    )
+    unet_lr: float = setting(
+        "training",
+        "higher (1e-4) learns details, lower (1e-5) the big picture",
+        2.5e-5,
+        minimum=0,
+        gui="unet_lr",
+    )
+    text_encoder_lr: float = setting(
+        "training",
+        "higher (5e-5) = rigid prompt association, lower (1e-5) = flexible",
+        2.5e-5,
+        minimum=0,
+        render=TEXT_ENCODER_LR,
+        gui="text_encoder_lr",
+    )
+    lr_scheduler: str = setting(
+        "training",
+        "cosine if the result looks overtrained",
+        "constant",
+        choices=SCHEDULERS,
+        accepts=is_scheduler,
+        gui="lr_scheduler",
+    )
+    warmup_ratio: float = setting(
+        "training",
+        "share of the steps spent warming up (0 = none)",
+        0.05,
+        minimum=0,
+        arg="lr_warmup_steps",
+        render=WARMUP,
+        gui="lr_warmup",
+        aliases=("warmup",),
+    )
+    network_dim: int = setting(
+        "training",
+        "rank: 32 for fidelity, 8 if it overfits",
+        16,
+        minimum=1,
+        gui="network_dim",
+        aliases=("network_rank", "rank"),
+    )
+    network_alpha: float = setting(
+        "training",
+        "alpha (default: rank / 2)",
+        optional=True,
+        minimum=0,
+        gui="network_alpha",
+        aliases=("alpha",),
+    )
+    seed: int = setting(
+        "training", "fixed seed: the same settings give the same run", 42, minimum=0, gui="seed"
+    )
+    save_state: bool = setting(
+        "training", "also save resumable state folders (large)", False, gui="save_state"
+    )
+    clip_skip: int = setting(
+        "training",
+        "2 for anime, 1 for realistic; SDXL ignores it in training: a hint for Forge",
+        2,
+        minimum=1,
+        render=CLIP_SKIP,
+        gui="clip_skip",
+    )
+    # -- machine (profile)
+    mixed_precision: str = setting(
+        "machine",
+        "no, fp16 or bf16 (fp16/bf16 fail on Apple Silicon)",
+        choices=("no", "fp16", "bf16"),
+        profile=True,
+        gui="mixed_precision",
+    )
+    save_precision: str = setting(
+        "machine",
+        "precision of the saved LoRA files",
+        choices=("float", "fp16", "bf16"),
+        profile=True,
+        gui="save_precision",
+    )
+    attention: str = setting(
+        "machine",
+        "sdpa everywhere; xformers is NVIDIA-only",
+        choices=("sdpa", "xformers", "mem_eff_attn"),
+        profile=True,
+        arg=None,
+        render=FLAG,
+        gui="xformers",
+        aliases=("sdpa", "cross_attention"),
+    )
+    optimizer: str = setting(
+        "machine",
+        "AdamW; AdamW8bit needs NVIDIA (bitsandbytes)",
+        profile=True,
+        arg="optimizer_type",
+        gui="optimizer",
+    )
+    gradient_checkpointing: bool = setting(
+        "machine",
+        "saves memory, costs some speed",
+        profile=True,
+        gui="gradient_checkpointing",
+    )
+    cache_latents: bool = setting(
+        "machine",
+        "encode images once (saves memory and time)",
+        profile=True,
+        gui="cache_latents",
+    )
+    cache_latents_to_disk: bool = setting(
+        "machine",
+        "keep the cached latents between runs",
+        profile=True,
+        gui="cache_latents_to_disk",
+    )
+    max_data_loader_n_workers: int = setting(
+        "machine",
+        "data loader processes",
+        minimum=0,
+        profile=True,
+        gui="max_data_loader_n_workers",
+    )
+    persistent_data_loader_workers: bool = setting(
+        "machine",
+        "keep workers between epochs",
+        profile=True,
+        gui="persistent_data_loader_workers",
+    )
+    # -- sampling
+    sample_every_n_epochs: int = setting(
+        "sampling",
+        "sample images every N epochs (0 = off)",
+        0,
+        minimum=0,
+        render=SAMPLING,
+        gui="sample_every_n_epochs",
+    )
+    sample_sampler: str = setting(
+        "sampling",
+        "sampler for the sample images",
+        "euler_a",
+        choices=SAMPLERS,
+        render=SAMPLING,
+        gui="sample_sampler",
+        aliases=("sampler",),
+    )
+    sample_steps: int = setting("sampling", "sampling steps per image", 28, minimum=1, arg=None)
+    sample_cfg: float = setting(
+        "sampling", "CFG scale of the sample images", 7.0, minimum=0, arg=None
+    )
+    sample_seed: int = setting(
+        "sampling", "seed of the first prompt (+1 per prompt)", 1234, minimum=0, arg=None
+    )
+    sample_size: str = setting(
+        "sampling",
+        "sample image size (default: the resolution)",
+        kind="resolution",
+        optional=True,
+        arg=None,
+    )
+    # -- bookkeeping (not settings)
+    # Raw sd-scripts keys from the [sd_scripts] table, applied last in the config.
+    sd_scripts: dict[str, Any] = field(default_factory=dict)
+    # Where each setting came from: default, profile, file, --set or derived.
+    origins: dict[str, str] = field(default_factory=dict)
+    # Derived values explained to the user ("keep_tokens = 4: ...").
+    notes: list[str] = field(default_factory=list)
+    path: Path | None = None
+
+    @property
+    def sampling(self) -> bool:
+        """True when sample images are generated during training."""
+        return self.sample_every_n_epochs > 0
+
+    @property
+    def width_height(self) -> tuple[int, int]:
+        from kohya_orchestrator.config.parse import parse_resolution
+
+        return parse_resolution(self.resolution)
+
+    @property
+    def sample_width_height(self) -> tuple[int, int]:
+        from kohya_orchestrator.config.parse import parse_resolution
+
+        return parse_resolution(self.sample_size)
+
+    def values(self) -> dict[str, Any]:
+        """The settings as a plain dict (bookkeeping fields left out but [sd_scripts])."""
+        data = dataclasses.asdict(self)
+        for key in ("origins", "notes", "path"):
+            data.pop(key)
+        return data
+
+
+_KINDS = {"str": "str", "int": "int", "float": "float", "bool": "bool"}
+
+
+def _spec(f: dataclasses.Field[Any]) -> Spec:
+    declared = dict(f.metadata["spec"])
+    kind = declared.pop("kind") or _KINDS[str(f.type).split(" |")[0]]
+    arg = declared.pop("arg")
+    return Spec(key=f.name, kind=kind, arg=f.name if arg == "" else arg, **declared)
+
+
+SPECS: tuple[Spec, ...] = tuple(
+    _spec(f) for f in dataclasses.fields(Settings) if "spec" in f.metadata
+)
+SPEC_BY_KEY: dict[str, Spec] = {s.key: s for s in SPECS}
+PROFILE_KEYS: tuple[str, ...] = tuple(s.key for s in SPECS if s.profile)
+
+
+def _aliases() -> dict[str, str]:
+    names: dict[str, str] = {}
+    for spec in SPECS:
+        for name in (spec.gui, spec.arg, *spec.aliases):
+            if name and name != spec.key and name not in SPEC_BY_KEY:
+                names.setdefault(name, spec.key)
+        if spec.render == FLAG:
+            for choice in spec.choices or ():
+                names.setdefault(choice, spec.key)
+    return names
+
+
+# Names people carry over from the kohya_ss GUI or sd-scripts itself -> our setting.
+ALIASES: dict[str, str] = _aliases()
+
+
+def _setting_for_arg() -> dict[str, str]:
+    found = {s.arg: s.key for s in SPECS if s.arg and s.arg != s.key}
+    for spec in SPECS:
+        if spec.render == FLAG:
+            found |= {choice: spec.key for choice in spec.choices or ()}
+    return found
+
+
+# sd-scripts keys whose value comes from a differently named setting in kohya-orch.toml.
+SETTING_FOR_ARG: dict[str, str] = {**_setting_for_arg(), "sample_prompts": "sample_every_n_epochs"}

@@ -8,15 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from kohya_orchestrator.errors import ImageFormatError
-from kohya_orchestrator.lint.keys import toml_value as _tv
+from kohya_orchestrator.lint.report import LintReport, RuleInput, shown
 from kohya_orchestrator.sdscripts.buckets import parse_resolution
 from kohya_orchestrator.sdscripts.concepts import ConceptFolder, list_images, scan_concepts
-
-if TYPE_CHECKING:
-    from kohya_orchestrator.lint.linter import LintReport
 
 # (key, must be a folder) for paths that must exist before the run starts.
 PATH_KEYS = (
@@ -40,7 +37,8 @@ def _looks_like_path(value: str) -> bool:
     )
 
 
-def check_paths(values: Mapping[str, Any], report: LintReport) -> None:
+def paths(r: RuleInput) -> None:
+    values, report = r.values, r.report
     for key, want_dir in PATH_KEYS:
         raw = values.get(key)
         if not isinstance(raw, str) or not raw:
@@ -51,17 +49,17 @@ def check_paths(values: Mapping[str, Any], report: LintReport) -> None:
         if not path.is_absolute():
             report.warn(
                 key,
-                f"'{key}' = {_tv(raw)} is a relative path: sd-scripts resolves it against the "
+                f"'{key}' = {shown(raw)} is a relative path: sd-scripts resolves it against the "
                 "folder it is started in",
                 "write an absolute path",
             )
             continue
         if not path.exists():
-            report.error(key, f"'{key}' = {_tv(raw)} does not exist", "check the path")
+            report.error(key, f"'{key}' = {shown(raw)} does not exist", "check the path")
         elif want_dir is True and not path.is_dir():
-            report.error(key, f"'{key}' = {_tv(raw)} is not a folder", "point it at a folder")
+            report.error(key, f"'{key}' = {shown(raw)} is not a folder", "point it at a folder")
         elif want_dir is False and not path.is_file():
-            report.error(key, f"'{key}' = {_tv(raw)} is not a file", "point it at a file")
+            report.error(key, f"'{key}' = {shown(raw)} is not a file", "point it at a file")
 
 
 def _usable_dir(values: Mapping[str, Any], key: str) -> Path | None:
@@ -72,7 +70,8 @@ def _usable_dir(values: Mapping[str, Any], key: str) -> Path | None:
     return path if path.is_absolute() and path.is_dir() else None
 
 
-def check_folders(values: Mapping[str, Any], report: LintReport) -> None:
+def folders(r: RuleInput) -> None:
+    values, report = r.values, r.report
     train = _usable_dir(values, "train_data_dir")
     if train is not None:
         concepts = scan_concepts(train)
@@ -87,7 +86,7 @@ def check_folders(values: Mapping[str, Any], report: LintReport) -> None:
             )
             report.error(
                 "train_data_dir",
-                f"'train_data_dir' = {_tv(str(values['train_data_dir']))} has no "
+                f"'train_data_dir' = {shown(str(values['train_data_dir']))} has no "
                 "<repeats>_<name> folder with images: sd-scripts finds nothing to train on",
                 hint,
             )
@@ -100,7 +99,7 @@ def check_folders(values: Mapping[str, Any], report: LintReport) -> None:
         if not any(c.images for c in used):
             report.warn(
                 "reg_data_dir",
-                f"'reg_data_dir' = {_tv(str(values['reg_data_dir']))} holds no regularisation "
+                f"'reg_data_dir' = {shown(str(values['reg_data_dir']))} holds no regularisation "
                 "images",
                 "remove reg_data_dir (an empty reg folder adds nothing)",
             )
@@ -151,7 +150,7 @@ def _captions(values: Mapping[str, Any], used: list[ConceptFolder], report: Lint
         )
     else:
         message = (
-            f"'caption_extension' = {_tv(ext)} matches no caption file, but {with_txt} images "
+            f"'caption_extension' = {shown(ext)} matches no caption file, but {with_txt} images "
             "have .txt captions: sd-scripts trains without them"
         )
     report.error("caption_extension", message, 'add caption_extension = ".txt"')

@@ -7,26 +7,24 @@ errors; "cuda" drops them; no profile (a config from elsewhere) reports them as 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from kohya_orchestrator.lint.keys import toml_value as _tv
-
-if TYPE_CHECKING:
-    from kohya_orchestrator.lint.linter import LintReport
+from kohya_orchestrator.lint.report import RuleInput, shown
 
 
 def is_8bit(values: Mapping[str, Any]) -> str | None:
     """The option that asks for bitsandbytes (NVIDIA only), if any."""
     opt = values.get("optimizer_type", "")
     if isinstance(opt, str) and (opt.lower().endswith("8bit") or opt.lower().startswith("paged")):
-        return f"'optimizer_type' = {_tv(opt)}"
+        return f"'optimizer_type' = {shown(opt)}"
     if values.get("use_8bit_adam"):
         return "'use_8bit_adam' = true"
     return None
 
 
-def check_data_loader(values: Mapping[str, Any], report: LintReport) -> None:
+def data_loader(r: RuleInput) -> None:
     """torch's DataLoader refuses persistent workers without workers, on every machine."""
+    values, report = r.values, r.report
     workers = values.get("max_data_loader_n_workers")
     if values.get("persistent_data_loader_workers") is True and workers == 0:
         report.error(
@@ -37,8 +35,8 @@ def check_data_loader(values: Mapping[str, Any], report: LintReport) -> None:
         )
 
 
-def check_platform(values: Mapping[str, Any], report: LintReport, profile: str | None) -> None:
-    check_data_loader(values, report)
+def platform(r: RuleInput) -> None:
+    values, report, profile = r.values, r.report, r.profile
     if profile == "cuda":
         return
     found: list[tuple[str, str, str, bool]] = []  # key, message, hint, fails on cpu too
@@ -68,7 +66,7 @@ def check_platform(values: Mapping[str, Any], report: LintReport, profile: str |
         found.append(
             (
                 "mixed_precision",
-                f"'mixed_precision' = {_tv(mp)} fails on Apple Silicon (MPS)",
+                f"'mixed_precision' = {shown(mp)} fails on Apple Silicon (MPS)",
                 'use mixed_precision = "no"',
                 mp == "fp16",
             )

@@ -9,28 +9,11 @@ from __future__ import annotations
 import difflib
 import math
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from kohya_orchestrator.lint.report import LintReport, shown
 from kohya_orchestrator.sdscripts.contract import Contract, Option
-
-if TYPE_CHECKING:
-    from kohya_orchestrator.lint.linter import LintReport
-
-
-def toml_value(value: Any) -> str:
-    """A value written the way it would appear in a TOML file."""
-    import json
-
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, list):
-        return "[" + ", ".join(toml_value(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + "}"
-    return repr(value) if isinstance(value, int | float) else str(value)
-
+from kohya_orchestrator.units import decimal_comma
 
 # Names the kohya_ss GUI saves in its own configs, and the sd-scripts key each one means.
 GUI_NAMES: dict[str, str] = {
@@ -101,7 +84,8 @@ def _converted(type_name: str | None, value: Any) -> Any:
             if isinstance(value, str):
                 return int(value.strip())
         if type_name in ("float", "int_or_float") and isinstance(value, str):
-            return float(value.strip().replace(",", "."))
+            comma = decimal_comma(value)
+            return comma if comma is not None else float(value.strip())
         if (
             type_name in ("str", "Path")
             and isinstance(value, int | float)
@@ -120,7 +104,7 @@ def _check_flag(report: LintReport, key: str, value: Any) -> None:
         word = value.strip().lower()
         report.error(
             key,
-            f"'{key}' is a switch: it must be true or false, not the string {toml_value(value)}",
+            f"'{key}' is a switch: it must be true or false, not the string {shown(value)}",
             f"write {key} = {word} without quotes",
         )
         return
@@ -140,8 +124,7 @@ def _check_flag(report: LintReport, key: str, value: Any) -> None:
         hint = f"write {key} = true or {key} = false"
     report.error(
         key,
-        f"'{key}' is a switch: it must be true or false, not {_kind_of(value)} "
-        f"({toml_value(value)})",
+        f"'{key}' is a switch: it must be true or false, not {_kind_of(value)} ({shown(value)})",
         hint,
     )
 
@@ -154,14 +137,14 @@ def _check_list(report: LintReport, key: str, opt: Option, value: Any) -> bool:
             return True
         fixed = _converted(opt.type, value) if not _scalar_ok(opt.type, value) else value
         hint = (
-            f"write {key} = [{toml_value(fixed)}]"
+            f"write {key} = [{shown(fixed)}]"
             if fixed is not None
             else f"write {key} = [...] with {many}"
         )
         report.error(
             key,
             f"'{key}' must be a list (TOML array) of {many}, not {_kind_of(value)} "
-            f"({toml_value(value)})",
+            f"({shown(value)})",
             hint,
         )
         return False
@@ -170,7 +153,7 @@ def _check_list(report: LintReport, key: str, opt: Option, value: Any) -> bool:
             report.error(
                 key,
                 f"'{key}' must be a list of {many}, but item {i} is {_kind_of(item)} "
-                f"({toml_value(item)})",
+                f"({shown(item)})",
                 f"write every item of {key} as {one}",
             )
             return False
@@ -194,15 +177,15 @@ def _check_scalar(report: LintReport, key: str, opt: Option, value: Any) -> bool
         text = ",".join(str(v) for v in value)
         report.error(
             key,
-            f"'resolution' must be a string like \"{text}\", not a list ({toml_value(value)})",
+            f"'resolution' must be a string like \"{text}\", not a list ({shown(value)})",
             f'write resolution = "{text}"',
         )
         return False
     fixed = _converted(opt.type, value)
-    hint = f"write {key} = {toml_value(fixed)}" if fixed is not None else f"write {key} as {one}"
+    hint = f"write {key} = {shown(fixed)}" if fixed is not None else f"write {key} as {one}"
     if isinstance(value, str) and fixed is not None:
         hint += " without quotes"
-    report.error(key, f"'{key}' must be {one}, not {_kind_of(value)} ({toml_value(value)})", hint)
+    report.error(key, f"'{key}' must be {one}, not {_kind_of(value)} ({shown(value)})", hint)
     return False
 
 
@@ -221,16 +204,16 @@ def _check_choices(
         return
     if key == "dynamo_backend" and not flat.get("torch_compile"):
         return
-    shown = ", ".join(toml_value(c) for c in allowed)
-    hint = f"use one of: {shown}"
+    listed = ", ".join(shown(c) for c in allowed)
+    hint = f"use one of: {listed}"
     if isinstance(value, str):
         lowered = {str(c).lower(): c for c in allowed}
         close = lowered.get(value.lower()) or next(
             iter(difflib.get_close_matches(value, [str(c) for c in allowed], n=1)), None
         )
         if close is not None:
-            hint = f"did you mean {toml_value(close)}? ({hint})"
-    report.error(key, f"'{key}' = {toml_value(value)} is not one of the choices: {shown}", hint)
+            hint = f"did you mean {shown(close)}? ({hint})"
+    report.error(key, f"'{key}' = {shown(value)} is not one of the choices: {listed}", hint)
 
 
 def _unknown_key(
@@ -241,7 +224,7 @@ def _unknown_key(
         target = GUI_NAMES[key]
         if _gui_target_set(key, value, target, flat):
             # A GUI config carries both names; sd-scripts uses its own and the run is right.
-            report.warn(key, message, f"remove it: {target} = {toml_value(flat[target])} is set")
+            report.warn(key, message, f"remove it: {target} = {shown(flat[target])} is set")
         else:
             report.error(key, message, hint)
         return
@@ -288,11 +271,11 @@ def _gui_target_set(key: str, value: Any, target: str, flat: Mapping[str, Any]) 
 def _gui_problem(key: str, value: Any, contract: Contract) -> tuple[str, str]:
     target = GUI_NAMES[key]
     message = f"'{key}' is a kohya_ss GUI name, not an sd-scripts option: sd-scripts ignores it"
-    tv = toml_value(value)
+    tv = shown(value)
     if key == "lr_warmup":
         ratio = value / 100 if isinstance(value, int | float) and value > 1 else value
         return message, (
-            f"use lr_warmup_steps = {toml_value(ratio)} (a ratio of the steps; "
+            f"use lr_warmup_steps = {shown(ratio)} (a ratio of the steps; "
             "the GUI's lr_warmup is a percentage)"
         )
     if key == "LoRA_type":

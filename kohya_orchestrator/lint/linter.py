@@ -11,112 +11,50 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kohya_orchestrator.config import profiles as _profiles
-from kohya_orchestrator.lint.keys import GUI_NAMES, toml_value, typed_values
+from kohya_orchestrator.lint.keys import GUI_NAMES, typed_values
+from kohya_orchestrator.lint.registry import apply_rules
+from kohya_orchestrator.lint.report import LintReport, Problem, RuleInput, shown
 from kohya_orchestrator.sdscripts.contract import (
     DEFAULT_SCRIPT,
     SCRIPTS,
     Contract,
-    flatten_like_sd_scripts,
+    Flattened,
+    flatten,
     load_contract,
 )
+from kohya_orchestrator.sdscripts.trainers import for_script
 
 PROFILES = tuple(_profiles.PROFILES)
-__all__ = ["GUI_NAMES", "LintReport", "Problem", "lint", "lint_file", "toml_value"]
+__all__ = ["GUI_NAMES", "LintReport", "Problem", "lint", "lint_file"]
 _PROFILE_COMMENT = re.compile(r'profile: "([a-z-]+)"')
 
 
-@dataclass(frozen=True)
-class Problem:
-    """One finding: the key it is about, what is wrong, and how to fix it."""
-
-    key: str
-    message: str
-    hint: str = ""
-
-    def render(self) -> str:
-        return f"{self.message}\n    hint: {self.hint}" if self.hint else self.message
-
-    def to_dict(self) -> dict[str, str]:
-        return {"key": self.key, "message": self.message, "hint": self.hint}
-
-
-@dataclass
-class LintReport:
-    """Everything `lint` found; `.ok` when there is no error (warnings allowed)."""
-
-    script: str
-    contract: str
-    config_path: str | None = None
-    profile: str | None = None
-    errors: list[Problem] = field(default_factory=list)
-    warnings: list[Problem] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors
-
-    def error(self, key: str, message: str, hint: str = "") -> None:
-        self.errors.append(Problem(key, message, hint))
-
-    def warn(self, key: str, message: str, hint: str = "") -> None:
-        self.warnings.append(Problem(key, message, hint))
-
-    def messages(self) -> list[str]:
-        """Every message, errors first (handy in tests and in ProblemsError)."""
-        return [p.message for p in self.errors] + [p.message for p in self.warnings]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "file": self.config_path,
-            "script": self.script,
-            "contract": self.contract,
-            "profile": self.profile,
-            "ok": self.ok,
-            "errors": [p.to_dict() for p in self.errors],
-            "warnings": [p.to_dict() for p in self.warnings],
-        }
-
-
-def flatten_with_origins(
-    doc: Mapping[str, Any], report: LintReport
-) -> tuple[dict[str, Any], set[str]]:
-    """sd-scripts' flattening, reporting deeper tables and keys set in several tables."""
-    seen: dict[str, list[str]] = {}
-    nested: set[str] = set()
-    for section, value in doc.items():
-        if not isinstance(value, dict):
-            seen.setdefault(section, []).append("top level")
-            continue
-        for key, inner in value.items():
-            seen.setdefault(key, []).append(f"[{section}]")
-            if isinstance(inner, dict):
-                nested.add(key)
-                inner_keys = ", ".join(inner) or "none"
-                report.error(
-                    f"{section}.{key}",
-                    f"table [{section}.{key}] is nested two levels deep: sd-scripts flattens "
-                    f"only one level, so its keys ({inner_keys}) are never read",
-                    f"move these keys into [{section}] or another top-level table",
-                )
-    flat = flatten_like_sd_scripts(doc)
-    for key, places in seen.items():
+def report_flattening(flattened: Flattened, report: LintReport) -> None:
+    """What sd-scripts' flattening loses: tables nested too deep, keys set in several tables."""
+    nested = {key for _, key, _ in flattened.nested}
+    for section, key, inner_keys in flattened.nested:
+        report.error(
+            f"{section}.{key}",
+            f"table [{section}.{key}] is nested two levels deep: sd-scripts flattens "
+            f"only one level, so its keys ({', '.join(inner_keys) or 'none'}) are never read",
+            f"move these keys into [{section}] or another top-level table",
+        )
+    for key, places in flattened.places.items():
         if len(places) > 1 and key not in nested:
             report.warn(
                 key,
                 f"'{key}' is set {len(places)} times ({', '.join(places)}): sd-scripts uses the "
-                f"last one, {toml_value(flat[key])}",
+                f"last one, {shown(flattened.values[key])}",
                 f"keep one '{key}'",
             )
-    return flat, nested
 
 
 def lint(
-    doc: Mapping[str, Any],
+    doc: Mapping[str, Any] | Flattened,
     *,
     script: str = DEFAULT_SCRIPT,
     contract: Contract | None = None,
@@ -126,13 +64,12 @@ def lint(
 ) -> LintReport:
     """Every problem sd-scripts would ignore, crash on, or silently misread, all at once.
 
-    `doc` is the parsed TOML (nested, as `toml.load` returns it). `profile` is the hardware
-    the run is for: "apple-silicon" and "cpu" make the options that fail there errors, "cuda"
-    drops those checks, None reports the Apple-Silicon ones as warnings. `check_files` looks
-    at the paths and the image folders named in the file.
+    `doc` is the parsed TOML (nested, as `toml.load` returns it), or the one flattening of
+    it a command already made. `profile` is the hardware the run is for: "apple-silicon" and
+    "cpu" make the options that fail there errors, "cuda" drops those checks, None reports
+    the Apple-Silicon ones as warnings. `check_files` looks at the paths and the image
+    folders named in the file.
     """
-    from kohya_orchestrator.lint import rules as lint_rules
-
     contract = contract or load_contract(script)
     report = LintReport(
         script=contract.script,
@@ -140,9 +77,12 @@ def lint(
         config_path=str(config_path) if config_path else None,
         profile=profile,
     )
-    flat, nested = flatten_with_origins(doc, report)
-    values = typed_values(flat, contract, report, nested)
-    lint_rules.apply_rules(values, flat, contract, report, profile, check_files)
+    flattened = doc if isinstance(doc, Flattened) else flatten(doc)
+    report_flattening(flattened, report)
+    flat = flattened.values
+    values = typed_values(flat, contract, report, {key for _, key, _ in flattened.nested})
+    family = for_script(contract.script, v2=bool(values.get("v2")))
+    apply_rules(RuleInput(values, flat, contract, family, report, profile), check_files=check_files)
     return report
 
 

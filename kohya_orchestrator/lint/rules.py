@@ -1,4 +1,4 @@
-"""The cross-key and filesystem rules of `validate.lint` (facts from SD_SCRIPTS.md).
+"""The cross-key rules of the lint (facts from SD_SCRIPTS.md); registry.py runs them.
 
 Each rule reads only values that already passed the type check, so one wrong type gives one
 message, not a cascade.
@@ -6,20 +6,9 @@ message, not a cascade.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
-
-from kohya_orchestrator.lint import files as lint_files
-from kohya_orchestrator.lint import hardware as lint_platform
-from kohya_orchestrator.lint.keys import toml_value as _tv
+from kohya_orchestrator.lint.report import RuleInput, shown
 from kohya_orchestrator.sdscripts import choices
 from kohya_orchestrator.sdscripts.buckets import adjust_bucket_range, parse_resolution
-from kohya_orchestrator.sdscripts.contract import Contract
-from kohya_orchestrator.sdscripts.trainers import Trainer, for_script
-
-if TYPE_CHECKING:
-    from kohya_orchestrator.lint.linter import LintReport
-
 
 REQUIRED = (
     ("pretrained_model_name_or_path", "sd-scripts needs the base model to train on"),
@@ -33,53 +22,39 @@ REQUIRED_HINTS = {
 }
 
 
-def apply_rules(
-    values: Mapping[str, Any],
-    flat: Mapping[str, Any],
-    contract: Contract,
-    report: LintReport,
-    profile: str | None,
-    check_files: bool,
-) -> None:
-    """Run every rule; problems go into `report`."""
-    family = for_script(contract.script, v2=bool(values.get("v2")))
-    sdxl = family.family == "sdxl"
-    _required(values, flat, report)
-    _schedule(values, flat, report)
-    _epochs(values, report)
-    _network(values, report)
-    _optimizer(values, report)
-    _caching(values, report, sdxl)
-    _resolution(values, report, family)
-    lint_platform.check_platform(values, report, profile)
-    _sampling(values, report)
-    if not family.uses_clip_skip and "clip_skip" in values:
-        report.warn(
+def clip_skip(r: RuleInput) -> None:
+    if not r.trainer.uses_clip_skip and "clip_skip" in r.values:
+        r.report.warn(
             "clip_skip",
-            f"'clip_skip' = {values['clip_skip']} does nothing when training {family.label} "
-            "(sd-scripts only logs it)",
+            f"'clip_skip' = {r.values['clip_skip']} does nothing when training "
+            f"{r.trainer.label} (sd-scripts only logs it)",
             "remove it; set clip skip at generation time (Forge) instead",
         )
+
+
+def dataset_config(r: RuleInput) -> None:
+    values = r.values
     if "dataset_config" in values and ("train_data_dir" in values or "reg_data_dir" in values):
-        report.warn(
+        r.report.warn(
             "train_data_dir",
             "'train_data_dir' and 'reg_data_dir' are ignored when dataset_config is set",
             "keep one of them: the folders or the dataset config",
         )
-    ext = values.get("caption_extension")
+
+
+def caption_extension(r: RuleInput) -> None:
+    ext = r.values.get("caption_extension")
     if isinstance(ext, str) and ext and not ext.startswith("."):
-        report.warn(
+        r.report.warn(
             "caption_extension",
-            f"'caption_extension' = {_tv(ext)} has no leading dot: sd-scripts looks for "
+            f"'caption_extension' = {shown(ext)} has no leading dot: sd-scripts looks for "
             f"files named like image{ext}",
             f'write caption_extension = ".{ext}"',
         )
-    if check_files:
-        lint_files.check_paths(values, report)
-        lint_files.check_folders(values, report)
 
 
-def _sampling(values: Mapping[str, Any], report: LintReport) -> None:
+def sampling(r: RuleInput) -> None:
+    values, report = r.values, r.report
     asks = [
         k
         for k in ("sample_every_n_epochs", "sample_every_n_steps", "sample_at_first")
@@ -96,13 +71,14 @@ def _sampling(values: Mapping[str, Any], report: LintReport) -> None:
     elif isinstance(prompts, str) and prompts and not prompts.endswith((".txt", ".toml", ".json")):
         report.error(
             "sample_prompts",
-            f"'sample_prompts' = {_tv(prompts)} is not a .txt, .toml or .json file: "
+            f"'sample_prompts' = {shown(prompts)} is not a .txt, .toml or .json file: "
             "sd-scripts crashes when it samples",
             "name the prompts file with one of those extensions",
         )
 
 
-def _required(values: Mapping[str, Any], flat: Mapping[str, Any], report: LintReport) -> None:
+def required(r: RuleInput) -> None:
+    flat, report = r.flat, r.report
     for key, why in REQUIRED:
         if key not in flat:
             report.error(key, f"'{key}' is not set: {why}", f"add {REQUIRED_HINTS[key]}")
@@ -121,19 +97,21 @@ def _required(values: Mapping[str, Any], flat: Mapping[str, Any], report: LintRe
         )
 
 
-def _schedule(values: Mapping[str, Any], flat: Mapping[str, Any], report: LintReport) -> None:
+def schedule(r: RuleInput) -> None:
+    values, report = r.values, r.report
     scheduler = values.get("lr_scheduler", "constant")
     warmup = values.get("lr_warmup_steps", 0)
     custom = values.get("lr_scheduler_type", "")
     if scheduler == "constant" and warmup and not custom:
-        shown = (
-            f"lr_scheduler = {_tv(scheduler)}"
+        named = (
+            f"lr_scheduler = {shown(scheduler)}"
             if "lr_scheduler" in values
             else 'lr_scheduler (default "constant")'
         )
         report.error(
             "lr_scheduler",
-            f"{shown} with lr_warmup_steps = {_tv(warmup)} makes sd-scripts stop with a ValueError",
+            f"{named} with lr_warmup_steps = {shown(warmup)} makes sd-scripts stop with a "
+            "ValueError",
             'use lr_scheduler = "constant_with_warmup", or lr_warmup_steps = 0',
         )
     if isinstance(warmup, float) and warmup >= 1:
@@ -152,13 +130,14 @@ def _schedule(values: Mapping[str, Any], flat: Mapping[str, Any], report: LintRe
     if isinstance(scheduler, str) and not custom and not choices.is_scheduler(scheduler):
         report.error(
             "lr_scheduler",
-            f"'lr_scheduler' = {_tv(scheduler)} is not a scheduler sd-scripts knows: it "
+            f"'lr_scheduler' = {shown(scheduler)} is not a scheduler sd-scripts knows: it "
             "stops with a ValueError after loading the model",
             choices.scheduler_hint(scheduler),
         )
 
 
-def _epochs(values: Mapping[str, Any], report: LintReport) -> None:
+def epochs(r: RuleInput) -> None:
+    values, report = r.values, r.report
     epochs = values.get("max_train_epochs")
     if "max_train_steps" in values and epochs is None:
         report.warn(
@@ -194,7 +173,8 @@ def _epochs(values: Mapping[str, Any], report: LintReport) -> None:
         )
 
 
-def _network(values: Mapping[str, Any], report: LintReport) -> None:
+def network(r: RuleInput) -> None:
+    values, report = r.values, r.report
     dim = values.get("network_dim")
     alpha = values.get("network_alpha")
     if isinstance(dim, int) and isinstance(alpha, int | float) and alpha > dim:
@@ -218,19 +198,21 @@ def _network(values: Mapping[str, Any], report: LintReport) -> None:
         )
 
 
-def _optimizer(values: Mapping[str, Any], report: LintReport) -> None:
+def optimizer(r: RuleInput) -> None:
+    values, report = r.values, r.report
     opt = values.get("optimizer_type", "")
     if not isinstance(opt, str) or not opt or choices.is_optimizer(opt):
         return
     report.error(
         "optimizer_type",
-        f"'optimizer_type' = {_tv(opt)} is not an optimizer sd-scripts knows: it stops with "
+        f"'optimizer_type' = {shown(opt)} is not an optimizer sd-scripts knows: it stops with "
         "an AttributeError after loading the model",
         choices.optimizer_hint(opt),
     )
 
 
-def _caching(values: Mapping[str, Any], report: LintReport, sdxl: bool) -> None:
+def caching(r: RuleInput) -> None:
+    values, report, sdxl = r.values, r.report, r.trainer.family == "sdxl"
     if sdxl and values.get("cache_text_encoder_outputs"):
         for key in ("shuffle_caption",):
             if values.get(key):
@@ -254,7 +236,7 @@ def _caching(values: Mapping[str, Any], report: LintReport, sdxl: bool) -> None:
             report.error(
                 "text_encoder_lr",
                 f"'cache_text_encoder_outputs' cannot be combined with text_encoder_lr = "
-                f"{_tv(te_lr)}: cached outputs mean the text encoder is not trained",
+                f"{shown(te_lr)}: cached outputs mean the text encoder is not trained",
                 "remove text_encoder_lr, or turn off cache_text_encoder_outputs",
             )
         if not values.get("network_train_unet_only"):
@@ -275,13 +257,14 @@ def _caching(values: Mapping[str, Any], report: LintReport, sdxl: bool) -> None:
                 )
 
 
-def _resolution(values: Mapping[str, Any], report: LintReport, family: Trainer) -> None:
+def resolution(r: RuleInput) -> None:
+    values, report, family = r.values, r.report, r.trainer
     raw = values.get("resolution")
     reso = parse_resolution(raw) if raw is not None else None
     if raw is not None and reso is None:
         report.error(
             "resolution",
-            f"'resolution' = {_tv(raw)} is not a size sd-scripts can read",
+            f"'resolution' = {shown(raw)} is not a size sd-scripts can read",
             'write resolution = "512,512" (width,height) or "768"',
         )
     steps = values.get("bucket_reso_steps", 64)

@@ -28,7 +28,7 @@ from kohya_orchestrator.project.prepare import (
 )
 
 if TYPE_CHECKING:
-    from kohya_orchestrator.config.settings import InitialSettings
+    from kohya_orchestrator.config.settings_file import InitialSettings
 
 
 @dataclass
@@ -74,7 +74,7 @@ def left_untouched_error(plan: PreparePlan) -> PlanConflictError:
 
 
 def _apply(plan: PreparePlan, step: _Step) -> InitialSettings:
-    from kohya_orchestrator.config.settings import write_initial_settings
+    from kohya_orchestrator.config.settings_file import write_initial_settings
 
     request, dest = plan.request, plan.dest
     for rel in plan.dirs:
@@ -88,7 +88,7 @@ def _apply(plan: PreparePlan, step: _Step) -> InitialSettings:
     # half its links is re-synced by the next run anyway.
     step.doing = Layout(dest).settings_file.name
     settings = write_initial_settings(
-        dest,
+        Layout(dest),
         name=request.name,
         trigger=request.trigger or request.name,
         images=Path(os.path.realpath(request.images)),

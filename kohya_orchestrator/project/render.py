@@ -14,17 +14,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kohya_orchestrator.config.settings import Settings, load_settings
+from kohya_orchestrator.config.schema import SETTING_FOR_ARG, Settings
+from kohya_orchestrator.config.settings import load_settings
 from kohya_orchestrator.config.templates import Rendered, TemplateInfo, TrackingDict, render
 from kohya_orchestrator.config.tomlquote import toml_key, toml_value
 from kohya_orchestrator.errors import ConfigError, TemplateError
 from kohya_orchestrator.layout import Layout
+from kohya_orchestrator.lint.linter import lint
+from kohya_orchestrator.lint.report import LintReport
+from kohya_orchestrator.project.args import build_args
 from kohya_orchestrator.sdscripts.checkpoint import ModelInfo, require_trainable
-from kohya_orchestrator.sdscripts.contract import flatten_like_sd_scripts
+from kohya_orchestrator.sdscripts.contract import Flattened, flatten
 from kohya_orchestrator.sdscripts.trainers import trainer
 
 SAMPLE_PROMPTS_TEMPLATE = "sample_prompts.txt.j2"
-ATTENTION_FLAGS = ("sdpa", "xformers", "mem_eff_attn")
 
 
 @dataclass
@@ -33,75 +36,22 @@ class RenderedConfig:
 
     text: str
     values: dict[str, Any]
+    # The one flattening of `values` (the namespace sd-scripts builds from the file).
+    flattened: Flattened
     script: str
     settings: Settings
-    report: Any  # validate.LintReport
+    report: LintReport
     notes: list[str]
     model: ModelInfo
     template: TemplateInfo
     sample_prompts: str | None = None
     sample_template: TemplateInfo | None = None
     args: dict[str, Any] = field(default_factory=dict)
+    layout: Layout | None = None
 
-
-def build_args(settings: Settings, layout: Layout, family: str) -> dict[str, Any]:
-    """The sd-scripts arguments the settings mean, in config order ([sd_scripts] last)."""
-    s = settings
-    args: dict[str, Any] = {
-        "pretrained_model_name_or_path": s.model,
-        "train_data_dir": str(layout.img_dir),
-    }
-    if s.reg:
-        args["reg_data_dir"] = str(layout.reg_dir)
-    args |= {
-        "output_dir": str(layout.model_dir),
-        "logging_dir": str(layout.log_dir),
-        "output_name": s.name,
-        "max_train_epochs": s.epochs,
-        "save_every_n_epochs": s.save_every_n_epochs,
-        "save_state": s.save_state,
-        "resolution": s.resolution,
-        "enable_bucket": s.enable_bucket,
-        "min_bucket_reso": s.min_bucket_reso,
-        "max_bucket_reso": s.max_bucket_reso,
-        "bucket_reso_steps": s.bucket_reso_steps,
-        "caption_extension": s.caption_extension,
-        "shuffle_caption": s.shuffle_caption,
-        "keep_tokens": s.keep_tokens,
-        "flip_aug": s.flip_aug,
-        "network_module": "networks.lora",
-        "network_dim": s.network_dim,
-        "network_alpha": s.network_alpha,
-        "learning_rate": s.learning_rate,
-        "unet_lr": s.unet_lr,
-        # A list since sd-scripts 2025 (one LR per text encoder); one value serves both.
-        "text_encoder_lr": [s.text_encoder_lr],
-        "lr_scheduler": s.lr_scheduler,
-        # A float below 1 is a ratio of the total steps for sd-scripts.
-        "lr_warmup_steps": s.warmup_ratio if s.warmup_ratio > 0 else 0,
-        "optimizer_type": s.optimizer,
-        "train_batch_size": s.batch_size,
-        "gradient_accumulation_steps": s.gradient_accumulation_steps,
-        "mixed_precision": s.mixed_precision,
-        "save_precision": s.save_precision,
-        s.attention: True,
-        "gradient_checkpointing": s.gradient_checkpointing,
-        "cache_latents": s.cache_latents,
-        "cache_latents_to_disk": s.cache_latents_to_disk,
-        "max_data_loader_n_workers": s.max_data_loader_n_workers,
-        "persistent_data_loader_workers": s.persistent_data_loader_workers,
-        "seed": s.seed,
-    }
-    if family in ("sd1", "sd2"):
-        args["clip_skip"] = s.clip_skip
-    if family == "sd2":
-        args["v2"] = True
-    if s.sampling:
-        args["sample_every_n_epochs"] = s.sample_every_n_epochs
-        args["sample_sampler"] = s.sample_sampler
-        args["sample_prompts"] = str(layout.sample_prompts_file)
-    args.update(s.sd_scripts)
-    return args
+    @property
+    def flat(self) -> dict[str, Any]:
+        return self.flattened.values
 
 
 def parse_back(text: str, source: str) -> dict[str, Any]:
@@ -129,7 +79,7 @@ def parse_back(text: str, source: str) -> dict[str, Any]:
     return by_toml
 
 
-def _check_intended(values: Mapping[str, Any], args: Mapping[str, Any], source: str) -> None:
+def _check_intended(flat: Mapping[str, Any], args: Mapping[str, Any], source: str) -> None:
     """Every intended argument must come back from the rendered file, same value, same type.
 
     Not only the keys the template read: a user's copy that drops a line or hard-codes a value
@@ -137,7 +87,6 @@ def _check_intended(values: Mapping[str, Any], args: Mapping[str, Any], source: 
     packaged templates write only on a condition (reg_data_dir, v2, sampling) are absent from
     `args` when the condition is off, so they are not asked for.
     """
-    flat = flatten_like_sd_scripts(values)
     wrong = [
         f"{_named(key)}: intended {toml_value(args[key])}, parsed back {toml_value(flat[key])}"
         if key in flat
@@ -159,7 +108,9 @@ def _named(key: str) -> str:
 
 
 def _append_raw(text: str, raw: Mapping[str, Any]) -> str:
-    lines = ["", "# --- Raw sd-scripts keys from [sd_scripts] in kohya-orch.toml"]
+    """The raw keys in a table of their own: sd-scripts flattens every table alike, and a
+    key the template writes too then shows up as set twice instead of a TOML error."""
+    lines = ["", "# --- Raw sd-scripts keys from [sd_scripts] in kohya-orch.toml", "[sd_scripts]"]
     lines += [f"{toml_key(k)} = {toml_value(v)}" for k, v in raw.items()]
     return text.rstrip("\n") + "\n" + "\n".join(lines) + "\n"
 
@@ -188,48 +139,48 @@ def _context(
 
 
 def build_config(
-    dest: Path, overrides: Sequence[str] = (), templates_dir: Path | None = None
+    layout: Layout, overrides: Sequence[str] = (), templates_dir: Path | None = None
 ) -> RenderedConfig:
     """Settings -> rendered, parsed-back, linted config (nothing written).
 
     Paths in the config are absolute (sd-scripts runs from its own folder); a relative
     `model` in the settings is taken relative to DEST.
     """
-    dest = dest.expanduser().absolute()
-    layout = Layout(dest)
-    settings = load_settings(dest, overrides)
+    dest = layout.dest
+    settings = load_settings(layout, overrides)
     settings.model = str(dest / Path(settings.model).expanduser())
     model = require_trainable(Path(settings.model))
-    script = model.script or ""
-    args_plain = build_args(settings, layout, model.family)
+    family = trainer(model.family)
+    script = family.script
+    args_plain = build_args(settings, layout, family)
     args = TrackingDict(args_plain)
-    name = trainer(model.family).template or ""
     rendered: Rendered = render(
-        name, _context(settings, model, script, args), dest=dest, templates_dir=templates_dir
+        family.template or "",
+        _context(settings, model, script, args),
+        dest=dest,
+        templates_dir=templates_dir,
     )
     source = str(rendered.template.path)
-    text = rendered.text
-    values = parse_back(text, source)
-    flat = flatten_like_sd_scripts(values)
     unread = {k: v for k, v in settings.sd_scripts.items() if k not in args.read}
-    clash = sorted(k for k in unread if k in flat)
+    text = _append_raw(rendered.text, unread) if unread else rendered.text
+    values = parse_back(text, source)
+    flattened = flatten(values)
+    # A raw key the template writes too is set twice: the template's line would be hidden.
+    clash = sorted(k for k in unread if len(flattened.places.get(k, ())) > 1)
     if clash:
         raise TemplateError(
             f"{source} writes {', '.join(clash)} itself, so [sd_scripts] in kohya-orch.toml "
             "cannot override it.",
             "Render the value from `args` in the template, or drop the key from [sd_scripts].",
         )
-    if unread:
-        text = _append_raw(text, unread)
-        values = parse_back(text, source)
-    _check_intended(values, args_plain, source)
+    _check_intended(flattened.values, args_plain, source)
 
     notes = list(settings.notes)
     notes += _folder_notes(settings, layout)
-    if model.family == "sdxl":
+    if not family.uses_clip_skip:
         notes.append(
-            f"clip_skip = {settings.clip_skip} is not written: SDXL training ignores it; "
-            "use it in Forge when generating."
+            f"clip_skip = {settings.clip_skip} is not written: {family.label} training ignores "
+            "it; use it in Forge when generating."
         )
     sample_text = None
     sample_info = None
@@ -242,10 +193,11 @@ def build_config(
         )
         sample_text, sample_info = sample.text, sample.template
 
-    report = _lint(values, script, layout, settings, writes_samples=sample_text is not None)
+    report = _lint(flattened, script, layout, settings, writes_samples=sample_text is not None)
     return RenderedConfig(
         text=text,
         values=values,
+        flattened=flattened,
         script=script,
         settings=settings,
         report=report,
@@ -255,6 +207,7 @@ def build_config(
         sample_prompts=sample_text,
         sample_template=sample_info,
         args=args_plain,
+        layout=layout,
     )
 
 
@@ -272,11 +225,11 @@ def _folder_notes(settings: Settings, layout: Layout) -> list[str]:
 
 
 def _lint(
-    values: dict[str, Any], script: str, layout: Layout, settings: Settings, *, writes_samples: bool
-) -> Any:
-    from kohya_orchestrator.lint.linter import lint
-
-    report = lint(values, script=script, config_path=layout.config_file, profile=settings.profile)
+    flattened: Flattened, script: str, layout: Layout, settings: Settings, *, writes_samples: bool
+) -> LintReport:
+    report = lint(
+        flattened, script=script, config_path=layout.config_file, profile=settings.profile
+    )
     if writes_samples:
         # write_config writes the prompts file together with the config.
         report.errors = [
@@ -285,21 +238,6 @@ def _lint(
             if not (p.key == "sample_prompts" and p.message.endswith("does not exist"))
         ]
     return report
-
-
-# sd-scripts keys whose value comes from a differently named setting in kohya-orch.toml.
-SETTING_FOR_ARG = {
-    "pretrained_model_name_or_path": "model",
-    "output_name": "name",
-    "max_train_epochs": "epochs",
-    "train_batch_size": "batch_size",
-    "lr_warmup_steps": "warmup_ratio",
-    "optimizer_type": "optimizer",
-    "sdpa": "attention",
-    "xformers": "attention",
-    "mem_eff_attn": "attention",
-    "sample_prompts": "sample_every_n_epochs",
-}
 
 
 def problem_lines(rendered: RenderedConfig) -> list[str]:
@@ -331,12 +269,11 @@ def refuse_errors(rendered: RenderedConfig, outcome: str = "") -> None:
     )
 
 
-def write_config(rendered: RenderedConfig, dest: Path) -> Path:
+def write_config(rendered: RenderedConfig, layout: Layout) -> Path:
     """Write DEST/config.toml (and DEST/sample_prompts.txt when sampling); refuse on errors."""
     from kohya_orchestrator.fsutil import atomic_write_text
 
     refuse_errors(rendered, "nothing was written")
-    layout = Layout(dest)
     if rendered.sample_prompts is not None:
         atomic_write_text(layout.sample_prompts_file, rendered.sample_prompts)
     atomic_write_text(layout.config_file, rendered.text)

@@ -168,7 +168,7 @@ def load_run_settings(dest: Path) -> RunSettings | None:
         return None
     from kohya_orchestrator.config.settings import load_settings
 
-    s = load_settings(dest)
+    s = load_settings(Layout(dest))
     return RunSettings(
         name=s.name,
         epochs=s.epochs,

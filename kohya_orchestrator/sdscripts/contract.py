@@ -186,20 +186,45 @@ def load_contract(
     return Contract(contract.script, contract.commit, f"shipped {file_name}", contract.options)
 
 
-def flatten_like_sd_scripts(doc: Mapping[str, Any]) -> dict[str, Any]:
-    """The namespace train_util.read_config_from_file builds from a parsed TOML document.
+@dataclass(frozen=True)
+class Flattened:
+    """A parsed TOML document as train_util.read_config_from_file reads it.
+
+    `values` is the one namespace it builds; `places` says where each key was set ("top
+    level", "[section]"), so a key set in several tables can be reported; `nested` lists the
+    tables nested two levels deep, (table, key, their keys), which sd-scripts never reads.
+    """
+
+    values: dict[str, Any]
+    places: dict[str, list[str]]
+    nested: list[tuple[str, str, list[str]]]
+
+
+def flatten(doc: Mapping[str, Any]) -> Flattened:
+    """The one flattening of a config (each command flattens a document once).
 
     Top-level scalars stay; every key of every top-level table lands in one namespace (the
     table name does not matter, the last occurrence wins); deeper tables are kept as values.
     """
-    flat: dict[str, Any] = {}
+    values: dict[str, Any] = {}
+    places: dict[str, list[str]] = {}
+    nested: list[tuple[str, str, list[str]]] = []
     for section, value in doc.items():
         if not isinstance(value, dict):
-            flat[section] = value
+            values[section] = value
+            places.setdefault(section, []).append("top level")
             continue
         for key, inner in value.items():
-            flat[key] = inner
-    return flat
+            values[key] = inner
+            places.setdefault(key, []).append(f"[{section}]")
+            if isinstance(inner, dict):
+                nested.append((section, key, list(inner)))
+    return Flattened(values, places, nested)
+
+
+def flatten_like_sd_scripts(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The namespace train_util.read_config_from_file builds from a parsed TOML document."""
+    return flatten(doc).values
 
 
 # Run inside the user's sd-scripts Python: builds the script's own parser and prints its facts.

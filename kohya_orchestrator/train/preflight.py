@@ -221,10 +221,10 @@ def disk_needed(values: Mapping[str, Any], script: str) -> int:
     dataset cannot be counted (the dataset check says why)."""
     from kohya_orchestrator.sdscripts.epochs import planned_lora_stems
     from kohya_orchestrator.sdscripts.lora_size import estimate_disk
-    from kohya_orchestrator.train.steps import family_of, plan_run
+    from kohya_orchestrator.train.steps import count_steps, family_of
 
     try:
-        return plan_run(values, script=script).disk_bytes
+        return count_steps(values, script=script).disk_bytes
     except OrchError:
         pass
     epochs = values.get("max_train_epochs")
@@ -328,7 +328,6 @@ def check_environment(
 
 
 def run_preflight(
-    dest: Path,
     values: Mapping[str, Any],
     script: str,
     *,

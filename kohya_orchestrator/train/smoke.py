@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from kohya_orchestrator.errors import DatasetError
+from kohya_orchestrator.layout import Layout
 from kohya_orchestrator.sdscripts.concepts import caption_path, used_concepts
-from kohya_orchestrator.sdscripts.contract import flatten_like_sd_scripts
 
 SMOKE_DIR = "smoke"
 SMOKE_SIZE = 64
@@ -46,27 +46,36 @@ _RATE = re.compile(r"(\d+(?:\.\d+)?)(s/it|it/s)")
 
 @dataclass(frozen=True)
 class SmokePlan:
-    """The scratch project: where it goes, which images (source -> copy), and its config."""
+    """The scratch project: its layout, which images (source -> copy), and its config."""
 
-    folder: Path
+    layout: Layout
     images: list[tuple[Path, Path, str]]
     config: dict[str, Any]
 
     @property
+    def folder(self) -> Path:
+        return self.layout.dest
+
+    @property
     def config_file(self) -> Path:
-        return self.folder / "config.toml"
+        return self.layout.config_file
 
     @property
     def model_dir(self) -> Path:
-        return self.folder / "model"
+        return self.layout.model_dir
+
+    def config_text(self) -> str:
+        import toml
+
+        return toml.dumps(self.config)
 
 
-def plan_smoke(dest: Path, doc: Mapping[str, Any], *, size: int = SMOKE_SIZE) -> SmokePlan:
-    """The smoke run for a rendered training config `doc` (pure apart from listing the images)."""
-    values = flatten_like_sd_scripts(doc)
-    folder = dest / SMOKE_DIR
+def plan_smoke(project: Layout, values: Mapping[str, Any], *, size: int = SMOKE_SIZE) -> SmokePlan:
+    """The smoke run for a rendered config's flattened `values` (pure apart from listing
+    the images). The scratch project is a kohya layout of its own in DEST/smoke/."""
+    layout = Layout(project.dest / SMOKE_DIR)
     ext = str(values.get("caption_extension") or ".caption")
-    train_dir = Path(str(values.get("train_data_dir") or dest / "img"))
+    train_dir = Path(str(values.get("train_data_dir") or project.img_dir))
     concepts = used_concepts(train_dir) if train_dir.is_dir() else []
     picked = [(c, image) for c in concepts for image in c.images][:SMOKE_IMAGES]
     if not picked:
@@ -74,7 +83,7 @@ def plan_smoke(dest: Path, doc: Mapping[str, Any], *, size: int = SMOKE_SIZE) ->
             f"--smoke: no training images in {train_dir}.",
             hint="Run `kohya-orch prepare` first, or check train_data_dir in the config.",
         )
-    concept_dir = folder / "img" / f"1_{picked[0][0].class_tokens}"
+    concept_dir = layout.concept_dir(1, picked[0][0].class_tokens)
     images = []
     for concept, image in picked:
         caption_file = caption_path(image, ext)
@@ -87,9 +96,9 @@ def plan_smoke(dest: Path, doc: Mapping[str, Any], *, size: int = SMOKE_SIZE) ->
     config = {k: v for k, v in values.items() if k not in _DROP}
     config.update(
         {
-            "train_data_dir": str(folder / "img"),
-            "output_dir": str(folder / "model"),
-            "logging_dir": str(folder / "log"),
+            "train_data_dir": str(layout.img_dir),
+            "output_dir": str(layout.model_dir),
+            "logging_dir": str(layout.log_dir),
             "output_name": "smoke",
             "resolution": f"{size},{size}",
             "enable_bucket": False,
@@ -104,12 +113,11 @@ def plan_smoke(dest: Path, doc: Mapping[str, Any], *, size: int = SMOKE_SIZE) ->
             "save_model_as": "safetensors",
         }
     )
-    return SmokePlan(folder, images, config)
+    return SmokePlan(layout, images, config)
 
 
 def apply_smoke(plan: SmokePlan) -> Path:
     """Write the scratch project (replacing an earlier one) and return its config file."""
-    import toml
     from PIL import Image, ImageOps
 
     from kohya_orchestrator.fsutil import atomic_write_text
@@ -124,7 +132,7 @@ def apply_smoke(plan: SmokePlan) -> Path:
             small.save(target, format="PNG")
         target.with_suffix(".txt").write_text(caption + "\n", encoding="utf-8")
     plan.model_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(plan.config_file, toml.dumps(plan.config))
+    atomic_write_text(plan.config_file, plan.config_text())
     return plan.config_file
 
 

@@ -1,4 +1,4 @@
-"""The numbers sd-scripts will use for a run, computed before it starts: buckets, steps, files.
+"""The step counter: the numbers sd-scripts will use for a run (buckets, steps, files).
 
 Reads image sizes from headers only. The arithmetic follows sd-scripts at the pinned commit:
 concept folders as config_util reads them, regularisation re-weighting as DreamBoothDataset
@@ -26,7 +26,7 @@ FEW_STEPS = 100
 
 
 @dataclass
-class FolderPlan:
+class FolderCount:
     """One concept folder: how sd-scripts counts it."""
 
     path: str
@@ -53,13 +53,13 @@ class BucketRow:
 
 
 @dataclass
-class RunPlan:
+class StepCount:
     """Everything `kohya-orch plan` shows."""
 
     family: str
     resolution: Reso
     enable_bucket: bool
-    folders: list[FolderPlan]
+    folders: list[FolderCount]
     buckets: list[BucketRow]
     batch_size: int
     gradient_accumulation_steps: int
@@ -120,7 +120,7 @@ def family_of(args: Mapping[str, Any], script: str | None) -> str:
     return for_script(script, v2=bool(args.get("v2"))).family
 
 
-def _reg_repeats(reg: list[FolderPlan], train_with_repeats: int) -> list[list[int]]:
+def _reg_repeats(reg: list[FolderCount], train_with_repeats: int) -> list[list[int]]:
     """Per reg image, the repeats DreamBoothDataset gives it (0 = not used at all)."""
     infos = [(fi, i) for fi, f in enumerate(reg) for i in range(f.images)]
     reps = [[0] * f.images for f in reg]
@@ -140,22 +140,22 @@ def _reg_repeats(reg: list[FolderPlan], train_with_repeats: int) -> list[list[in
     return reps
 
 
-def _folder_plans(base: Path, is_reg: bool) -> tuple[list[FolderPlan], list[ConceptFolder]]:
+def _folder_plans(base: Path, is_reg: bool) -> tuple[list[FolderCount], list[ConceptFolder]]:
     concepts = scan_concepts(base)
     plans = [
-        FolderPlan(str(c.path), c.path.name, c.repeats, len(c.images), is_reg, c.skipped)
+        FolderCount(str(c.path), c.path.name, c.repeats, len(c.images), is_reg, c.skipped)
         for c in concepts
     ]
     return plans, concepts
 
 
-def plan_run(
+def count_steps(
     args: Mapping[str, Any],
     *,
     num_processes: int = 1,
     base_dir: Path | None = None,
     script: str | None = None,
-) -> RunPlan:
+) -> StepCount:
     """The run sd-scripts will do with these flattened arguments (image headers read only)."""
     from kohya_orchestrator.dataset.imagesize import BOMB_PIXELS, image_size, is_bomb
 
@@ -304,7 +304,7 @@ def plan_run(
     if isinstance(args.get("validation_split"), float) and args["validation_split"] > 0:
         warnings.append("validation_split > 0: the counts here ignore the validation split")
 
-    return RunPlan(
+    return StepCount(
         family=family,
         resolution=reso,
         enable_bucket=enable,
@@ -330,7 +330,7 @@ def plan_run(
     )
 
 
-def plan_file(path: Path, *, num_processes: int = 1, script: str | None = None) -> RunPlan:
+def count_file(path: Path, *, num_processes: int = 1, script: str | None = None) -> StepCount:
     """Plan from an sd-scripts training TOML (read with `toml`, flattened as sd-scripts does)."""
     import toml
 
@@ -348,7 +348,7 @@ def plan_file(path: Path, *, num_processes: int = 1, script: str | None = None) 
             [],
             hint=f"kohya-orch validate {path}",
         ) from exc
-    return plan_run(
+    return count_steps(
         flatten_like_sd_scripts(doc),
         num_processes=num_processes,
         base_dir=Path(path).resolve().parent,
@@ -356,32 +356,26 @@ def plan_file(path: Path, *, num_processes: int = 1, script: str | None = None) 
     )
 
 
-def plan_project(dest: Path, overrides: Sequence[str] = (), num_processes: int = 1) -> RunPlan:
-    """Plan the run of a project folder from its settings (kohya-orch.toml + overrides).
+def count_project(dest: Path, overrides: Sequence[str] = (), num_processes: int = 1) -> StepCount:
+    """Count the run of a project folder from its settings (kohya-orch.toml + overrides).
 
-    A folder with a config.toml but no kohya-orch.toml (a GUI project) is planned from the
+    A folder with a config.toml but no kohya-orch.toml (a GUI project) is counted from the
     config.toml.
     """
     from kohya_orchestrator.layout import Layout
-    from kohya_orchestrator.project import render as config
+    from kohya_orchestrator.project.render import build_config, refuse_errors
 
-    layout = Layout(Path(dest))
+    layout = Layout.at(dest)
     if not layout.settings_file.exists() and layout.config_file.is_file() and not overrides:
-        return plan_file(layout.config_file, num_processes=num_processes)
+        return count_file(layout.config_file, num_processes=num_processes)
 
-    rendered = config.build_config(Path(dest), overrides)
-    # `config` refuses to write this config, so a plan of it would describe a run that
+    rendered = build_config(layout, overrides)
+    # `config` refuses to write this config, so a count of it would describe a run that
     # cannot start.
-    config.refuse_errors(rendered, "there is nothing to plan")
-    return plan_run(
-        _flat(rendered.values),
+    refuse_errors(rendered, "there is nothing to plan")
+    return count_steps(
+        rendered.flat,
         num_processes=num_processes,
-        base_dir=Path(dest),
+        base_dir=layout.dest,
         script=rendered.script,
     )
-
-
-def _flat(values: Mapping[str, Any]) -> dict[str, Any]:
-    from kohya_orchestrator.sdscripts.contract import flatten_like_sd_scripts
-
-    return flatten_like_sd_scripts(values)

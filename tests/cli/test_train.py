@@ -19,7 +19,8 @@ from PIL import Image
 from testpaths import FAKE_TRAINER
 
 from kohya_orchestrator.cli import cli
-from kohya_orchestrator.config.settings import write_initial_settings
+from kohya_orchestrator.config.settings_file import write_initial_settings
+from kohya_orchestrator.layout import Layout
 from kohya_orchestrator.sdscripts.safetensors_header import read_header, write_header_only
 from kohya_orchestrator.train.probe import Probe
 
@@ -43,7 +44,7 @@ def project(tmp_path: Path) -> Path:
     with model.open("ab") as handle:  # the tensor's data, so the file is whole
         handle.write(bytes(2 * 77))
     write_initial_settings(
-        dest,
+        Layout(dest),
         name="hakone",
         trigger="hakone",
         images=concept,
@@ -403,7 +404,7 @@ def test_plan_smoke_without_images(tmp_path: Path) -> None:
 
     (tmp_path / "img").mkdir()
     with pytest.raises(DatasetError) as info:
-        plan_smoke(tmp_path, {"train_data_dir": str(tmp_path / "img")})
+        plan_smoke(Layout.at(tmp_path), {"train_data_dir": str(tmp_path / "img")})
     assert info.value.render() == (
         f"--smoke: no training images in {tmp_path / 'img'}.\n"
         "  hint: Run `kohya-orch prepare` first, or check train_data_dir in the config."

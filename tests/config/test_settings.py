@@ -15,13 +15,13 @@ from kohya_orchestrator.config.schema import PROFILE_KEYS, SPECS
 from kohya_orchestrator.config.settings import (
     Settings,
     bucket_range,
-    initial_settings_text,
     load_settings,
     resolve_settings,
-    write_initial_settings,
 )
+from kohya_orchestrator.config.settings_file import initial_settings_text, write_initial_settings
 from kohya_orchestrator.config.tomlquote import toml_value
 from kohya_orchestrator.errors import SettingsError
+from kohya_orchestrator.layout import Layout
 
 BASE: dict[str, Any] = {
     "name": "yumoto_hakone",
@@ -153,7 +153,7 @@ def test_decimal_comma_in_the_file(tmp_path: Path) -> None:
         .replace("unet_lr = 2.5e-05", 'unet_lr = "0,00002"')
     )
     (tmp_path / "kohya-orch.toml").write_text(text)
-    s = load_settings(tmp_path)
+    s = load_settings(Layout(tmp_path))
     assert (s.learning_rate, s.unet_lr) == (1e-4, 2e-5)
 
 
@@ -163,11 +163,11 @@ def test_bare_comma_value_is_read_by_the_settings_kind(tmp_path: Path) -> None:
     assert "resolution = 768,768" in text
     text += "max_grad_norm = 0,5\nlr_warmup_steps = 0,1  # ratio\nlog_prefix = 1,5\n"
     (tmp_path / "kohya-orch.toml").write_text(text)
-    s = load_settings(tmp_path)
+    s = load_settings(Layout(tmp_path))
     assert s.resolution == "768,768"
     assert s.sd_scripts == {"max_grad_norm": 0.5, "lr_warmup_steps": 0.1, "log_prefix": "1,5"}
     s = load_settings(
-        tmp_path,
+        Layout(tmp_path),
         ("resolution=640,640", "sd_scripts.max_grad_norm=0,25", "sd_scripts.log_prefix=2,5"),
     )
     assert s.resolution == "640,640"
@@ -177,7 +177,7 @@ def test_bare_comma_value_is_read_by_the_settings_kind(tmp_path: Path) -> None:
     )
     (tmp_path / "kohya-orch.toml").write_text(bad)
     with pytest.raises(SettingsError) as err:
-        load_settings(tmp_path)
+        load_settings(Layout(tmp_path))
     assert err.value.problems == [
         f'{tmp_path / "kohya-orch.toml"}: repeats = "1,5" must be a whole number, not a decimal'
     ]
@@ -278,34 +278,34 @@ def test_bad_set_syntax() -> None:
 
 def test_missing_and_broken_file(tmp_path: Path) -> None:
     with pytest.raises(SettingsError) as err:
-        load_settings(tmp_path)
+        load_settings(Layout(tmp_path))
     assert err.value.render() == (
         f"No settings file: {tmp_path / 'kohya-orch.toml'}\n"
         "  hint: Run `kohya-orch prepare NAME --images DIR --dest DEST --model FILE` first."
     )
     (tmp_path / "kohya-orch.toml").write_text('name = "x"\nlr_scheduler = cosine\n')
     with pytest.raises(SettingsError) as err:
-        load_settings(tmp_path)
+        load_settings(Layout(tmp_path))
     assert err.value.message.startswith(f"{tmp_path / 'kohya-orch.toml'} is not valid TOML:")
     assert err.value.hint == 'Fix that line; text values need quotes, e.g. lr_scheduler = "cosine".'
 
 
 def test_initial_file_round_trips_and_comments_every_setting(tmp_path: Path) -> None:
-    result = write_initial_settings(tmp_path, **BASE, repeats=5)
+    result = write_initial_settings(Layout(tmp_path), **BASE, repeats=5)
     assert result.written and result.path == tmp_path / "kohya-orch.toml"
     text = result.path.read_text()
     assert tomllib.loads(text) == toml.loads(text)
     for spec in SPECS:
         line = next(ln for ln in text.splitlines() if ln.lstrip("# ").startswith(spec.key + " "))
         assert f"# {spec.comment}" in line
-    s = load_settings(tmp_path)
+    s = load_settings(Layout(tmp_path))
     assert (s.name, s.repeats, s.model, s.reg) == ("yumoto_hakone", 5, BASE["model"], None)
     assert s.values() == _settings(repeats=5).values()
 
 
 def test_initial_file_with_reg_and_overrides(tmp_path: Path) -> None:
     write_initial_settings(
-        tmp_path,
+        Layout(tmp_path),
         **BASE,
         reg="/data/reg",
         reg_repeats=2,
@@ -316,16 +316,16 @@ def test_initial_file_with_reg_and_overrides(tmp_path: Path) -> None:
     assert "epochs = 10  # passes over the dataset" in text
     assert "learning_rate = 0.0001  # base learning rate" in text
     assert text.endswith("[sd_scripts]\nmax_grad_norm = 1.0\n")
-    s = load_settings(tmp_path)
+    s = load_settings(Layout(tmp_path))
     assert (s.reg, s.reg_repeats, s.class_prompt, s.epochs) == ("/data/reg", 2, "1boy, man", 10)
 
 
 def test_initial_file_is_never_overwritten(tmp_path: Path) -> None:
-    write_initial_settings(tmp_path, **BASE)
+    write_initial_settings(Layout(tmp_path), **BASE)
     path = tmp_path / "kohya-orch.toml"
     edited = path.read_text().replace("repeats = 7", "repeats = 3")
     path.write_text(edited)
-    result = write_initial_settings(tmp_path, **BASE, repeats=7)
+    result = write_initial_settings(Layout(tmp_path), **BASE, repeats=7)
     assert not result.written
     assert path.read_text() == edited
     assert result.notes == [
@@ -337,7 +337,7 @@ def test_initial_file_is_never_overwritten(tmp_path: Path) -> None:
 
 def test_bad_overrides_write_nothing(tmp_path: Path) -> None:
     with pytest.raises(SettingsError):
-        write_initial_settings(tmp_path, **BASE, overrides=("epoch=3",))
+        write_initial_settings(Layout(tmp_path), **BASE, overrides=("epoch=3",))
     assert not (tmp_path / "kohya-orch.toml").exists()
 
 
@@ -360,7 +360,7 @@ USABLE_AS_NAMES = {"]=[", "ünïcødé 名前 🎨", "'single'"}
 def test_hostile_strings_round_trip_in_the_settings_file(tmp_path: Path, value: str) -> None:
     named = value if value in USABLE_AS_NAMES else "hero"
     write_initial_settings(
-        tmp_path,
+        Layout(tmp_path),
         name=named,
         trigger=named,
         images=value,
@@ -375,7 +375,7 @@ def test_hostile_strings_round_trip_in_the_settings_file(tmp_path: Path, value: 
     assert doc == toml.loads(text)
     benign = initial_settings_text(**BASE, reg="r", reg_repeats=1, class_prompt="c")
     assert set(doc) == set(tomllib.loads(benign))
-    s = load_settings(tmp_path)
+    s = load_settings(Layout(tmp_path))
     assert (s.name, s.trigger, s.class_prompt) == (named,) * 3
     assert (s.images, s.model, s.reg) == (value,) * 3
     assert s.sd_scripts == {"training_comment": value}
@@ -399,12 +399,12 @@ def test_name_trigger_and_class_prompt_that_cannot_be_used_are_refused_at_once()
         "  hint: Fix them in kohya-orch.toml or in the --set values."
     )
     with pytest.raises(SettingsError):
-        write_initial_settings(Path("/nonexistent"), **{**BASE, "name": "a/b"})
+        write_initial_settings(Layout(Path("/nonexistent")), **{**BASE, "name": "a/b"})
 
 
 def test_a_value_sd_scripts_parser_would_misread_is_refused(tmp_path: Path) -> None:
     with pytest.raises(SettingsError) as err:
-        write_initial_settings(tmp_path, **{**BASE, "trigger": '""\''})
+        write_initial_settings(Layout(tmp_path), **{**BASE, "trigger": '""\''})
     assert err.value.render() == (
         "Cannot write trigger into kohya-orch.toml:\n"
         "  - '\"\"\\'' starts with a double quote and holds a quote or control character: "

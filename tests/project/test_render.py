@@ -17,7 +17,7 @@ from PIL import Image
 from testpaths import FACTS, GOLDEN, TEMPLATES
 
 from kohya_orchestrator.cli import cli
-from kohya_orchestrator.config.settings import write_initial_settings
+from kohya_orchestrator.config.settings_file import write_initial_settings
 from kohya_orchestrator.config.templates import ENV_VAR
 from kohya_orchestrator.config.tomlquote import TomlValueError, toml_value
 from kohya_orchestrator.dataset.names import validate_file_prefix
@@ -28,6 +28,7 @@ from kohya_orchestrator.errors import (
     SettingsError,
     TemplateError,
 )
+from kohya_orchestrator.layout import Layout
 from kohya_orchestrator.project.render import build_config, write_config
 from kohya_orchestrator.sdscripts.safetensors_header import write_header_only
 
@@ -83,7 +84,7 @@ def make_project(
         "repeats": 7,
         **values,
     }
-    write_initial_settings(dest, **args, overrides=overrides)
+    write_initial_settings(Layout(dest), **args, overrides=overrides)
     return dest
 
 
@@ -95,7 +96,7 @@ def _flat(doc: dict[str, Any]) -> dict[str, Any]:
 @pytest.mark.parametrize("family", ["sdxl", "sd1"])
 def test_golden_defaults(tmp_path: Path, family: str, profile: str) -> None:
     dest = make_project(tmp_path, family, (f"profile={profile}",))
-    rendered = build_config(dest)
+    rendered = build_config(Layout.at(dest))
     text = rendered.text.replace(str(tmp_path), "/TMP")
     golden = GOLDEN / f"{family}_{profile}.toml"
     if UPDATE:
@@ -110,7 +111,7 @@ def test_golden_defaults(tmp_path: Path, family: str, profile: str) -> None:
 @pytest.mark.parametrize("family", ["sdxl", "sd1", "sd2"])
 def test_every_key_is_one_the_script_knows(tmp_path: Path, family: str) -> None:
     dest = make_project(tmp_path, family, ("sample_every_n_epochs=1",), reg=str(tmp_path))
-    values = build_config(dest).values
+    values = build_config(Layout.at(dest)).values
     facts = json.loads((FACTS / f"{SCRIPT[family].removesuffix('.py')}.48d368fa.json").read_text())
     known = {o["dest"] for o in facts["options"]}
     assert set(values) <= known
@@ -119,7 +120,7 @@ def test_every_key_is_one_the_script_knows(tmp_path: Path, family: str) -> None:
 
 def test_sdxl_config_contents(tmp_path: Path) -> None:
     dest = make_project(tmp_path)
-    rendered = build_config(dest)
+    rendered = build_config(Layout.at(dest))
     v = rendered.values
     assert v["max_train_epochs"] == 15 and v["save_every_n_epochs"] == 1
     assert v["caption_extension"] == ".txt" and v["resolution"] == "512,512"
@@ -138,23 +139,24 @@ def test_sdxl_config_contents(tmp_path: Path) -> None:
 
 
 def test_sd15_and_sd2_get_clip_skip(tmp_path: Path) -> None:
-    sd1 = build_config(make_project(tmp_path / "a", "sd1")).values
-    sd2 = build_config(make_project(tmp_path / "b", "sd2")).values
+    sd1 = build_config(Layout.at(make_project(tmp_path / "a", "sd1"))).values
+    sd2 = build_config(Layout.at(make_project(tmp_path / "b", "sd2"))).values
     assert (sd1["clip_skip"], "v2" in sd1) == (2, False)
     assert (sd2["clip_skip"], sd2["v2"]) == (2, True)
 
 
 def test_reg_data_dir_only_with_reg(tmp_path: Path) -> None:
     dest = make_project(tmp_path, reg=str(tmp_path / "reg_images"), reg_repeats=1)
-    assert build_config(dest).values["reg_data_dir"] == str(dest / "reg")
+    assert build_config(Layout.at(dest)).values["reg_data_dir"] == str(dest / "reg")
 
 
 def test_set_and_raw_sd_scripts_keys(tmp_path: Path) -> None:
     dest = make_project(tmp_path, overrides=("sd_scripts.noise_offset=0.05",))
     rendered = build_config(
-        dest, ("learning_rate=0,0001", "sd_scripts.max_grad_norm=1,0", "sd_scripts.seed=7")
+        Layout.at(dest),
+        ("learning_rate=0,0001", "sd_scripts.max_grad_norm=1,0", "sd_scripts.seed=7"),
     )
-    v = rendered.values
+    v = rendered.flat
     assert (v["learning_rate"], v["noise_offset"], v["max_grad_norm"], v["seed"]) == (
         1e-4,
         0.05,
@@ -162,7 +164,7 @@ def test_set_and_raw_sd_scripts_keys(tmp_path: Path) -> None:
         7,
     )
     assert rendered.text.endswith(
-        "# --- Raw sd-scripts keys from [sd_scripts] in kohya-orch.toml\n"
+        "# --- Raw sd-scripts keys from [sd_scripts] in kohya-orch.toml\n[sd_scripts]\n"
         "noise_offset = 0.05\nmax_grad_norm = 1.0\n"
     )
 
@@ -177,7 +179,7 @@ USABLE_AS_NAMES = {"]=[", "name = 1", "ünï 名前 🎨", "'q'"}
 
 @pytest.mark.parametrize("value", HOSTILE)
 def test_hostile_values_parse_back_exactly_and_add_no_key(tmp_path: Path, value: str) -> None:
-    plain = build_config(make_project(tmp_path / "plain")).values
+    plain = build_config(Layout.at(make_project(tmp_path / "plain"))).flat
     named = value if value in USABLE_AS_NAMES else "hero"
     dest = make_project(
         tmp_path / "hostile",
@@ -194,8 +196,8 @@ def test_hostile_values_parse_back_exactly_and_add_no_key(tmp_path: Path, value:
             f"sd_scripts.training_comment={toml_value(value)}",
         ),
     )
-    rendered = build_config(dest)
-    v = rendered.values
+    rendered = build_config(Layout.at(dest))
+    v = rendered.flat
     assert tomllib.loads(rendered.text) == toml.loads(rendered.text)
     assert set(v) == set(plain) | {"reg_data_dir", "training_comment"}
     assert v["output_name"] == named
@@ -216,7 +218,7 @@ def test_a_template_without_the_filter_is_caught(tmp_path: Path) -> None:
         )
     )
     with pytest.raises(TemplateError) as err:
-        build_config(dest, ('caption_extension=say "hi"',))
+        build_config(Layout.at(dest), ('caption_extension=say "hi"',))
     assert err.value.message.startswith(f"{mine / 'sdxl_lora.toml.j2'} rendered invalid TOML:")
 
 
@@ -237,7 +239,7 @@ def test_a_template_that_renders_a_wrong_value_is_caught(tmp_path: Path) -> None
     line = "max_train_epochs = {{ args.max_train_epochs | toml }}"
     folder = _template_copy(tmp_path, line, line.replace("| toml", "| string | toml"))
     with pytest.raises(TemplateError) as err:
-        build_config(dest, templates_dir=folder)
+        build_config(Layout.at(dest), templates_dir=folder)
     assert err.value.message == (
         f"{folder / 'sdxl_lora.toml.j2'}: the rendered values differ from the settings:\n"
         "  max_train_epochs (setting 'epochs'): intended 15, parsed back \"15\""
@@ -267,7 +269,7 @@ def test_a_template_copy_that_drops_or_hardcodes_a_setting_is_caught(
     dest = make_project(tmp_path)
     folder = _template_copy(tmp_path, old, new)
     with pytest.raises(TemplateError) as err:
-        build_config(dest, templates_dir=folder)
+        build_config(Layout.at(dest), templates_dir=folder)
     assert err.value.message == (
         f"{folder / 'sdxl_lora.toml.j2'}: the rendered values differ from the settings:\n"
         f"  {problem}"
@@ -283,7 +285,7 @@ def test_raw_key_the_template_hardcodes(tmp_path: Path) -> None:
     (tmp_path / "t").mkdir()
     (tmp_path / "t" / "sdxl_lora.toml.j2").write_text("max_grad_norm = 1.0\n")
     with pytest.raises(TemplateError) as err:
-        build_config(dest, templates_dir=tmp_path / "t")
+        build_config(Layout.at(dest), templates_dir=tmp_path / "t")
     assert err.value.message == (
         f"{tmp_path / 't' / 'sdxl_lora.toml.j2'} writes max_grad_norm itself, so [sd_scripts] "
         "in kohya-orch.toml cannot override it."
@@ -296,11 +298,11 @@ def test_sampling_writes_prompts(tmp_path: Path) -> None:
         trigger="yumoto_hakone, glasses",
         overrides=("sample_every_n_epochs=2", "resolution=768,768"),
     )
-    rendered = build_config(dest)
+    rendered = build_config(Layout.at(dest))
     assert rendered.values["sample_every_n_epochs"] == 2
     assert rendered.values["sample_prompts"] == str(dest / "sample_prompts.txt")
     assert rendered.report.ok, rendered.report.messages()
-    write_config(rendered, dest)
+    write_config(rendered, Layout.at(dest))
     lines = [
         ln
         for ln in (dest / "sample_prompts.txt").read_text().splitlines()
@@ -322,7 +324,7 @@ def test_sampling_writes_prompts(tmp_path: Path) -> None:
 def test_sampling_refuses_a_trigger_that_breaks_prompt_lines(tmp_path: Path) -> None:
     dest = make_project(tmp_path, trigger="x --n evil", overrides=("sample_every_n_epochs=1",))
     with pytest.raises(TemplateError) as err:
-        build_config(dest)
+        build_config(Layout.at(dest))
     packaged = TEMPLATES / "sample_prompts.txt.j2"
     assert err.value.message == (
         f"{packaged}: 'x --n evil' cannot go into a sample prompt line: it contains \" --\", "
@@ -332,9 +334,9 @@ def test_sampling_refuses_a_trigger_that_breaks_prompt_lines(tmp_path: Path) -> 
 
 def test_write_config_refuses_lint_errors(tmp_path: Path) -> None:
     dest = make_project(tmp_path)
-    rendered = build_config(dest, ("sd_scripts.epoch=3",))
+    rendered = build_config(Layout.at(dest), ("sd_scripts.epoch=3",))
     with pytest.raises(ConfigError) as err:
-        write_config(rendered, dest)
+        write_config(rendered, Layout.at(dest))
     assert err.value.problems == [
         "'epoch' is a kohya_ss GUI name, not an sd-scripts option: sd-scripts ignores it\n"
         "    hint: use max_train_epochs = 3\n"
@@ -346,14 +348,14 @@ def test_write_config_refuses_lint_errors(tmp_path: Path) -> None:
 def test_model_problems(tmp_path: Path) -> None:
     dest = make_project(tmp_path, "sd3")
     with pytest.raises(ModelError) as err:
-        build_config(dest)
+        build_config(Layout.at(dest))
     model = tmp_path / "models" / "pony.safetensors"
     assert err.value.message == (
         f"{model} is an SD3 checkpoint; this tool trains SDXL and SD 1.x/2.x LoRAs."
     )
     model.unlink()
     with pytest.raises(ModelError) as err:
-        build_config(dest)
+        build_config(Layout.at(dest))
     assert err.value.message == f"Model file not found: {model}"
 
 
@@ -369,7 +371,7 @@ def test_cli_config_writes(runner: CliRunner, tmp_path: Path) -> None:
         "sdxl_lora.toml.j2 from packaged).\n"
     )
     assert "note: network_alpha = 8: rank 16 / 2.\n" in result.stderr
-    assert (dest / "config.toml").read_text() == build_config(dest).text
+    assert (dest / "config.toml").read_text() == build_config(Layout.at(dest)).text
 
 
 def test_cli_config_dry_run_writes_nothing(runner: CliRunner, tmp_path: Path) -> None:
@@ -448,7 +450,7 @@ def test_cli_templates_ls_and_cp(runner: CliRunner, tmp_path: Path) -> None:
     assert len(result.output.splitlines()) == 4
     # the project copy is what config renders now
     target.write_text(target.read_text().replace("# --- Network", "# --- Network (mine)"))
-    assert "# --- Network (mine)" in build_config(dest).text
+    assert "# --- Network (mine)" in build_config(Layout.at(dest)).text
 
 
 def test_relative_paths_become_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -457,7 +459,7 @@ def test_relative_paths_become_absolute(tmp_path: Path, monkeypatch: pytest.Monk
     model = tmp_path / "models" / "pony.safetensors"
     settings.write_text(settings.read_text().replace(f'"{model}"', '"../models/pony.safetensors"'))
     monkeypatch.chdir(tmp_path)
-    rendered = build_config(Path("proj"))
+    rendered = build_config(Layout.at(Path("proj")))
     assert rendered.values["pretrained_model_name_or_path"] == str(
         dest / "../models/pony.safetensors"
     )
@@ -466,8 +468,8 @@ def test_relative_paths_become_absolute(tmp_path: Path, monkeypatch: pytest.Monk
 
 def test_note_when_repeats_and_folder_differ(tmp_path: Path) -> None:
     dest = make_project(tmp_path)
-    assert not any("repeats" in n for n in build_config(dest).notes)
-    notes = build_config(dest, ("repeats=10",)).notes
+    assert not any("repeats" in n for n in build_config(Layout.at(dest)).notes)
+    notes = build_config(Layout.at(dest), ("repeats=10",)).notes
     assert (
         "repeats = 10 but there is no img/10_yumoto_hakone (found: 7_yumoto_hakone); "
         "sd-scripts takes the repeats from the folder name, so run `kohya-orch prepare` "
@@ -492,12 +494,14 @@ def test_any_name_renders_exactly(tmp_path: Path, value: str) -> None:
     except InputError as exc:
         # A name that cannot be a file name is refused by the settings, saying why.
         with pytest.raises(SettingsError) as err:
-            build_config(dest, (f"name={literal}",))
+            build_config(Layout.at(dest), (f"name={literal}",))
         assert err.value.problems == [f"--set: {exc.message}"]
         name = "hero"
     else:
         name = value
-    rendered = build_config(dest, (f"name={toml_value(name)}", f"caption_extension={literal}"))
+    rendered = build_config(
+        Layout.at(dest), (f"name={toml_value(name)}", f"caption_extension={literal}")
+    )
     assert tomllib.loads(rendered.text) == toml.loads(rendered.text) == rendered.values
     assert rendered.values["output_name"] == name
     assert rendered.values["caption_extension"] == value

@@ -39,9 +39,10 @@ from faultkit import checkpoint
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kohya_orchestrator.config.settings import write_initial_settings
+from kohya_orchestrator.config.settings_file import write_initial_settings
 from kohya_orchestrator.config.tomlquote import TomlValueError, toml_key, toml_value
 from kohya_orchestrator.errors import SettingsError, TemplateError
+from kohya_orchestrator.layout import Layout
 from kohya_orchestrator.project.render import build_config
 from kohya_orchestrator.sdscripts.contract import flatten_like_sd_scripts
 
@@ -87,7 +88,7 @@ def _project(root: Path, dest_name: str = "proj", model_name: str = "m.safetenso
         (dest / "img" / "7_hero").mkdir(parents=True)
         checkpoint(model)
         write_initial_settings(
-            dest, name="hero", trigger="hero", images=root, model=model, repeats=7
+            Layout(dest), name="hero", trigger="hero", images=root, model=model, repeats=7
         )
     return dest
 
@@ -107,7 +108,9 @@ _BASELINES: dict[tuple[Path, bool], dict[str, Any]] = {}
 def _baseline(dest: Path, sampling: bool) -> dict[str, Any]:
     key = (dest, sampling)
     if key not in _BASELINES:
-        _BASELINES[key] = flatten_like_sd_scripts(build_config(dest, _overrides(sampling)).values)
+        _BASELINES[key] = flatten_like_sd_scripts(
+            build_config(Layout.at(dest), _overrides(sampling)).values
+        )
     return _BASELINES[key]
 
 
@@ -129,7 +132,7 @@ def _render(dest: Path, edit: Callable[[str], str], sampling: bool) -> tuple[Any
     try:
         path.write_text(edit(base), encoding="utf-8")
         try:
-            rendered = build_config(dest, _overrides(sampling))
+            rendered = build_config(Layout.at(dest), _overrides(sampling))
         except (SettingsError, TemplateError) as exc:
             _count(f"refused: {type(exc).__name__}")
             return None
@@ -247,7 +250,7 @@ def _path_property(workspace: Path, name: str) -> None:
         _count("refused: quoting")
         return
     try:
-        rendered = build_config(dest)
+        rendered = build_config(Layout.at(dest))
     except (SettingsError, TemplateError):
         _count("refused: path")
         return
@@ -282,7 +285,7 @@ def test_trigger_starting_with_hash(workspace: Path) -> None:
     _setting_property(workspace, "trigger", "#hero", True)
     assert _COUNTS.get("refused: TemplateError", 0) == before + 1
     with pytest.raises(TemplateError) as err:
-        build_config(dest, ("trigger=#hero", "sample_every_n_epochs=1"))
+        build_config(Layout.at(dest), ("trigger=#hero", "sample_every_n_epochs=1"))
     assert err.value.message.endswith(
         "sample_prompts.txt.j2: '#hero' cannot go into a sample prompt line: it starts with "
         "'#', and sd-scripts skips prompt lines starting with '#'"

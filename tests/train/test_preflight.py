@@ -20,7 +20,7 @@ from kohya_orchestrator.train.probe import (
     parse_probe_output,
     run_probe,
 )
-from kohya_orchestrator.train.steps import plan_run
+from kohya_orchestrator.train.steps import count_steps
 from kohya_orchestrator.units import human_size
 
 SCRIPT = "sdxl_train_network.py"
@@ -91,7 +91,7 @@ def preflight(tmp_path: Path, values: dict[str, object], **kwargs: object) -> Pr
         "free_bytes": lambda p: TB,
     }
     base.update(kwargs)
-    return run_preflight(tmp_path / "proj", values, SCRIPT, **base)  # type: ignore[arg-type]
+    return run_preflight(values, SCRIPT, **base)  # type: ignore[arg-type]
 
 
 def test_all_ok(tmp_path: Path) -> None:
@@ -284,7 +284,7 @@ def test_doctor_and_plan_need_the_same_disk(tmp_path: Path) -> None:
             tmp_path / "proj" / "img" / "7_hakone" / f"hakone_{i}.png"
         )
     values |= {"resolution": "512,512", "enable_bucket": True, "cache_latents_to_disk": True}
-    planned = plan_run(values, script=SCRIPT)
+    planned = count_steps(values, script=SCRIPT)
     report = preflight(tmp_path, values, free_bytes=lambda p: 1 << 20)
     assert planned.disk_bytes == disk_needed(values, SCRIPT) > 3 * planned.lora_file_bytes
     assert report.problems == [

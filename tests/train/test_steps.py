@@ -21,6 +21,7 @@ from testpaths import VENDOR_SD_SCRIPTS
 from kohya_orchestrator.cli import cli
 from kohya_orchestrator.dataset.imagesize import image_size
 from kohya_orchestrator.errors import ConfigError, DatasetError, ImageFormatError
+from kohya_orchestrator.layout import Layout
 from kohya_orchestrator.sdscripts.buckets import (
     BucketSelector,
     adjust_bucket_range,
@@ -28,7 +29,7 @@ from kohya_orchestrator.sdscripts.buckets import (
     parse_resolution,
 )
 from kohya_orchestrator.sdscripts.lora_size import lora_file_bytes
-from kohya_orchestrator.train.steps import plan_file, plan_run
+from kohya_orchestrator.train.steps import count_file, count_steps
 
 # sd-scripts' own code, to compare with (read at test time, never copied): $SD_SCRIPTS_DIR, else
 # the vendor/sd-scripts submodule when it is checked out. Tests that need it skip otherwise.
@@ -201,7 +202,7 @@ def _args(img: Path, **extra: Any) -> dict[str, Any]:
 
 
 def test_plan_by_hand(dataset: Path) -> None:
-    plan = plan_run(_args(dataset))
+    plan = count_steps(_args(dataset))
     assert [(f.name, f.repeats, f.images, f.skipped) for f in plan.folders] == [
         ("0_zero", 0, 1, "repeats 0"),
         ("3_b", 3, 3, ""),
@@ -239,7 +240,7 @@ def test_plan_by_hand(dataset: Path) -> None:
 def test_batches_and_steps(
     dataset: Path, batch: int, accum: int, gpus: int, batches: int, steps: int
 ) -> None:
-    plan = plan_run(
+    plan = count_steps(
         _args(dataset, train_batch_size=batch, gradient_accumulation_steps=accum),
         num_processes=gpus,
     )
@@ -249,12 +250,12 @@ def test_batches_and_steps(
 
 
 def test_buckets_off_and_other_resolution(dataset: Path) -> None:
-    off = plan_run(_args(dataset, enable_bucket=False))
+    off = count_steps(_args(dataset, enable_bucket=False))
     assert [(b.width, b.height, b.with_repeats, b.batches) for b in off.buckets] == [
         (512, 512, 64, 16)
     ]
     # 768x768: 600x900 -> 640x896, 1200x800 and 900x600 -> 896x640, 2000x500 -> 1024x256
-    big = plan_run(_args(dataset, resolution="768,768"))
+    big = count_steps(_args(dataset, resolution="768,768"))
     assert [(b.width, b.height, b.with_repeats) for b in big.buckets] == [
         (640, 896, 15),
         (768, 768, 31),
@@ -264,15 +265,15 @@ def test_buckets_off_and_other_resolution(dataset: Path) -> None:
 
 
 def test_steps_warmup_and_names_variants(dataset: Path) -> None:
-    steps_only = plan_run(_args(dataset, max_train_epochs=None, max_train_steps=100))
+    steps_only = count_steps(_args(dataset, max_train_epochs=None, max_train_steps=100))
     assert (steps_only.total_steps, steps_only.epochs) == (100, 6)  # ceil(100 / 18)
-    default = plan_run({k: v for k, v in _args(dataset).items() if k != "max_train_epochs"})
+    default = count_steps({k: v for k, v in _args(dataset).items() if k != "max_train_epochs"})
     assert default.total_steps == 1600
-    int_warmup = plan_run(_args(dataset, lr_warmup_steps=40))
+    int_warmup = count_steps(_args(dataset, lr_warmup_steps=40))
     assert int_warmup.warmup_steps == 40
-    every = plan_run(_args(dataset, max_train_epochs=5, save_every_n_epochs=2))
+    every = count_steps(_args(dataset, max_train_epochs=5, save_every_n_epochs=2))
     assert every.lora_stems == ["yh-000002", "yh-000004", "yh"]
-    unnamed = plan_run(_args(dataset, max_train_epochs=3, output_name=None))
+    unnamed = count_steps(_args(dataset, max_train_epochs=3, output_name=None))
     assert unnamed.lora_stems == ["epoch-000001", "epoch-000002", "last"]
 
 
@@ -284,12 +285,12 @@ def test_regularisation_images_are_reweighted(tmp_path: Path) -> None:
     for i in range(4):
         _image(reg / "1_man" / f"r{i}.png", 512, 512)
     # 6 training images with repeats; 4 reg images, then repeats +1 for r0 and r1 -> 6.
-    plan = plan_run(_args(img, reg_data_dir=str(reg)))
+    plan = count_steps(_args(img, reg_data_dir=str(reg)))
     assert [(b.images, b.with_repeats, b.batches) for b in plan.buckets] == [(7, 12, 3)]
     # 10 reg images for 6 training ones: sd-scripts' loop registers r0..r5 only (n reaches 6).
     for i in range(4, 10):
         _image(reg / "1_man" / f"r{i}.png", 1200, 800)
-    plan = plan_run(_args(img, reg_data_dir=str(reg), train_batch_size=1))
+    plan = count_steps(_args(img, reg_data_dir=str(reg), train_batch_size=1))
     assert [(b.width, b.height, b.with_repeats) for b in plan.buckets] == [
         (512, 512, 10),
         (640, 384, 2),
@@ -300,12 +301,12 @@ def test_regularisation_images_are_reweighted(tmp_path: Path) -> None:
 def test_warnings(tmp_path: Path) -> None:
     img = tmp_path / "img"
     _image(img / "1_x" / "small.png", 200, 200)
-    plan = plan_run(_args(img, max_train_epochs=1))
+    plan = count_steps(_args(img, max_train_epochs=1))
     assert plan.warnings == [
         "total steps 1 is fewer than 100: the LoRA may learn little",
         "1 image is smaller than the smallest bucket (256x832): upscaled to fit",
     ]
-    many = plan_run(_args(img, max_train_epochs=20_000))
+    many = count_steps(_args(img, max_train_epochs=20_000))
     assert many.warnings[0] == "total steps 20000 is more than 10,000: a very long run"
 
 
@@ -322,22 +323,22 @@ def test_lora_size_estimate() -> None:
 
 
 def test_disk_estimate(dataset: Path) -> None:
-    plan = plan_run(_args(dataset, max_train_epochs=3))
+    plan = count_steps(_args(dataset, max_train_epochs=3))
     assert plan.disk_bytes == 3 * plan.lora_file_bytes
-    cached = plan_run(_args(dataset, max_train_epochs=3, cache_latents_to_disk=True))
+    cached = count_steps(_args(dataset, max_train_epochs=3, cache_latents_to_disk=True))
     latents = 16 * (48 * 80 * 3 + 64 * 64 * 7 + 80 * 48 * 3 + 128 * 32 * 1)
     assert cached.disk_bytes == 3 * plan.lora_file_bytes + latents
 
 
 def test_errors(tmp_path: Path) -> None:
     with pytest.raises(DatasetError) as info:
-        plan_run({"train_data_dir": str(tmp_path / "nope"), "resolution": "512"})
+        count_steps({"train_data_dir": str(tmp_path / "nope"), "resolution": "512"})
     assert info.value.message == f"cannot plan: train_data_dir {tmp_path / 'nope'} is not a folder"
     with pytest.raises(ConfigError) as cinfo:
-        plan_run({"train_data_dir": str(tmp_path), "resolution": 512})
+        count_steps({"train_data_dir": str(tmp_path), "resolution": 512})
     assert cinfo.value.message == ('cannot plan: resolution 512 is not a string like "512,512"')
     with pytest.raises(ConfigError) as cinfo:
-        plan_run({"dataset_config": "d.toml"})
+        count_steps({"dataset_config": "d.toml"})
     assert cinfo.value.message == (
         "cannot plan: the config uses dataset_config, and plan reads train_data_dir"
     )
@@ -386,7 +387,7 @@ def test_plan_file_relative_paths_and_cli(dataset: Path, tmp_path: Path, runner:
         'output_name = "yh"\nnetwork_dim = 16\n',
         encoding="utf-8",
     )
-    assert plan_file(config).total_steps == 36
+    assert count_file(config).total_steps == 36
     result = runner.invoke(cli, ["plan", str(config), "--json"], catch_exceptions=False)
     data = json.loads(result.output)
     assert (data["steps_per_epoch"], data["lora_stems"]) == (18, ["yh-000001", "yh"])
@@ -408,7 +409,7 @@ SDXL_KEYS = [
 
 def _project(root: Path) -> Path:
     """A prepared project: header-only SDXL checkpoint, the settings, captioned images."""
-    from kohya_orchestrator.config.settings import write_initial_settings
+    from kohya_orchestrator.config.settings_file import write_initial_settings
     from kohya_orchestrator.sdscripts.safetensors_header import write_header_only
 
     model = root / "models" / "pony.safetensors"
@@ -422,7 +423,7 @@ def _project(root: Path) -> Path:
     (dest / "model").mkdir()
     (dest / "log").mkdir()
     write_initial_settings(
-        dest,
+        Layout(dest),
         name="yumoto_hakone",
         trigger="yumoto_hakone",
         images=str(root / "images"),
@@ -433,10 +434,10 @@ def _project(root: Path) -> Path:
 
 
 def test_plan_project_uses_the_rendered_settings(tmp_path: Path, runner: CliRunner) -> None:
-    from kohya_orchestrator.train.steps import plan_project
+    from kohya_orchestrator.train.steps import count_project
 
     dest = _project(tmp_path)
-    plan = plan_project(dest)
+    plan = count_project(dest)
     # Workflow defaults: batch 4, 15 epochs, save every epoch, 512,512 with buckets.
     # 512x512: 3 x 7 = 21 -> 6 batches; 512x768 (0.667) -> 384x640: 2 x 7 = 14 -> 4 batches.
     assert [(b.width, b.height, b.with_repeats, b.batches) for b in plan.buckets] == [
@@ -448,7 +449,7 @@ def test_plan_project_uses_the_rendered_settings(tmp_path: Path, runner: CliRunn
     assert plan.lora_stems[0] == "yumoto_hakone-000001"
     assert plan.lora_stems[-1] == "yumoto_hakone"
     assert len(plan.lora_stems) == 15
-    smaller = plan_project(dest, ["batch_size=2"], num_processes=1)
+    smaller = count_project(dest, ["batch_size=2"], num_processes=1)
     assert smaller.batches_per_epoch == 11 + 7
     result = runner.invoke(cli, ["plan", str(dest), "--set", "epochs=3"], catch_exceptions=False)
     assert "LoRA files (3): yumoto_hakone-000001, yumoto_hakone-000002, yumoto_hakone" in (
@@ -473,7 +474,7 @@ def test_plan_project_refuses_a_config_with_lint_errors(tmp_path: Path, runner: 
 
 def test_plan_warns_about_buckets_off_and_long_warmup(dataset: Path) -> None:
     # not 512x512: 1024x1024, 3 x 600x900, 2 x 1200x800, 2000x500 in 5_a; 900x600 in 3_b
-    plan = plan_run(_args(dataset, enable_bucket=False, lr_warmup_steps=500))
+    plan = count_steps(_args(dataset, enable_bucket=False, lr_warmup_steps=500))
     assert plan.warnings == [
         "buckets are off and 8 images are not 512x512: sd-scripts fails after loading the model",
         "warmup steps 500 >= total steps 240: the learning rate never reaches its value",
@@ -484,10 +485,10 @@ def test_long_warmup_is_compared_in_scheduler_steps_with_several_gpus(dataset: P
     # 2 processes: 135 optimizer steps, and the scheduler steps twice per optimizer step (270).
     # A warmup of 250 scheduler steps ends before the run does: no warning (it was compared
     # with 135 before).
-    ok = plan_run(_args(dataset, lr_warmup_steps=250), num_processes=2)
+    ok = count_steps(_args(dataset, lr_warmup_steps=250), num_processes=2)
     assert ok.total_steps == 135
     assert [w for w in ok.warnings if "warmup" in w] == []
-    long = plan_run(_args(dataset, lr_warmup_steps=300), num_processes=2)
+    long = count_steps(_args(dataset, lr_warmup_steps=300), num_processes=2)
     assert [w for w in long.warnings if "warmup" in w] == [
         "warmup steps 300 >= total steps 270 (135 x 2 processes): the learning rate never "
         "reaches its value"
@@ -549,7 +550,7 @@ def test_bomb_sized_headers_are_read_not_decoded_and_warned(
     _forbid_decoding(monkeypatch)
     assert image_size(img / "1_x" / "bomb.png") == (100_000, 100_000)
     assert image_size(img / "1_x" / "big.png") == (10_000, 10_000)
-    plan = plan_run(_args(img, max_train_epochs=100))
+    plan = count_steps(_args(img, max_train_epochs=100))
     assert plan.train_images == 3
     assert plan.warnings == [
         "1 image claims more than 178,956,970 pixels, which Pillow refuses to open: "
@@ -566,7 +567,7 @@ def test_bomb_pillow_refuses_is_an_error_naming_the_file(
     bomb.write_bytes(_gif_claiming(65_535, 65_535))  # a GIF named .png: Pillow reads it
     _forbid_decoding(monkeypatch)
     with pytest.raises(ImageFormatError) as info:
-        plan_run(_args(img))
+        count_steps(_args(img))
     assert info.value.render() == (
         f"cannot read the size of {bomb}: it claims more than 178,956,970 pixels, which "
         "Pillow refuses to open (a decompression bomb)\n"
