@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from kohya_orchestrator.cli.common import (
+    count,
     echo_json,
     handle_errors,
     json_option,
@@ -170,9 +171,9 @@ def caption_command(
         for p in result.removed_temps:
             click.echo(f"Removed a temp file left by an interrupted run: {p.name}")
         click.echo(
-            f"{_count(len(plan.items), 'image')} in {folder}: "
-            f"{_count(len(result.images_written), 'image')} embedded, "
-            f"{_count(len(result.captions_written), plan.ext + ' file')} written, "
+            f"{count(len(plan.items), 'image')} in {folder}: "
+            f"{count(len(result.images_written), 'image')} embedded, "
+            f"{count(len(result.captions_written), plan.ext + ' file')} written, "
             f"{len([i for i in plan.items if not i.changes and i.error is None])} already "
             f"up to date{_failed(result.failures)}. "
             f"Train with keep_tokens = {plan.trigger.keep_tokens}."
@@ -194,7 +195,7 @@ def _report_dry_run(plan: Any, *, verbose: bool, quiet: bool, as_json: bool) -> 
         n_txt = sum(1 for i in pending if i.txt_changes)
         click.echo(
             f"Dry run: {len(pending)} of {len(plan.items)} images would change "
-            f"({_count(n_img, 'image')} to embed, {_count(n_txt, plan.ext + ' file')} "
+            f"({count(n_img, 'image')} to embed, {count(n_txt, plan.ext + ' file')} "
             f"to write){_failed(plan.failures)}; nothing was written. "
             f"Train with keep_tokens = {plan.trigger.keep_tokens}."
         )
@@ -237,10 +238,6 @@ def _fail_if(failures: list[Any], total: int, what: str) -> None:
 
 def _failed(failures: list[Any]) -> str:
     return f", {len(failures)} failed" if failures else ""
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 @click.command("captions")
@@ -331,7 +328,7 @@ def _check_summary(report: Any) -> str:
         trig = f"Trigger: {report.trigger.text}{how}; keep_tokens = {report.trigger.keep_tokens}."
     counts = report.flag_counts()
     flagged = len(report.flagged)
-    line = f"{_count(len(report.rows), 'image')}, {len(report.rows) - flagged} fine"
+    line = f"{count(len(report.rows), 'image')}, {len(report.rows) - flagged} fine"
     if flagged:
         detail = ", ".join(f"{name} {n}" for name, n in counts.items())
         line += f", {flagged} flagged ({detail})"

@@ -1,4 +1,5 @@
-"""Shared CLI plumbing: error mapping, --verbose, --json output, progress bars."""
+"""Shared CLI plumbing: error mapping, the shared options (--verbose, --json, --set,
+--templates-dir), counted nouns, progress bars."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import sys
 import traceback
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -38,6 +40,54 @@ def verbose_option(func: F) -> F:
 def json_option(func: F) -> F:
     """`--json`: machine-readable output on stdout instead of the human table."""
     return click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")(func)
+
+
+def _check_overrides(
+    ctx: click.Context, param: click.Parameter, value: tuple[str, ...]
+) -> tuple[str, ...]:
+    from kohya_orchestrator.config.parse import split_override
+
+    for item in value:
+        if split_override(item) is None:
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE (e.g. --set epochs=10).")
+    return value
+
+
+SET_HELP = (
+    "Override a setting for this run (repeatable), e.g. --set epochs=10 "
+    "--set learning_rate=0,0001 --set sd_scripts.max_grad_norm=1.0."
+)
+
+
+def set_option(help: str = SET_HELP) -> Callable[[F], F]:
+    """`--set KEY=VALUE` (repeatable) -> `overrides`: the one --set of every command."""
+
+    def decorate(func: F) -> F:
+        return click.option(
+            "--set",
+            "overrides",
+            multiple=True,
+            metavar="KEY=VALUE",
+            callback=_check_overrides,
+            help=help,
+        )(func)
+
+    return decorate
+
+
+def templates_dir_option(func: F) -> F:
+    """`--templates-dir DIR`: search this folder before all other template layers."""
+    return click.option(
+        "--templates-dir",
+        type=click.Path(exists=True, file_okay=False, path_type=Path),
+        help="Folder searched first for templates (then $KOHYA_ORCH_TEMPLATES, "
+        "DEST/templates/, the packaged ones).",
+    )(func)
+
+
+def count(n: int, noun: str) -> str:
+    """`3 images`, `1 image`: a number with its noun."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def handle_errors(func: F) -> F:

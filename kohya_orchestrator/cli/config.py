@@ -1,4 +1,4 @@
-"""`kohya-orch config DEST`: render config.toml from the settings; the shared --set option."""
+"""`kohya-orch config DEST`: render config.toml from the settings."""
 
 from __future__ import annotations
 
@@ -8,48 +8,21 @@ from typing import Any, TypeVar
 
 import click
 
-from kohya_orchestrator.cli.common import handle_errors, verbose_option, warn
+from kohya_orchestrator.cli.common import (
+    handle_errors,
+    set_option,
+    templates_dir_option,
+    verbose_option,
+    warn,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _check_overrides(
-    ctx: click.Context, param: click.Parameter, value: tuple[str, ...]
-) -> tuple[str, ...]:
-    for item in value:
-        key, sep, _ = item.partition("=")
-        if not sep or not key.strip():
-            raise click.BadParameter(f"{item!r} is not KEY=VALUE (e.g. --set epochs=10).")
-    return value
-
-
-def set_option(func: F) -> F:
-    """`--set KEY=VALUE` (repeatable): override one setting for this run -> `overrides`."""
-    return click.option(
-        "--set",
-        "overrides",
-        multiple=True,
-        metavar="KEY=VALUE",
-        callback=_check_overrides,
-        help="Override a setting for this run (repeatable), e.g. --set epochs=10 "
-        "--set learning_rate=0,0001 --set sd_scripts.max_grad_norm=1.0.",
-    )(func)
-
-
-def templates_dir_option(func: F) -> F:
-    """`--templates-dir DIR`: search this folder before all other template layers."""
-    return click.option(
-        "--templates-dir",
-        type=click.Path(exists=True, file_okay=False, path_type=Path),
-        help="Folder searched first for templates (then $KOHYA_ORCH_TEMPLATES, "
-        "DEST/templates/, the packaged ones).",
-    )(func)
 
 
 @click.command("config")
 @click.argument("dest", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--dry-run", is_flag=True, help="Print the rendered config; write nothing.")
-@set_option
+@set_option()
 @templates_dir_option
 @verbose_option
 @handle_errors

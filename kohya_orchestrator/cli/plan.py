@@ -7,7 +7,13 @@ from typing import TYPE_CHECKING
 
 import click
 
-from kohya_orchestrator.cli.common import echo_json, handle_errors, json_option, verbose_option
+from kohya_orchestrator.cli.common import (
+    echo_json,
+    handle_errors,
+    json_option,
+    set_option,
+    verbose_option,
+)
 from kohya_orchestrator.sdscripts.contract import SCRIPTS
 from kohya_orchestrator.units import human_size
 
@@ -50,13 +56,7 @@ def render_plan(plan: StepCount) -> list[str]:
 @click.command("plan")
 @click.argument("target", type=click.Path(path_type=Path, exists=True))
 @click.option("--gpus", type=click.IntRange(min=1), default=1, help="Processes (GPUs) to plan for.")
-@click.option(
-    "--set",
-    "overrides",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Override one project setting for this plan (only with a project folder).",
-)
+@set_option("Override one project setting for this plan (only with a project folder).")
 @click.option(
     "--script",
     type=click.Choice(SCRIPTS),

@@ -11,6 +11,7 @@ from kohya_orchestrator.cli.common import (
     echo_json,
     handle_errors,
     json_option,
+    set_option,
     verbose_option,
     warn,
 )
@@ -53,13 +54,7 @@ if TYPE_CHECKING:
 )
 @click.option("--hardlink", "mode", flag_value="hardlink", help="Link with hard links.")
 @click.option("--copy", "mode", flag_value="copy", help="Copy the files instead of linking.")
-@click.option(
-    "--set",
-    "overrides",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="A setting for the new kohya-orch.toml (repeatable).",
-)
+@set_option("A setting for the new kohya-orch.toml (repeatable).")
 @click.option("--dry-run", is_flag=True, help="Print what would change and change nothing.")
 @verbose_option
 @json_option

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from kohya_orchestrator.cli.common import (
+    count,
     echo_json,
     handle_errors,
     json_option,
@@ -27,10 +28,6 @@ CONFIRM_MIN_FILES = 100
 
 def _moves_json(moves: Any) -> list[dict[str, str]]:
     return [{"from": m.src, "to": m.dst} for m in moves]
-
-
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def _recovered_text(journal: Journal) -> str:
@@ -124,9 +121,9 @@ def _rename(
         and not as_json
     ):
         side = plan.sidecars_renamed
-        sidecars = f" and {_plural(side, 'sidecar file')}" if side else ""
+        sidecars = f" and {count(side, 'sidecar file')}" if side else ""
         click.confirm(
-            f"Rename {_plural(plan.images_renamed, 'image')}{sidecars} in {folder}?", abort=True
+            f"Rename {count(plan.images_renamed, 'image')}{sidecars} in {folder}?", abort=True
         )
     if not dry_run and total:
         steps = rn.iter_apply(plan)
@@ -160,10 +157,10 @@ def _report(plan: RenamePlan, folder: Path, *, dry_run: bool, verbose: bool) -> 
         )
         return
     side = plan.sidecars_renamed
-    sidecars = f" and {_plural(side, 'sidecar file')}" if side else ""
+    sidecars = f" and {count(side, 'sidecar file')}" if side else ""
     kept = f"; {len(plan.kept)} already named" if plan.kept else ""
     verb = "Would rename" if dry_run else "Renamed"
-    images = _plural(plan.images_renamed, "image")
+    images = count(plan.images_renamed, "image")
     click.echo(f"{verb} {images}{sidecars} in {folder}{kept}.")
     if dry_run or verbose:
         for m in plan.moves:

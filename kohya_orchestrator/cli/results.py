@@ -13,7 +13,7 @@ from kohya_orchestrator.errors import InputError
 from kohya_orchestrator.units import human_size
 
 if TYPE_CHECKING:
-    from kohya_orchestrator.results.scan import Results
+    from kohya_orchestrator.results.model import Results
     from kohya_orchestrator.results.xyz import XyzPlan
 
 _dest_argument = click.argument(

@@ -6,8 +6,13 @@ from pathlib import Path
 
 import click
 
-from kohya_orchestrator.cli.common import OrchGroup, echo_json, handle_errors, json_option
-from kohya_orchestrator.cli.config import templates_dir_option
+from kohya_orchestrator.cli.common import (
+    OrchGroup,
+    echo_json,
+    handle_errors,
+    json_option,
+    templates_dir_option,
+)
 
 
 @click.group("templates", cls=OrchGroup)

@@ -12,6 +12,7 @@ from kohya_orchestrator.cli.common import (
     echo_json,
     handle_errors,
     json_option,
+    set_option,
     verbose_option,
     warn,
 )
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
     help="The sd-scripts folder (else $KOHYA_SD_SCRIPTS, vendor/, ~/kohya_ss).",
 )
 @click.option("--python", "python", help="The Python of sd-scripts' environment.")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a setting.")
+@set_option("Override a setting for this run (repeatable).")
 @verbose_option
 @handle_errors
 def train(
@@ -167,7 +168,7 @@ def _timestamp() -> str:
 @click.argument("dest", required=False, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--sd-scripts", "sd_scripts", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--python", "python", help="The Python of sd-scripts' environment.")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a setting.")
+@set_option("Override a setting for this run (repeatable).")
 @json_option
 @verbose_option
 @handle_errors

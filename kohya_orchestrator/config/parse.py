@@ -13,7 +13,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from kohya_orchestrator.config.schema import ALIASES, SPEC_BY_KEY, Spec
+from kohya_orchestrator.config.schema import ALIASES, SPEC_BY_KEY
+from kohya_orchestrator.config.spec import Spec, parse_resolution
 from kohya_orchestrator.config.tomlquote import toml_value
 from kohya_orchestrator.errors import SettingsError
 from kohya_orchestrator.units import decimal_comma
@@ -27,19 +28,6 @@ _COMMA_LINE = re.compile(r"^(\s*[A-Za-z0-9_-]+\s*=\s*)([+-]?\d+\s*,\s*\d+)(\s*(?
 _NUMBER_TYPES = {"float", "int_or_float"}
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
-
-
-def parse_resolution(text: str) -> tuple[int, int]:
-    """`"512,512"` or `"512"` -> (512, 512); ValueError when it is not that shape."""
-    parts = [p.strip() for p in re.split(r"[,x]", str(text))]
-    if len(parts) == 1:
-        parts = parts * 2
-    if len(parts) != 2 or not all(p.isdigit() for p in parts):
-        raise ValueError(text)
-    w, h = int(parts[0]), int(parts[1])
-    if w < 64 or h < 64:
-        raise ValueError(text)
-    return w, h
 
 
 def did_you_mean(key: str) -> str:
@@ -155,16 +143,24 @@ def _option_type(key: str) -> str | None:
     return None
 
 
+def split_override(item: str) -> tuple[str, str] | None:
+    """`"epochs=10"` -> ("epochs", "10"); None when it is not KEY=VALUE. The one format check
+    of `--set` (the CLI option and the settings resolver both use it)."""
+    key, sep, raw = item.partition("=")
+    key = key.strip()
+    return (key, raw) if sep and key else None
+
+
 def parse_overrides(overrides: Sequence[str]) -> tuple[dict[str, Any], list[str]]:
     """`--set` strings -> ({key: raw value}, problems). `sd_scripts.KEY=V` sets a raw key."""
     values: dict[str, Any] = {}
     problems: list[str] = []
     for item in overrides:
-        key, sep, raw = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
+        split = split_override(item)
+        if split is None:
             problems.append(f"--set {item!r}: expected KEY=VALUE, e.g. --set epochs=10")
             continue
+        key, raw = split
         if key.startswith(SD_SCRIPTS_TABLE + "."):
             sub = key[len(SD_SCRIPTS_TABLE) + 1 :]
             raw_value = _toml_scalar(raw.strip())

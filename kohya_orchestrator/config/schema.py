@@ -10,81 +10,25 @@ over `Spec.arg`), the names people carry over from the kohya_ss GUI or sd-script
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kohya_orchestrator.config.profiles import DEFAULT_PROFILE, PROFILES
+from kohya_orchestrator.config.spec import (
+    CLIP_SKIP,
+    FLAG,
+    SAMPLING,
+    TEXT_ENCODER_LR,
+    WARMUP,
+    Spec,
+    aliases_of,
+    parse_resolution,
+    setting,
+    settings_for_args,
+    spec_of,
+)
 from kohya_orchestrator.sdscripts.choices import SAMPLERS, SCHEDULERS, is_scheduler
-
-SECTION_TITLES = {
-    "project": "Project",
-    "dataset": "Dataset",
-    "training": "Training",
-    "machine": "Machine: set by the profile unless you uncomment a line",
-    "sampling": "Sample images during training",
-}
-# How a setting becomes sd-scripts arguments (`Spec.render`); see render.build_args.
-AS_IS = "as is"  # {arg: value}
-FLAG = "flag"  # {value: true}: the value names the switch (attention = "sdpa" -> sdpa = true)
-WARMUP = "warmup"  # a ratio below 1 of the total steps; 0 when off
-CLIP_SKIP = "clip skip"  # only for a trainer that reads it (SD 1.x/2.x)
-SAMPLING = "sampling"  # only when sample images are on
-TEXT_ENCODER_LR = "text encoder lr"  # a number, or a list where the commit wants one
-
-
-@dataclass(frozen=True)
-class Spec:
-    """One setting, as declared on its `Settings` field."""
-
-    key: str
-    kind: str  # str, int, float, bool, resolution
-    default: Any  # None: required, optional, derived from others, or set by the profile
-    comment: str
-    section: str
-    choices: tuple[str, ...] | None = None
-    # A value outside `choices` that is still valid (lr_scheduler "adafactor:1e-3").
-    accepts: Callable[[str], bool] | None = None
-    required: bool = False
-    optional: bool = False  # may stay unset (derived from others, or not used)
-    minimum: float | None = None
-    profile: bool = False  # the machine profile sets it (defaults < profile < file < --set)
-    arg: str | None = None  # the sd-scripts key it renders to (None: it renders to none)
-    render: str = AS_IS
-    gui: str | None = None  # the kohya_ss GUI's field for it
-    aliases: tuple[str, ...] = ()  # other names people write for it
-    example: Any = None  # shown commented out in a new settings file when unset
-
-    def allows(self, value: str) -> bool:
-        """Whether a text value is one of the choices (or otherwise accepted)."""
-        if self.choices is None or value in self.choices:
-            return True
-        return self.accepts is not None and self.accepts(value)
-
-
-def setting(
-    section: str,
-    comment: str,
-    default: Any = None,
-    *,
-    kind: str | None = None,
-    arg: str | None = "",
-    **options: Any,
-) -> Any:
-    """Declare one setting on a `Settings` field; `arg=""` means "the same name as the key"."""
-    return field(
-        metadata={
-            "spec": {
-                "section": section,
-                "comment": comment,
-                "default": default,
-                "kind": kind,
-                "arg": arg,
-                **options,
-            }
-        }
-    )
 
 
 @dataclass
@@ -120,6 +64,7 @@ class Settings:
         minimum=1,
         arg=None,
         aliases=("num_repeats",),
+        gui=None,
     )
     model: str = setting(
         "project",
@@ -143,13 +88,13 @@ class Settings:
         minimum=1,
         arg=None,
         example=1,
+        gui=None,
     )
     class_prompt: str | None = setting(
         "project",
         "broad class of the character (only used with reg)",
         optional=True,
         arg=None,
-        gui="class_prompt",
         example="1boy, man, male focus, male, solo",
     )
     profile: str = setting(
@@ -158,6 +103,7 @@ class Settings:
         DEFAULT_PROFILE,
         choices=tuple(PROFILES),
         arg=None,
+        gui=None,
     )
     # -- dataset
     resolution: str = setting(
@@ -175,21 +121,18 @@ class Settings:
         "bucket size step (SDXL needs a multiple of 32)",
         64,
         minimum=8,
-        gui="bucket_reso_steps",
     )
     min_bucket_reso: int = setting(
         "dataset",
         "smallest bucket side (default: half the resolution)",
         optional=True,
         minimum=64,
-        gui="min_bucket_reso",
     )
     max_bucket_reso: int = setting(
         "dataset",
         "largest bucket side (default: twice the resolution)",
         optional=True,
         minimum=64,
-        gui="max_bucket_reso",
     )
     caption_extension: str = setting(
         "dataset", "caption files next to the images", ".txt", gui="caption_extension"
@@ -198,7 +141,6 @@ class Settings:
         "dataset",
         "shuffle caption tags (the first keep_tokens stay)",
         True,
-        gui="shuffle_caption",
     )
     keep_tokens: int = setting(
         "dataset",
@@ -206,7 +148,6 @@ class Settings:
         "several keywords)",
         optional=True,
         minimum=0,
-        gui="keep_tokens",
         aliases=("keep_n_tokens",),
     )
     flip_aug: bool = setting(
@@ -237,14 +178,12 @@ class Settings:
         "raise to emulate a bigger batch",
         1,
         minimum=1,
-        gui="gradient_accumulation_steps",
     )
     learning_rate: float = setting(
         "training",
         "base learning rate",
         2.5e-5,
         minimum=0,
-        gui="learning_rate",
         aliases=("lr",),
     )
     unet_lr: float = setting(
@@ -252,7 +191,6 @@ class Settings:
         "higher (1e-4) learns details, lower (1e-5) the big picture",
         2.5e-5,
         minimum=0,
-        gui="unet_lr",
     )
     text_encoder_lr: float = setting(
         "training",
@@ -260,7 +198,6 @@ class Settings:
         2.5e-5,
         minimum=0,
         render=TEXT_ENCODER_LR,
-        gui="text_encoder_lr",
     )
     lr_scheduler: str = setting(
         "training",
@@ -268,7 +205,6 @@ class Settings:
         "constant",
         choices=SCHEDULERS,
         accepts=is_scheduler,
-        gui="lr_scheduler",
     )
     warmup_ratio: float = setting(
         "training",
@@ -285,7 +221,6 @@ class Settings:
         "rank: 32 for fidelity, 8 if it overfits",
         16,
         minimum=1,
-        gui="network_dim",
         aliases=("network_rank", "rank"),
     )
     network_alpha: float = setting(
@@ -293,7 +228,6 @@ class Settings:
         "alpha (default: rank / 2)",
         optional=True,
         minimum=0,
-        gui="network_alpha",
         aliases=("alpha",),
     )
     seed: int = setting(
@@ -308,7 +242,6 @@ class Settings:
         2,
         minimum=1,
         render=CLIP_SKIP,
-        gui="clip_skip",
     )
     # -- machine (profile)
     mixed_precision: str = setting(
@@ -316,14 +249,12 @@ class Settings:
         "no, fp16 or bf16 (fp16/bf16 fail on Apple Silicon)",
         choices=("no", "fp16", "bf16"),
         profile=True,
-        gui="mixed_precision",
     )
     save_precision: str = setting(
         "machine",
         "precision of the saved LoRA files",
         choices=("float", "fp16", "bf16"),
         profile=True,
-        gui="save_precision",
     )
     attention: str = setting(
         "machine",
@@ -340,38 +271,32 @@ class Settings:
         "AdamW; AdamW8bit needs NVIDIA (bitsandbytes)",
         profile=True,
         arg="optimizer_type",
-        gui="optimizer",
     )
     gradient_checkpointing: bool = setting(
         "machine",
         "saves memory, costs some speed",
         profile=True,
-        gui="gradient_checkpointing",
     )
     cache_latents: bool = setting(
         "machine",
         "encode images once (saves memory and time)",
         profile=True,
-        gui="cache_latents",
     )
     cache_latents_to_disk: bool = setting(
         "machine",
         "keep the cached latents between runs",
         profile=True,
-        gui="cache_latents_to_disk",
     )
     max_data_loader_n_workers: int = setting(
         "machine",
         "data loader processes",
         minimum=0,
         profile=True,
-        gui="max_data_loader_n_workers",
     )
     persistent_data_loader_workers: bool = setting(
         "machine",
         "keep workers between epochs",
         profile=True,
-        gui="persistent_data_loader_workers",
     )
     # -- sampling
     sample_every_n_epochs: int = setting(
@@ -380,7 +305,6 @@ class Settings:
         0,
         minimum=0,
         render=SAMPLING,
-        gui="sample_every_n_epochs",
     )
     sample_sampler: str = setting(
         "sampling",
@@ -388,15 +312,16 @@ class Settings:
         "euler_a",
         choices=SAMPLERS,
         render=SAMPLING,
-        gui="sample_sampler",
         aliases=("sampler",),
     )
-    sample_steps: int = setting("sampling", "sampling steps per image", 28, minimum=1, arg=None)
+    sample_steps: int = setting(
+        "sampling", "sampling steps per image", 28, minimum=1, arg=None, gui=None
+    )
     sample_cfg: float = setting(
-        "sampling", "CFG scale of the sample images", 7.0, minimum=0, arg=None
+        "sampling", "CFG scale of the sample images", 7.0, minimum=0, arg=None, gui=None
     )
     sample_seed: int = setting(
-        "sampling", "seed of the first prompt (+1 per prompt)", 1234, minimum=0, arg=None
+        "sampling", "seed of the first prompt (+1 per prompt)", 1234, minimum=0, arg=None, gui=None
     )
     sample_size: str = setting(
         "sampling",
@@ -404,6 +329,7 @@ class Settings:
         kind="resolution",
         optional=True,
         arg=None,
+        gui=None,
     )
     # -- bookkeeping (not settings)
     # Raw sd-scripts keys from the [sd_scripts] table, applied last in the config.
@@ -421,14 +347,10 @@ class Settings:
 
     @property
     def width_height(self) -> tuple[int, int]:
-        from kohya_orchestrator.config.parse import parse_resolution
-
         return parse_resolution(self.resolution)
 
     @property
     def sample_width_height(self) -> tuple[int, int]:
-        from kohya_orchestrator.config.parse import parse_resolution
-
         return parse_resolution(self.sample_size)
 
     def values(self) -> dict[str, Any]:
@@ -439,46 +361,15 @@ class Settings:
         return data
 
 
-_KINDS = {"str": "str", "int": "int", "float": "float", "bool": "bool"}
-
-
-def _spec(f: dataclasses.Field[Any]) -> Spec:
-    declared = dict(f.metadata["spec"])
-    kind = declared.pop("kind") or _KINDS[str(f.type).split(" |")[0]]
-    arg = declared.pop("arg")
-    return Spec(key=f.name, kind=kind, arg=f.name if arg == "" else arg, **declared)
-
-
 SPECS: tuple[Spec, ...] = tuple(
-    _spec(f) for f in dataclasses.fields(Settings) if "spec" in f.metadata
+    spec_of(f) for f in dataclasses.fields(Settings) if "spec" in f.metadata
 )
 SPEC_BY_KEY: dict[str, Spec] = {s.key: s for s in SPECS}
 PROFILE_KEYS: tuple[str, ...] = tuple(s.key for s in SPECS if s.profile)
-
-
-def _aliases() -> dict[str, str]:
-    names: dict[str, str] = {}
-    for spec in SPECS:
-        for name in (spec.gui, spec.arg, *spec.aliases):
-            if name and name != spec.key and name not in SPEC_BY_KEY:
-                names.setdefault(name, spec.key)
-        if spec.render == FLAG:
-            for choice in spec.choices or ():
-                names.setdefault(choice, spec.key)
-    return names
-
-
 # Names people carry over from the kohya_ss GUI or sd-scripts itself -> our setting.
-ALIASES: dict[str, str] = _aliases()
-
-
-def _setting_for_arg() -> dict[str, str]:
-    found = {s.arg: s.key for s in SPECS if s.arg and s.arg != s.key}
-    for spec in SPECS:
-        if spec.render == FLAG:
-            found |= {choice: spec.key for choice in spec.choices or ()}
-    return found
-
-
+ALIASES: dict[str, str] = aliases_of(SPECS)
 # sd-scripts keys whose value comes from a differently named setting in kohya-orch.toml.
-SETTING_FOR_ARG: dict[str, str] = {**_setting_for_arg(), "sample_prompts": "sample_every_n_epochs"}
+SETTING_FOR_ARG: dict[str, str] = {
+    **settings_for_args(SPECS),
+    "sample_prompts": "sample_every_n_epochs",
+}

@@ -16,11 +16,11 @@ from kohya_orchestrator.config.parse import (
     collect,
     fmt,
     parse_overrides,
-    parse_resolution,
     read_settings_file,
 )
 from kohya_orchestrator.config.profiles import DEFAULT_PROFILE, PROFILES, profile_values
 from kohya_orchestrator.config.schema import SPECS, Settings
+from kohya_orchestrator.config.spec import parse_resolution
 from kohya_orchestrator.errors import SettingsError
 from kohya_orchestrator.layout import Layout
 

@@ -20,8 +20,9 @@ from kohya_orchestrator.config.parse import (
     read_settings_file,
 )
 from kohya_orchestrator.config.profiles import DEFAULT_PROFILE, PROFILES, profile_values
-from kohya_orchestrator.config.schema import SECTION_TITLES, SPECS
+from kohya_orchestrator.config.schema import SPECS
 from kohya_orchestrator.config.settings import resolve_settings
+from kohya_orchestrator.config.spec import SECTION_TITLES
 from kohya_orchestrator.config.tomlquote import TomlValueError, toml_key, toml_value
 from kohya_orchestrator.errors import SettingsError
 from kohya_orchestrator.layout import Layout

@@ -11,17 +11,15 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from kohya_orchestrator.config.schema import SPECS
 from kohya_orchestrator.lint.report import LintReport, shown
 from kohya_orchestrator.sdscripts.contract import Contract, Option
 from kohya_orchestrator.units import decimal_comma
 
-# Names the kohya_ss GUI saves in its own configs, and the sd-scripts key each one means.
-GUI_NAMES: dict[str, str] = {
-    "epoch": "max_train_epochs",
+# kohya_ss GUI fields that are not our settings, and the sd-scripts key each one means
+# ("": none; the GUI turns it into something else, see the hints below).
+_GUI_ONLY: dict[str, str] = {
     "epochs": "max_train_epochs",
-    "optimizer": "optimizer_type",
-    "max_resolution": "resolution",
-    "lr_warmup": "lr_warmup_steps",
     "LoRA_type": "network_module",
     "lr_restart_cycles": "lr_scheduler_num_cycles",
     "learning_rate_te": "text_encoder_lr",
@@ -35,6 +33,13 @@ GUI_NAMES: dict[str, str] = {
     "num_cpu_threads_per_process": "",
     "additional_parameters": "",
     "use_wandb": "log_with",
+}
+# Names the kohya_ss GUI saves in its own configs, and the sd-scripts key each one means:
+# every setting whose GUI field is not its sd-scripts key (from the settings' one
+# declaration), then the GUI's fields that are not our settings.
+GUI_NAMES: dict[str, str] = {
+    **{s.gui: s.arg for s in SPECS if s.gui and s.arg and s.gui != s.arg},
+    **_GUI_ONLY,
 }
 
 

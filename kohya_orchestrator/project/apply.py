@@ -86,9 +86,10 @@ def _apply(plan: PreparePlan, step: _Step) -> InitialSettings:
     remove_stale_temps(dest)
     # Settings first: they were validated in the plan, and a project with settings but
     # half its links is re-synced by the next run anyway.
-    step.doing = Layout(dest).settings_file.name
+    layout = plan.layout or Layout(dest)
+    step.doing = layout.settings_file.name
     settings = write_initial_settings(
-        Layout(dest),
+        layout,
         name=request.name,
         trigger=request.trigger or request.name,
         images=Path(os.path.realpath(request.images)),

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from kohya_orchestrator.config.schema import (
+from kohya_orchestrator.config.schema import SPECS, Settings
+from kohya_orchestrator.config.spec import (
     AS_IS,
     CLIP_SKIP,
     FLAG,
     SAMPLING,
-    SPECS,
     TEXT_ENCODER_LR,
     WARMUP,
-    Settings,
     Spec,
 )
 from kohya_orchestrator.layout import Layout

@@ -80,6 +80,7 @@ class PreparePlan:
     model_label: str = ""
     images: int = 0
     reg_images: int = 0
+    layout: Layout | None = None
     # Files the apply step left alone: they appeared in DEST, or were changed there,
     # between the plan and the apply.
     skipped: list[str] = field(default_factory=list)
@@ -280,6 +281,7 @@ def plan_prepare(request: PrepareRequest) -> PreparePlan:
 
     manifest = read_manifest(dest)
     plan = PreparePlan(request, dest, dirs, [], [], [], 0, desired, manifest, warnings)
+    plan.layout = layout
     plan.model_label, plan.images, plan.reg_images = model.label, len(entries), len(reg_entries)
     problems = _diff(plan)
     if problems:

@@ -13,7 +13,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from kohya_orchestrator.results.scan import (
+from kohya_orchestrator.results.model import (
     LORA_SUFFIX,
     Finding,
     LoraFile,

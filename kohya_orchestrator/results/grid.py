@@ -143,11 +143,10 @@ def drop_earlier_runs(samples: list[Sample]) -> tuple[list[Sample], int]:
     return kept, len(samples) - len(kept)
 
 
-def plan_grid(dest: Path, name: str | None = None) -> GridPlan:
+def plan_grid(layout: Layout, name: str | None = None) -> GridPlan:
     """Collect DEST's samples into a grid plan; `name` picks one output name's samples."""
     from PIL import Image
 
-    layout = Layout(dest)
     samples = find_samples(layout.sample_dir)
     notes: list[str] = []
     if name is None:
@@ -231,8 +230,8 @@ def draw_missing(draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int]) -> N
     draw.line((left, bottom - 1, right - 1, top), fill=MISSING_CROSS, width=3)
 
 
-def default_grid_path(dest: Path) -> Path:
-    return Layout(dest).compare_dir / "grid.png"
+def default_grid_path(layout: Layout) -> Path:
+    return layout.compare_dir / "grid.png"
 
 
 def write_grid(
@@ -243,14 +242,15 @@ def write_grid(
     The default DEST/compare/grid.png is this tool's own output and is replaced; any other
     existing file is only replaced with `force`.
     """
-    target = out if out is not None else default_grid_path(dest)
+    layout = Layout.at(dest)
+    target = out if out is not None else default_grid_path(layout)
     if out is not None and target.exists() and not force:
         raise ResultsError(
             f"{target} already exists.", "Use --force to replace it, or give another --out."
         )
     if target.suffix.lower() != ".png":
         raise ResultsError(f"{target}: the grid is a PNG; give a file name ending in .png.")
-    plan = plan_grid(dest)
+    plan = plan_grid(layout)
     sheet, notes = render_grid(plan)
     buf = io.BytesIO()
     sheet.save(buf, format="PNG", optimize=False)

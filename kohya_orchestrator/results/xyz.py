@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from kohya_orchestrator.errors import InputError, ResultsError
-from kohya_orchestrator.results.scan import Results, parse_int, scan_results
+from kohya_orchestrator.results.model import Results, parse_int
+from kohya_orchestrator.results.scan import scan_results
 from kohya_orchestrator.sdscripts.epochs import lora_stem, saved_epochs
 
 

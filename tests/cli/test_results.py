@@ -36,15 +36,6 @@ def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     time.tzset()
 
 
-def test_human_size() -> None:
-    assert [human_size(n) for n in (512, 2300, 18 * 1024**2 + 400_000, 7 * 1024**3)] == [
-        "512 B",
-        "2.2 KiB",
-        "18.4 MiB",
-        "7.0 GiB",
-    ]
-
-
 def test_results(runner: CliRunner, tmp_path: Path) -> None:
     write_run(tmp_path, epochs=3)
     write_settings(tmp_path, epochs=3, network_dim=32)

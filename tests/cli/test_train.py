@@ -485,3 +485,20 @@ def test_lint_errors_stop_train_and_name_the_setting(
     assert result.exit_code == 1
     assert result.stderr.startswith("Error: The rendered config has errors; nothing was run:\n")
     assert "(from [sd_scripts] optimizer_type in kohya-orch.toml)" in result.stderr
+
+
+def test_the_layout_is_built_once_per_command(
+    runner: CliRunner, project: Path, sd_scripts: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Regression: one `train` built Layout(dest) five times (render, preflight, smoke, run).
+    built: list[Path] = []
+    original = Layout.__init__
+
+    def counting(self: Layout, dest: Path) -> None:
+        built.append(dest)
+        original(self, dest)
+
+    monkeypatch.setattr(Layout, "__init__", counting)
+    result = train(runner, str(project), "--dry-run", "--sd-scripts", str(sd_scripts))
+    assert result.exit_code == 0, result.output
+    assert built == [project]

@@ -10,6 +10,7 @@ from PIL import Image
 from results_factory import sample_name, write_sample
 
 from kohya_orchestrator.errors import ResultsError
+from kohya_orchestrator.layout import Layout
 from kohya_orchestrator.results.grid import (
     HEADER_HEIGHT,
     LABEL_WIDTH,
@@ -127,7 +128,7 @@ def test_samples_of_an_earlier_run_are_left_out(tmp_path: Path) -> None:
         for index in range(2):
             new = sample_name(NAME, epoch, index, time=f"2026112322{epoch:02d}{index:02d}")
             write_sample(tmp_path, new, color(epoch, index), size=(64, 64))
-    plan = plan_grid(tmp_path)
+    plan = plan_grid(Layout.at(tmp_path))
     assert plan.columns == [1, 2]
     assert plan.notes == ["8 sample(s) of an earlier run left out"]
     assert sorted(p.name for p in plan.cells.values()) == [
@@ -141,7 +142,7 @@ def test_resumed_run_and_later_prompts_of_the_first_epoch_stay(tmp_path: Path) -
         for index in range(3):
             name = sample_name(NAME, epoch, index, time=f"20261123{hour}{epoch:02d}{index:02d}")
             write_sample(tmp_path, name, color(epoch, index), size=(64, 64))
-    plan = plan_grid(tmp_path)
+    plan = plan_grid(Layout.at(tmp_path))
     assert plan.columns == [1, 2, 3, 4]
     assert len(plan.cells) == 12
     assert plan.notes == []
@@ -151,7 +152,7 @@ def test_tall_samples_and_prompt_rows_without_samples(tmp_path: Path) -> None:
     write_sample(tmp_path, sample_name(NAME, 0, 0), (1, 2, 3), size=(512, 768))  # sample_at_first
     write_sample(tmp_path, sample_name(NAME, 1, 0), (4, 5, 6), size=(512, 768))
     (tmp_path / "sample_prompts.txt").write_text("a\nb\nc\n", encoding="utf-8")
-    plan = plan_grid(tmp_path)
+    plan = plan_grid(Layout.at(tmp_path))
     assert plan.columns == [0, 1]
     assert plan.rows == [0, 1, 2]  # prompts b and c never rendered: missing cells
     assert (plan.cell_width, plan.cell_height) == (256, 384)
@@ -160,13 +161,13 @@ def test_tall_samples_and_prompt_rows_without_samples(tmp_path: Path) -> None:
 
 def test_row_labels_without_a_prompts_file(tmp_path: Path) -> None:
     make_samples(tmp_path, epochs=1, prompts=2)
-    assert plan_grid(tmp_path).labels == {0: "prompt 0", 1: "prompt 1"}
+    assert plan_grid(Layout.at(tmp_path)).labels == {0: "prompt 0", 1: "prompt 1"}
 
 
 def test_many_epochs_stay_within_the_width_cap(tmp_path: Path) -> None:
     for epoch in range(1, 31):
         write_sample(tmp_path, sample_name(NAME, epoch, 0), (9, 9, 9), size=(64, 64))
-    plan = plan_grid(tmp_path)
+    plan = plan_grid(Layout.at(tmp_path))
     assert plan.width <= WIDTH_CAP
     assert plan.cell_width == (WIDTH_CAP - LABEL_WIDTH - PAD * 31) // 30
 
@@ -174,10 +175,10 @@ def test_many_epochs_stay_within_the_width_cap(tmp_path: Path) -> None:
 def test_other_names_are_left_out(tmp_path: Path) -> None:
     make_samples(tmp_path, epochs=2, prompts=1)
     write_sample(tmp_path, sample_name("old", 1, 0), (0, 0, 0))
-    plan = plan_grid(tmp_path)
+    plan = plan_grid(Layout.at(tmp_path))
     assert plan.columns == [1, 2]
     assert plan.notes == ["samples of 2 output names; showing yumoto_hakone"]
-    assert plan_grid(tmp_path, name="old").columns == [1]
+    assert plan_grid(Layout.at(tmp_path), name="old").columns == [1]
 
 
 def test_unreadable_sample_is_a_marked_cell(tmp_path: Path) -> None:

@@ -8,11 +8,9 @@ import pytest
 from results_factory import lora_metadata, write_lora, write_run, write_settings
 
 from kohya_orchestrator.errors import ResultsError
+from kohya_orchestrator.results.model import Finding, RunSettings, split_stem
 from kohya_orchestrator.results.scan import (
-    Finding,
-    RunSettings,
     scan_results,
-    split_stem,
 )
 
 NAME = "yumoto_hakone"

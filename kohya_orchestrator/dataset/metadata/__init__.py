@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from kohya_orchestrator.dataset.metadata import jpeg, png, webp
 from kohya_orchestrator.dataset.metadata.common import (
     XMP_NAMESPACE,
     XMP_PREFIX,
@@ -66,16 +67,14 @@ class EmbedResult:
     warnings: list[str] = field(default_factory=list)
 
 
+# One container editor per format: each module has read(data) and embed(data, text, force).
+_EDITORS = {"jpeg": jpeg, "png": png, "webp": webp}
+
+
 def read_embedded(data: bytes) -> EmbeddedInfo:
     """Read the caption fields of an image; raises ImageFormatError for corrupt files."""
     fmt = detect_format(data)
-    if fmt == "jpeg":
-        from kohya_orchestrator.dataset.metadata import jpeg as mod
-    elif fmt == "png":
-        from kohya_orchestrator.dataset.metadata import png as mod  # type: ignore[no-redef]
-    else:
-        from kohya_orchestrator.dataset.metadata import webp as mod  # type: ignore[no-redef]
-    found = mod.read(data)
+    found = _EDITORS[fmt].read(data)
     return EmbeddedInfo(
         format=fmt,
         caption=found.caption,
@@ -96,13 +95,7 @@ def embed_caption(
     """
     text = validate_caption(caption)
     fmt = detect_format(data)
-    if fmt == "jpeg":
-        from kohya_orchestrator.dataset.metadata import jpeg as mod
-    elif fmt == "png":
-        from kohya_orchestrator.dataset.metadata import png as mod  # type: ignore[no-redef]
-    else:
-        from kohya_orchestrator.dataset.metadata import webp as mod  # type: ignore[no-redef]
-    new, warnings = mod.embed(data, text, overwrite_generation_info)
+    new, warnings = _EDITORS[fmt].embed(data, text, overwrite_generation_info)
     if new == data:
         return EmbedResult(format=fmt, data=data, changed=False, warnings=warnings)
     return EmbedResult(format=fmt, data=new, changed=True, warnings=warnings)

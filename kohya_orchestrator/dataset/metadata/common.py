@@ -96,12 +96,12 @@ def validate_caption(caption: str) -> str:
             continue
         if 0xD800 <= code <= 0xDFFF:
             raise CaptionError(
-                f"caption has a lone surrogate U+{code:04X} at character {index}",
+                f"caption has a lone surrogate U+{code:04X} at character {index + 1}",
                 hint="the caption text is not valid Unicode; fix the .txt file's encoding",
             )
         if unicodedata.category(char) == "Cc" or code in (0xFFFE, 0xFFFF):
             raise CaptionError(
-                f"caption has a control character U+{code:04X} at character {index}",
+                f"caption has a control character U+{code:04X} at character {index + 1}",
                 hint="remove control characters (only tab and line feed are allowed)",
             )
     return text

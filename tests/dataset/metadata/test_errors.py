@@ -179,11 +179,11 @@ def test_jpeg_without_image_data() -> None:
     [
         ("", "caption is empty"),
         ("  \n", "caption is empty"),
-        ("a, b\x00c", "caption has a control character U+0000 at character 4"),
-        ("a\rb", "caption has a control character U+000D at character 1"),
-        ("a\x1b[31m", "caption has a control character U+001B at character 1"),
-        ("a\x85", "caption has a control character U+0085 at character 1"),
-        ("bad \ud800 surrogate", "caption has a lone surrogate U+D800 at character 4"),
+        ("a, b\x00c", "caption has a control character U+0000 at character 5"),
+        ("a\rb", "caption has a control character U+000D at character 2"),
+        ("a\x1b[31m", "caption has a control character U+001B at character 2"),
+        ("a\x85", "caption has a control character U+0085 at character 2"),
+        ("bad \ud800 surrogate", "caption has a lone surrogate U+D800 at character 5"),
     ],
 )
 def test_bad_captions(caption: str, message: str) -> None:
