@@ -100,3 +100,7 @@ class ContractError(OrchError):
 
 class FileSystemError(OrchError):
     """The OS refused a read or write (disk full, no permission); says what was left done."""
+
+
+class LockError(OrchError):
+    """Another kohya-orch command is changing files in the same folder right now."""
