@@ -14,14 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kohya_orchestrator.config.schema import SETTING_FOR_ARG, Settings
+from kohya_orchestrator.config.schema import ALIASES, SETTING_FOR_ARG, SPEC_BY_KEY, Settings
 from kohya_orchestrator.config.settings import load_settings
 from kohya_orchestrator.config.templates import Rendered, TemplateInfo, TrackingDict, render
 from kohya_orchestrator.config.tomlquote import toml_key, toml_value
 from kohya_orchestrator.errors import ConfigError, TemplateError
 from kohya_orchestrator.layout import Layout
 from kohya_orchestrator.lint.linter import lint
-from kohya_orchestrator.lint.report import LintReport
+from kohya_orchestrator.lint.report import LintReport, Problem
 from kohya_orchestrator.project.args import build_args
 from kohya_orchestrator.sdscripts.checkpoint import ModelInfo, require_trainable
 from kohya_orchestrator.sdscripts.contract import Flattened, flatten
@@ -241,17 +241,46 @@ def _lint(
 
 
 def problem_lines(rendered: RenderedConfig) -> list[str]:
-    """The lint errors, each saying which setting (or [sd_scripts] key) to change."""
+    """The lint errors, each saying which setting (or raw key) to change, and where it
+    came from: --set, the settings file, the profile or the default."""
+    return settings_problem_sources(rendered.report.errors, rendered.settings)
+
+
+def settings_problem_sources(problems: Sequence[Problem], settings: Settings) -> list[str]:
+    """Each problem's text with the source of the value it is about."""
     lines = []
-    raw = rendered.settings.sd_scripts
-    for problem in rendered.report.errors:
+    for problem in problems:
         text = problem.render()
-        if problem.key in raw:
-            text += f"\n    (from [sd_scripts] {problem.key} in kohya-orch.toml)"
-        elif problem.key in SETTING_FOR_ARG:
-            text += f"\n    (setting {SETTING_FOR_ARG[problem.key]!r} in kohya-orch.toml)"
+        source = value_source(problem.key, settings)
+        if source:
+            text += f"\n    ({source})"
         lines.append(text)
     return lines
+
+
+def value_source(key: str, settings: Settings) -> str | None:
+    """Where the value of sd-scripts key `key` comes from, in words."""
+    raw_origin = settings.origins.get(f"sd_scripts.{key}")
+    if key in settings.sd_scripts:
+        where = (
+            f"from --set sd_scripts.{key}"
+            if raw_origin == "--set"
+            else f"from sd_scripts.{key} in kohya-orch.toml"
+        )
+        meant = ALIASES.get(key)
+        return f"{where}; kohya-orch's setting for it is {meant!r}" if meant else where
+    setting = SETTING_FOR_ARG.get(key) or (key if key in SPEC_BY_KEY else None)
+    if setting is None:
+        return None
+    origin = settings.origins.get(setting)
+    where = {
+        "--set": "from --set",
+        "file": "in kohya-orch.toml",
+        "profile": f"from the profile {settings.profile!r}",
+        "default": "its default",
+        "derived": "derived from the other settings",
+    }.get(origin or "", "in kohya-orch.toml")
+    return f"setting {setting!r}, {where}"
 
 
 def refuse_errors(rendered: RenderedConfig, outcome: str = "") -> None:

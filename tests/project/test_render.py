@@ -154,7 +154,7 @@ def test_set_and_raw_sd_scripts_keys(tmp_path: Path) -> None:
     dest = make_project(tmp_path, overrides=("sd_scripts.noise_offset=0.05",))
     rendered = build_config(
         Layout.at(dest),
-        ("learning_rate=0,0001", "sd_scripts.max_grad_norm=1,0", "sd_scripts.seed=7"),
+        ("learning_rate=0,0001", "sd_scripts.max_grad_norm=1,0", "seed=7"),
     )
     v = rendered.flat
     assert (v["learning_rate"], v["noise_offset"], v["max_grad_norm"], v["seed"]) == (
@@ -340,7 +340,7 @@ def test_write_config_refuses_lint_errors(tmp_path: Path) -> None:
     assert err.value.problems == [
         "'epoch' is a kohya_ss GUI name, not an sd-scripts option: sd-scripts ignores it\n"
         "    hint: use max_train_epochs = 3\n"
-        "    (from [sd_scripts] epoch in kohya-orch.toml)"
+        "    (from --set sd_scripts.epoch; kohya-orch's setting for it is 'epochs')"
     ]
     assert not (dest / "config.toml").exists()
 
@@ -391,7 +391,7 @@ def test_cli_config_errors(runner: CliRunner, tmp_path: Path) -> None:
     assert result.stderr == (
         "Error: 1 problem in the settings:\n"
         "  - --set: unknown setting 'epoch' (did you mean 'epochs'?)\n"
-        "  hint: Fix them in kohya-orch.toml or in the --set values.\n"
+        "  hint: Fix them in kohya-orch.toml or in the --set values; `kohya-orch settings` lists every setting with its kohya_ss GUI name.\n"
     )
     result = runner.invoke(cli, ["config", str(dest), "--set", "epochs"])
     assert result.exit_code == 2
@@ -405,7 +405,7 @@ def test_cli_config_errors(runner: CliRunner, tmp_path: Path) -> None:
         "Error: The rendered config has errors; nothing was written:\n"
         "  - 'epoch' is a kohya_ss GUI name, not an sd-scripts option: sd-scripts ignores it\n"
         "    hint: use max_train_epochs = 3\n"
-        "    (from [sd_scripts] epoch in kohya-orch.toml)\n"
+        "    (from --set sd_scripts.epoch; kohya-orch's setting for it is 'epochs')\n"
         "  hint: Fix the settings (kohya-orch.toml or --set) or the template.\n"
     )
 
@@ -418,7 +418,7 @@ def test_cli_dry_run_names_the_setting(runner: CliRunner, tmp_path: Path) -> Non
         "Error: The rendered config has errors:\n"
         "  - 'optimizer_type' = \"AdamW8bit\" needs bitsandbytes, which is NVIDIA-only\n"
         '    hint: use optimizer_type = "AdamW" (profile apple-silicon)\n'
-        "    (setting 'optimizer' in kohya-orch.toml)\n"
+        "    (setting 'optimizer', from --set)\n"
         "  hint: Fix the settings (kohya-orch.toml or --set) or the template.\n"
     )
     assert not (dest / "config.toml").exists()
