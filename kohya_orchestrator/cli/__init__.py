@@ -27,6 +27,7 @@ _COMMAND_MODULES = (
     "config",
     "validate",
     "plan",
+    "settings",
     "templates",
     "train",
     "results",
@@ -44,6 +45,7 @@ def cli() -> None:
       kohya-orch caption yumoto_hakone DIR    trigger-first captions, .txt and embedded
       kohya-orch prepare ...                  the kohya folder layout and settings
       kohya-orch config / validate / plan     render, lint and count the training run
+      kohya-orch settings [NAME]              every setting and its kohya_ss GUI name
       kohya-orch train DEST                   launch sd-scripts through accelerate
       kohya-orch results / xyz / grid DEST    compare the epochs
 
