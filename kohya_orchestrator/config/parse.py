@@ -184,7 +184,7 @@ def shadow_problem(key: str, value: Any, *, from_cli: bool) -> str | None:
     spec = SPEC_BY_KEY[setting]
     if spec.render == FLAG and key != setting:
         shown = fmt(key)
-    elif key == setting or spec.arg == key and spec.render == AS_IS:
+    elif key == setting or (spec.arg == key and spec.render == AS_IS):
         shown = fmt(value)
     else:
         shown = "..."

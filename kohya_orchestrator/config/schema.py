@@ -10,6 +10,7 @@ over `Spec.arg`), the names people carry over from the kohya_ss GUI or sd-script
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -101,7 +102,7 @@ class Settings:
         arg=None,
         example="1boy, man, male focus, male, solo",
     )
-    concepts: list[Concept] | None = setting(
+    concepts: Sequence[Concept] | None = setting(
         "project",
         "more image folders (the GUI's concepts), each img/<repeats>_<class_tokens>",
         kind="concepts",
@@ -110,7 +111,7 @@ class Settings:
         gui=None,
         example=[Concept("/path/to/more_images", 3, "hakone_casual")],
     )
-    reg_concepts: list[Concept] | None = setting(
+    reg_concepts: Sequence[Concept] | None = setting(
         "project",
         "more regularisation folders, each reg/<repeats>_<class_tokens>",
         kind="concepts",

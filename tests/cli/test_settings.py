@@ -18,8 +18,7 @@ def test_every_setting_is_listed_with_its_gui_field_and_profile_values(runner: C
         assert f"\n  {spec.key}: " in out
     assert (
         "  attention: one of sdpa, xformers, mem_eff_attn; by profile: apple-silicon sdpa, "
-        "cuda sdpa, cpu sdpa\n"
-        not in out
+        "cuda sdpa, cpu sdpa\n" not in out
     )  # the same under every profile: shown once
     assert (
         "  attention: one of sdpa, xformers, mem_eff_attn; default sdpa\n"

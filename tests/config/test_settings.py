@@ -232,7 +232,8 @@ def test_all_problems_at_once() -> None:
         '  - --set: batch_size = "x" must be a whole number (without quotes)\n'
         '  - --set: shuffle_caption = "maybe" must be true or false (without quotes)\n'
         "  - --set: unknown setting 'optimzer' (did you mean 'optimizer'?)\n"
-        "  hint: Fix them in kohya-orch.toml or in the --set values; `kohya-orch settings` lists every setting with its kohya_ss GUI name."
+        "  hint: Fix them in kohya-orch.toml or in the --set values; `kohya-orch settings` lists "
+        "every setting with its kohya_ss GUI name."
     )
 
 
@@ -243,7 +244,8 @@ def test_types_in_the_file() -> None:
         '  - settings: flip_aug = "true" must be true or false (without quotes)\n'
         "  - settings: repeats = 0 must be at least 1\n"
         '  - settings: profile = "mac" must be one of apple-silicon, cuda, cpu\n'
-        "  hint: Fix them in kohya-orch.toml or in the --set values; `kohya-orch settings` lists every setting with its kohya_ss GUI name."
+        "  hint: Fix them in kohya-orch.toml or in the --set values; `kohya-orch settings` lists "
+        "every setting with its kohya_ss GUI name."
     )
 
 
@@ -273,7 +275,8 @@ def test_bad_set_syntax() -> None:
     assert _error(("epochs",)) == (
         "1 problem in the settings:\n"
         "  - --set 'epochs': expected KEY=VALUE, e.g. --set epochs=10\n"
-        "  hint: Fix them in kohya-orch.toml or in the --set values; `kohya-orch settings` lists every setting with its kohya_ss GUI name."
+        "  hint: Fix them in kohya-orch.toml or in the --set values; `kohya-orch settings` lists "
+        "every setting with its kohya_ss GUI name."
     )
 
 
@@ -316,7 +319,9 @@ def test_initial_file_with_reg_and_overrides(tmp_path: Path) -> None:
     text = (tmp_path / "kohya-orch.toml").read_text()
     assert "epochs = 10  # passes over the dataset" in text
     assert "learning_rate = 0.0001  # base learning rate" in text
-    assert text.endswith('sd_scripts.network_args = ["conv_dim=4"]\nsd_scripts.max_grad_norm = 1.0\n')
+    assert text.endswith(
+        'sd_scripts.network_args = ["conv_dim=4"]\nsd_scripts.max_grad_norm = 1.0\n'
+    )
     s = load_settings(Layout(tmp_path))
     assert (s.reg, s.reg_repeats, s.class_prompt, s.epochs) == ("/data/reg", 2, "1boy, man", 10)
 
@@ -394,12 +399,14 @@ def test_name_trigger_and_class_prompt_that_cannot_be_used_are_refused_at_once()
         'it contains characters not allowed in file names on Windows or macOS (").\n'
         "  - --set: The trigger 'a\\nb' contains a line break.\n"
         "  - settings: Invalid class prompt '1boy/man': it contains a path separator ('/').\n"
-        "  hint: Fix them in kohya-orch.toml or in the --set values; `kohya-orch settings` lists every setting with its kohya_ss GUI name."
+        "  hint: Fix them in kohya-orch.toml or in the --set values; `kohya-orch settings` lists "
+        "every setting with its kohya_ss GUI name."
     )
     assert _error((), **{**BASE, "trigger": "hero\x07"}) == (
         "1 problem in the settings:\n"
         "  - settings: The trigger 'hero\\x07' contains the control character U+0007 (BEL).\n"
-        "  hint: Fix them in kohya-orch.toml or in the --set values; `kohya-orch settings` lists every setting with its kohya_ss GUI name."
+        "  hint: Fix them in kohya-orch.toml or in the --set values; `kohya-orch settings` lists "
+        "every setting with its kohya_ss GUI name."
     )
     with pytest.raises(SettingsError):
         write_initial_settings(Layout(Path("/nonexistent")), **{**BASE, "name": "a/b"})

@@ -391,7 +391,8 @@ def test_cli_config_errors(runner: CliRunner, tmp_path: Path) -> None:
     assert result.stderr == (
         "Error: 1 problem in the settings:\n"
         "  - --set: unknown setting 'epoch' (did you mean 'epochs'?)\n"
-        "  hint: Fix them in kohya-orch.toml or in the --set values; `kohya-orch settings` lists every setting with its kohya_ss GUI name.\n"
+        "  hint: Fix them in kohya-orch.toml or in the --set values; `kohya-orch settings` lists "
+        "every setting with its kohya_ss GUI name.\n"
     )
     result = runner.invoke(cli, ["config", str(dest), "--set", "epochs"])
     assert result.exit_code == 2
