@@ -28,6 +28,7 @@ _COMMAND_MODULES = (
     "validate",
     "plan",
     "settings",
+    "gui_import",
     "templates",
     "train",
     "results",
@@ -46,6 +47,7 @@ def cli() -> None:
       kohya-orch prepare ...                  the kohya folder layout and settings
       kohya-orch config / validate / plan     render, lint and count the training run
       kohya-orch settings [NAME]              every setting and its kohya_ss GUI name
+      kohya-orch import PRESET.json           a kohya_ss GUI preset as settings
       kohya-orch train DEST                   launch sd-scripts through accelerate
       kohya-orch results / xyz / grid DEST    compare the epochs
 

@@ -97,6 +97,12 @@ def _coerce(spec: Spec, value: Any, *, from_cli: bool) -> tuple[Any, str | None]
     return result, None
 
 
+def coerce_setting(spec: Spec, value: Any, *, text: bool) -> tuple[Any, str | None]:
+    """A value converted to a setting's kind: (value, None) or (None, what is wrong and the
+    fix); `text` reads a string the way --set does (`768,768`, `0,000025`, `yes`)."""
+    return _coerce(spec, value, from_cli=text)
+
+
 def _cli_scalar(kind: str, text: str) -> Any:
     """A --set value read as the setting's kind: `768,768`, `0,000025`, `yes`, `cosine`."""
     raw = text.strip()

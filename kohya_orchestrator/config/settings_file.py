@@ -84,6 +84,9 @@ def initial_settings_text(*, header: list[str] | None = None, **values: Any) -> 
         else:
             example = derived.get(spec.key)
             example = spec.example if example is None else example
+            if example is None:  # derived from settings not given (an imported file's)
+                lines.append(f"# {spec.key} = ...{comment}")
+                continue
             if spec.kind == "concepts":  # one line, so that commenting it out is one `#`
                 example = [c.to_dict() for c in example]
             lines.append(f"# {spec.key} = {_writable(spec.key, example)}{comment}")

@@ -480,11 +480,11 @@ def test_lint_errors_stop_train_and_name_the_setting(
         "--sd-scripts",
         str(sd_scripts),
         "--set",
-        "sd_scripts.optimizer_type=Nope",
+        "optimizer=Nope",
     )
     assert result.exit_code == 1
     assert result.stderr.startswith("Error: The rendered config has errors; nothing was run:\n")
-    assert "(from [sd_scripts] optimizer_type in kohya-orch.toml)" in result.stderr
+    assert "(setting 'optimizer', from --set)" in result.stderr
 
 
 def test_the_layout_is_built_once_per_command(
