@@ -212,16 +212,23 @@ def build_config(
 
 
 def _folder_notes(settings: Settings, layout: Layout) -> list[str]:
-    """sd-scripts reads repeats from the folder name: say so when it and the settings differ."""
-    concept = layout.concept_dir(settings.repeats, settings.name)
-    if not layout.img_dir.is_dir() or concept.is_dir():
+    """sd-scripts reads repeats from the folder name: say so when it and the settings differ
+    (for every concept)."""
+    if not layout.img_dir.is_dir():
         return []
     found = sorted(p.name for p in layout.img_dir.iterdir() if p.is_dir())
-    return [
-        f"repeats = {settings.repeats} but there is no {concept.relative_to(layout.dest)} "
-        f"(found: {', '.join(found) or 'nothing'}); sd-scripts takes the repeats from the "
-        "folder name, so run `kohya-orch prepare` again to apply the settings."
-    ]
+    notes = []
+    for i, c in enumerate(settings.train_concepts):
+        concept = layout.img_dir / c.folder_name(settings.name)
+        if concept.is_dir():
+            continue
+        what = f"repeats = {c.repeats}" if i == 0 else f"the concept {c.images} ({c.repeats})"
+        notes.append(
+            f"{what} but there is no {concept.relative_to(layout.dest)} "
+            f"(found: {', '.join(found) or 'nothing'}); sd-scripts takes the repeats from the "
+            "folder name, so run `kohya-orch prepare` again to apply the settings."
+        )
+    return notes
 
 
 def _lint(

@@ -222,6 +222,9 @@ def _launch(job: TrainJob, config_text: str, events: TrainEvents) -> TrainOutcom
     layout, values, spec, smoke = job.layout, job.values, job.spec, job.smoke
     model_dir = smoke.layout.model_dir if smoke else Path(str(values["output_dir"]))
     data_dir = Path(str(values.get("train_data_dir") or layout.img_dir))
+    caption_ext = str(values.get("caption_extension") or ".caption")
+    reg_dir = values.get("reg_data_dir")
+    reg = {"reg_dataset": dataset_manifest(Path(str(reg_dir)), caption_ext)} if reg_dir else {}
     record = RunRecord(
         path=layout.runs_dir / (f"{job.stamp}-smoke.json" if smoke else f"{job.stamp}.json"),
         kind="smoke" if smoke else "train",
@@ -233,8 +236,9 @@ def _launch(job: TrainJob, config_text: str, events: TrainEvents) -> TrainOutcom
         settings=job.rendered.settings.values(),
         probe=job.report.probe.as_dict() if job.report.probe else None,
         sd_scripts_commit=job.report.commit,
-        dataset=dataset_manifest(data_dir, str(values.get("caption_extension") or ".caption")),
+        dataset=dataset_manifest(data_dir, caption_ext),
         started=time.time(),
+        extra=reg,
     )
     record.write()
     before = snapshot_loras(model_dir)
