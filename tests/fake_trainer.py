@@ -7,6 +7,7 @@ and `<name>-<epoch>-state/` folders with save_state. FAKE_TRAINER_MODE tells it 
   ok (default) | fail:<key> (print the real error text of a known failure, exit 1) |
   crash (an unknown traceback) | hang (wait until SIGINT, then stop cleanly with 130) |
   stubborn (ignore SIGINT; only SIGTERM/SIGKILL end it) | exit:<code>
+FAKE_TRAINER_MODES: a JSON object {output_name: mode}, a mode per run (a queue).
 FAKE_TRAINER_PIDFILE: write our pid there (so tests can check the process really ended).
 """
 
@@ -170,6 +171,9 @@ def main() -> int:
     flat = flatten(toml.load(args.config_file))
     print(f"Loading settings from {args.config_file}...", flush=True)
     mode = os.environ.get("FAKE_TRAINER_MODE", "ok")
+    # FAKE_TRAINER_MODES='{"name": "exit:3"}': a mode per output_name (a queue's runs).
+    per_name = json.loads(os.environ.get("FAKE_TRAINER_MODES", "{}"))
+    mode = per_name.get(str(flat.get("output_name")), mode)
     if mode.startswith("fail:"):
         print("Traceback (most recent call last):", flush=True)
         print('  File "train_network.py", line 1, in <module>', flush=True)

@@ -31,6 +31,7 @@ _COMMAND_MODULES = (
     "gui_import",
     "templates",
     "train",
+    "queue",
     "results",
 )
 
@@ -48,7 +49,8 @@ def cli() -> None:
       kohya-orch config / validate / plan     render, lint and count the training run
       kohya-orch settings [NAME]              every setting and its kohya_ss GUI name
       kohya-orch import PRESET.json           a kohya_ss GUI preset as settings
-      kohya-orch train DEST                   launch sd-scripts through accelerate
+      kohya-orch train DEST [DEST...]         launch sd-scripts through accelerate
+      kohya-orch queue FILE                   train the projects of FILE in a row
       kohya-orch results / xyz / grid DEST    compare the epochs
 
     Add --verbose to any command for a traceback on errors.

@@ -23,8 +23,7 @@ if TYPE_CHECKING:
 
 
 @click.command("train")
-@click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
-@click.argument("extra", nargs=-1, type=click.UNPROCESSED, metavar="[-- SD_SCRIPTS_ARGS...]")
+@click.argument("args", nargs=-1, type=click.UNPROCESSED, metavar="DEST... [-- SD_SCRIPTS_ARGS...]")
 @click.option("--dry-run", is_flag=True, help="Print the command (and checks); run nothing.")
 @click.option("--smoke", is_flag=True, help="Two steps at 64x64 on a scratch copy, to test.")
 @click.option("--resume", is_flag=True, help="Continue from the newest *-state folder.")
@@ -43,12 +42,15 @@ if TYPE_CHECKING:
     help="The sd-scripts folder (else $KOHYA_SD_SCRIPTS, vendor/, ~/kohya_ss).",
 )
 @click.option("--python", "python", help="The Python of sd-scripts' environment.")
+@click.option(
+    "--stop-on-failure", is_flag=True, help="With several DESTs: stop at the first failed run."
+)
 @set_option("Override a setting for this run (repeatable).")
 @verbose_option
 @handle_errors
 def train(
-    dest: Path,
-    extra: tuple[str, ...],
+    args: tuple[str, ...],
+    stop_on_failure: bool,
     dry_run: bool,
     smoke: bool,
     resume: bool,
@@ -72,6 +74,10 @@ def train(
     code is the trainer's. Arguments after `--` go to the sd-scripts script. --dry-run
     prints the command, then any problem the checks found (exit 1 if there is one).
 
+    Several DESTs make a queue: every project is checked first, then they train one after
+    another; a failed run moves on to the next (--stop-on-failure stops), Ctrl-C stops
+    the current run and asks whether to go on, and a table of every run ends it.
+
     \b
     Examples:
       kohya-orch train ~/lora/hakone --dry-run
@@ -79,13 +85,15 @@ def train(
       kohya-orch train ~/lora/hakone --set epochs=10
       kohya-orch train ~/lora/hakone --resume
       kohya-orch train ~/lora/hakone --gpus 2 -- --max_train_steps 100
+      kohya-orch train ~/lora/hakone ~/lora/takeru ~/lora/misaki --stop-on-failure
     """
     from kohya_orchestrator.train.job import TrainRequest, run_train
 
     if smoke and resume:
         raise click.BadParameter("--smoke cannot be combined with --resume.", param_hint="--smoke")
+    dests, extra = split_dests(args)
     request = TrainRequest(
-        dest=dest,
+        dest=dests[0],
         extra=extra,
         dry_run=dry_run,
         smoke=smoke,
@@ -98,7 +106,12 @@ def train(
         python=python,
         overrides=overrides,
     )
-    outcome = run_train(request, _Events(), probe=_probe, stamp=_timestamp())
+    if len(dests) > 1:
+        from kohya_orchestrator.cli.queue import run_queue_command
+
+        run_queue_command(request, dests, stop_on_failure=stop_on_failure)
+        return
+    outcome = run_train(request, Events(), probe=_probe, stamp=_timestamp())
     if outcome.dry_run:
         for line in outcome.job.dry_run_lines():
             click.echo(line)
@@ -109,7 +122,26 @@ def train(
     raise click.exceptions.Exit(outcome.exit_code)
 
 
-class _Events:
+def split_dests(args: tuple[str, ...]) -> tuple[list[Path], tuple[str, ...]]:
+    """DEST... then the sd-scripts arguments: the first argument starting with `-` (Click
+    has taken the `--` itself) begins those."""
+    dests: list[Path] = []
+    for i, arg in enumerate(args):
+        if arg.startswith("-"):
+            extra = tuple(args[i:])
+            break
+        dests.append(Path(arg))
+    else:
+        extra = ()
+    if not dests:
+        raise click.UsageError("Missing argument 'DEST...'.")
+    for dest in dests:
+        if dest.exists() and not dest.is_dir():
+            raise click.BadParameter(f"{dest} is not a folder.", param_hint="'DEST'")
+    return dests, extra
+
+
+class Events:
     """How a run's events are shown: notes and warnings on stderr, and the trainer's output
     as the bytes it wrote (tqdm's carriage-return progress and any encoding pass through)."""
 

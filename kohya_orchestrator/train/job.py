@@ -196,6 +196,11 @@ def run_train(
     if request.dry_run:
         # The command is shown either way; a run that could not start is still an error.
         return TrainOutcome(job, dry_run=True)
+    return execute_job(job, events)
+
+
+def execute_job(job: TrainJob, events: TrainEvents) -> TrainOutcome:
+    """Write the config (or the smoke project), launch, record: a planned job, run."""
     if job.smoke is not None:
         from kohya_orchestrator.train.smoke import apply_smoke
 
