@@ -142,8 +142,17 @@ def split_dests(args: tuple[str, ...]) -> tuple[list[Path], tuple[str, ...]]:
 
 
 class Events:
-    """How a run's events are shown: notes and warnings on stderr, and the trainer's output
-    as the bytes it wrote (tqdm's carriage-return progress and any encoding pass through)."""
+    """How a run's events are shown: notes and warnings on stderr; the trainer's output as
+    the bytes it wrote (tqdm's carriage-return progress and any encoding pass through), or
+    on a terminal its lines with one status line (epoch, step / total, s/step, time left)
+    in place of tqdm's bar."""
+
+    def __init__(self, status: bool | None = None) -> None:
+        from kohya_orchestrator.train.progress import ProgressReader
+
+        self.status = sys.stdout.isatty() if status is None else status
+        self.reader = ProgressReader()
+        self.shown = False
 
     def note(self, text: str) -> None:
         click.echo(f"note: {text}", err=True)
@@ -156,7 +165,19 @@ class Events:
 
     def output(self, chunk: bytes) -> None:
         stream = sys.stdout.buffer
-        stream.write(chunk)
+        if not self.status:
+            stream.write(chunk)
+            stream.flush()
+            return
+        lines, changed = self.reader.feed(chunk.decode("utf-8", errors="replace"))
+        clear = "\r\x1b[K" if self.shown else ""
+        out = "".join(f"{clear if i == 0 else ''}{line}\n" for i, line in enumerate(lines))
+        if lines:
+            self.shown = False
+        if changed or (lines and self.reader.progress.step is not None):
+            out += ("\r\x1b[K" if self.shown else "") + self.reader.progress.line()
+            self.shown = True
+        stream.write(out.encode("utf-8"))
         stream.flush()
 
 
