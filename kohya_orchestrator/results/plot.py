@@ -58,6 +58,7 @@ def render_loss_plot(plot: LossPlot) -> bytes:
     """The PNG of the plot."""
     try:
         from matplotlib.figure import Figure
+        from matplotlib.ticker import MaxNLocator
     except ImportError:
         raise ResultsError("results --plot needs matplotlib.", EXTRA) from None
     figure = Figure(figsize=(8, 4.5), dpi=100, layout="constrained")
@@ -83,7 +84,7 @@ def render_loss_plot(plot: LossPlot) -> bytes:
             )
     last = max([e for e, _ in plot.epochs] + [x for x, _ in plot.steps], default=1)
     axes.set_xlim(0, last + 1)  # room for the last file's name
-    axes.xaxis.get_major_locator().set_params(integer=True)
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_title(plot.title)
     axes.set_xlabel("epoch")
     axes.set_ylabel("loss")

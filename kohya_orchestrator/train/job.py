@@ -254,13 +254,16 @@ def _launch(job: TrainJob, config_text: str, events: TrainEvents) -> TrainOutcom
     if result.interrupts:
         extra["interrupted"] = result.interrupts
     summary: list[str] = []
-    if smoke is not None:
-        from kohya_orchestrator.train.smoke import summarize_smoke
+    from kohya_orchestrator.train.smoke import seconds_per_step, summarize_smoke
 
+    # Every run records the last rate tqdm printed: `plan` estimates the next run from it.
+    extra["seconds_per_step"] = seconds_per_step(result.tail)
+    if smoke is not None:
         found = summarize_smoke(result.tail, result.peak_rss_bytes, model_dir)
-        extra["seconds_per_step"] = found.seconds_per_step
         summary = found.lines()
     record.finish(exit_code=result.exit_code, ended=result.ended, loras=loras, **extra)
+    if smoke is not None and result.returncode == 0:
+        summary.append(_full_run_line(job))
     outcome = TrainOutcome(
         job,
         exit_code=result.exit_code if result.returncode != 0 else 0,
@@ -277,3 +280,17 @@ def _launch(job: TrainJob, config_text: str, events: TrainEvents) -> TrainOutcom
         diagnosis = diagnose_log(result.log_path)
         outcome.cause = diagnosis.line() if diagnosis is not None else None
     return outcome
+
+
+def _full_run_line(job: TrainJob) -> str:
+    """`full run: about 1h05m (...)`: the project's steps at the rate measured here."""
+    from kohya_orchestrator.errors import OrchError
+    from kohya_orchestrator.train.estimate import estimate_duration
+    from kohya_orchestrator.train.steps import count_steps
+
+    try:
+        total = count_steps(job.values, script=job.rendered.script).total_steps
+    except OrchError:
+        return "full run: unknown (the steps cannot be counted; see `kohya-orch plan`)"
+    found = estimate_duration(job.layout, total, job.values)
+    return f"full run ({total} steps): {found['text'] if found else 'unknown'}"

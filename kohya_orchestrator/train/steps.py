@@ -78,6 +78,10 @@ class StepCount:
     reg_images: int = 0
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    state_folders: int = 0
+    state_bytes: int = 0
+    # The full run's expected duration (train/estimate.py), for a project folder.
+    duration: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -266,8 +270,6 @@ def count_steps(
     family = family_of(args, script)
     _int(args, "network_dim", 4)
     disk = estimate_disk(args, family, len(stems), [(b.width, b.height, b.images) for b in buckets])
-    if args.get("save_state"):
-        notes.append("save_state: each state folder holds the weights and optimizer state")
 
     if total > MANY_STEPS:
         warnings.append(f"total steps {total} is more than {MANY_STEPS:,}: a very long run")
@@ -327,6 +329,8 @@ def count_steps(
         reg_images=reg_total,
         warnings=warnings,
         notes=notes,
+        state_folders=disk.state_folders,
+        state_bytes=disk.states,
     )
 
 
@@ -373,9 +377,13 @@ def count_project(dest: Path, overrides: Sequence[str] = (), num_processes: int 
     # `config` refuses to write this config, so a count of it would describe a run that
     # cannot start.
     refuse_errors(rendered, "there is nothing to plan")
-    return count_steps(
+    counted = count_steps(
         rendered.flat,
         num_processes=num_processes,
         base_dir=layout.dest,
         script=rendered.script,
     )
+    from kohya_orchestrator.train.estimate import estimate_duration
+
+    counted.duration = estimate_duration(layout, counted.total_steps, rendered.flat)
+    return counted

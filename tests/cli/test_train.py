@@ -349,6 +349,9 @@ def test_smoke_run(runner: CliRunner, project: Path, sd_scripts: Path) -> None:
     assert "sample_every_n_epochs" not in config
     assert "  time per step: 0.40 s" in result.stdout
     assert "  LoRA written: smoke.safetensors" in result.stdout
+    [full] = [ln for ln in result.stdout.splitlines() if ln.startswith("  full run (")]
+    assert full.startswith("  full run (12 steps): at least 5s (0.40 s/step of the smoke run ")
+    assert full.endswith("-smoke at 64x64, batch 1; a full-size step is slower)")
     assert not (project / "model" / "hakone.safetensors").exists()
     assert not (project / "config.toml").exists()
     [record] = list((project / "runs").glob("*-smoke.json"))
