@@ -156,6 +156,13 @@ def train(args: argparse.Namespace, flat: dict[str, Any]) -> int:
                 (state_dir / "train_state.json").write_text(
                     json.dumps({"current_epoch": epoch, "current_step": step})
                 )
+                # train_util.save_and_remove_state_on_epoch_end: keep the last N epoch states.
+                keep = int(flat.get("save_last_n_epochs_state") or 0)
+                old = out / f"{name}-{epoch - (every or 1) * keep:06d}-state"
+                if keep and not last and old.is_dir():
+                    for child in old.iterdir():
+                        child.unlink()
+                    old.rmdir()
     print("\nmodel saved.", flush=True)
     return 0
 

@@ -30,6 +30,13 @@ from kohya_orchestrator.sdscripts.trainers import trainer
 SAMPLE_PROMPTS_TEMPLATE = "sample_prompts.txt.j2"
 
 
+def sample_prompts_template(settings: Settings) -> str:
+    """The sample prompts' template: sample_prompts.txt.j2 for the neutral preset, else
+    sample_prompts_<preset>.txt.j2 (`sample_prompts_preset = "pony"`)."""
+    preset = settings.sample_prompts_preset
+    return SAMPLE_PROMPTS_TEMPLATE if preset == "neutral" else f"sample_prompts_{preset}.txt.j2"
+
+
 @dataclass
 class RenderedConfig:
     """A rendered, parsed-back and linted training config, ready to write."""
@@ -186,7 +193,7 @@ def build_config(
     sample_info = None
     if settings.sampling:
         sample = render(
-            SAMPLE_PROMPTS_TEMPLATE,
+            sample_prompts_template(settings),
             _context(settings, model, script, TrackingDict(args_plain)),
             dest=dest,
             templates_dir=templates_dir,

@@ -318,6 +318,22 @@ def test_resume_continues_from_newest_state(
 
 
 @needs_accelerate
+def test_state_of_the_last_epoch_is_kept_by_default(
+    runner: CliRunner, project: Path, sd_scripts: Path
+) -> None:
+    # Ctrl-C loses at most one epoch: save_state is on, and only the last epoch's state
+    # (and the final one) is kept, as sd-scripts' save_last_n_epochs_state = 1 does.
+    base = [str(project), "--sd-scripts", str(sd_scripts), "--python", sys.executable]
+    result = train(runner, *base)
+    assert result.exit_code == 0, result.output
+    states = sorted(p.name for p in (project / "model").glob("*-state"))
+    assert states == ["hakone-000002-state", "hakone-state"]
+    config = (project / "config.toml").read_text()
+    assert "save_state = true" in config
+    assert "save_last_n_epochs_state = 1" in config
+
+
+@needs_accelerate
 def test_smoke_run(runner: CliRunner, project: Path, sd_scripts: Path) -> None:
     result = runner.invoke(
         cli,

@@ -321,6 +321,31 @@ def test_sampling_writes_prompts(tmp_path: Path) -> None:
     assert seeds == ["1234", "1235", "1236"]
 
 
+def test_the_pony_preset_puts_the_score_tags_before_the_trigger_and_class(
+    tmp_path: Path,
+) -> None:
+    dest = make_project(
+        tmp_path,
+        trigger="yumoto_hakone, glasses",
+        class_prompt="1boy, man",
+        overrides=("sample_every_n_epochs=1", "sample_prompts_preset=pony"),
+    )
+    rendered = build_config(Layout.at(dest))
+    assert rendered.sample_template is not None
+    assert rendered.sample_template.name == "sample_prompts_pony.txt.j2"
+    assert rendered.sample_prompts is not None
+    lines = [ln for ln in rendered.sample_prompts.splitlines() if ln and not ln.startswith("#")]
+    assert lines[0] == (
+        "score_9, score_8_up, score_7_up, source_anime, rating_safe, yumoto_hakone, glasses, "
+        "1boy, man, portrait, upper body, looking at viewer, simple background --d 1234 --w 512 "
+        "--h 512 --s 28 --l 7.0 --n score_4, score_5, score_6, lowres, bad anatomy, bad hands, "
+        "blurry, jpeg artifacts, watermark, text, nsfw"
+    )
+    neutral = build_config(Layout.at(dest), ("sample_prompts_preset=neutral",))
+    assert neutral.sample_prompts is not None
+    assert "score_9" not in neutral.sample_prompts  # the neutral default stays the default
+
+
 def test_sampling_refuses_a_trigger_that_breaks_prompt_lines(tmp_path: Path) -> None:
     dest = make_project(tmp_path, trigger="x --n evil", overrides=("sample_every_n_epochs=1",))
     with pytest.raises(TemplateError) as err:
@@ -443,12 +468,13 @@ def test_cli_templates_ls_and_cp(runner: CliRunner, tmp_path: Path) -> None:
     assert rows == [
         ("sdxl_lora.toml.j2", "project", True),
         ("sample_prompts.txt.j2", "packaged", True),
+        ("sample_prompts_pony.txt.j2", "packaged", True),
         ("sd15_lora.toml.j2", "packaged", True),
         ("sdxl_lora.toml.j2", "packaged", False),
     ]
     result = runner.invoke(cli, ["templates", "ls"], catch_exceptions=False)
     assert result.output.splitlines()[0].split() == ["NAME", "LAYER", "PATH"]
-    assert len(result.output.splitlines()) == 4
+    assert len(result.output.splitlines()) == 5
     # the project copy is what config renders now
     target.write_text(target.read_text().replace("# --- Network", "# --- Network (mine)"))
     assert "# --- Network (mine)" in build_config(Layout.at(dest)).text
