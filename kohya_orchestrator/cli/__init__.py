@@ -31,7 +31,6 @@ _COMMAND_MODULES = (
     "gui_import",
     "templates",
     "train",
-    "queue",
     "results",
 )
 

@@ -109,7 +109,14 @@ def train(
     if len(dests) > 1:
         from kohya_orchestrator.cli.queue import run_queue_command
 
-        run_queue_command(request, dests, stop_on_failure=stop_on_failure)
+        run_queue_command(
+            request,
+            dests,
+            events=Events(),
+            probe=_probe,
+            stamp=_timestamp(),
+            stop_on_failure=stop_on_failure,
+        )
         return
     outcome = run_train(request, Events(), probe=_probe, stamp=_timestamp())
     if outcome.dry_run:
@@ -274,4 +281,75 @@ def doctor(
         raise click.exceptions.Exit(1)
 
 
-COMMANDS: list[click.Command] = [train, doctor]
+@click.command("queue")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--stop-on-failure", is_flag=True, help="Stop at the first failed run.")
+@click.option("--dry-run", is_flag=True, help="Check every project and print the commands.")
+@click.option("--smoke", is_flag=True, help="A smoke run of each project instead.")
+@click.option("--resume", is_flag=True, help="Continue each from its newest *-state folder.")
+@click.option("--force", is_flag=True, help="Train even if it overwrites an earlier run.")
+@click.option(
+    "--sd-scripts",
+    "sd_scripts",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The sd-scripts folder (else $KOHYA_SD_SCRIPTS, vendor/, ~/kohya_ss).",
+)
+@click.option("--python", "python", help="The Python of sd-scripts' environment.")
+@set_option("Override a setting for every run (repeatable).")
+@verbose_option
+@handle_errors
+def queue_command(
+    file: Path,
+    stop_on_failure: bool,
+    dry_run: bool,
+    smoke: bool,
+    resume: bool,
+    force: bool,
+    sd_scripts: Path | None,
+    python: str | None,
+    overrides: tuple[str, ...],
+    verbose: bool,
+) -> None:
+    """Train the projects listed in FILE (one DEST per line), one after another.
+
+    The same as `kohya-orch train DEST1 DEST2 ...`: every project's preflight runs first,
+    so all problems are known before the first hour; then each trains with its own log
+    and run record. A failed run moves on to the next (--stop-on-failure stops); Ctrl-C
+    stops the current run and asks whether to go on. A table of every run's exit, time
+    and LoRA files ends it. Lines starting with # are comments; relative paths are taken
+    from FILE's folder.
+
+    \b
+    Examples:
+      kohya-orch queue tonight.txt
+      kohya-orch queue tonight.txt --dry-run
+    """
+    from kohya_orchestrator.train.job import TrainRequest
+    from kohya_orchestrator.train.queue import read_queue_file
+
+    if smoke and resume:
+        raise click.BadParameter("--smoke cannot be combined with --resume.", param_hint="--smoke")
+    dests = read_queue_file(file)
+    request = TrainRequest(
+        dest=dests[0],
+        dry_run=dry_run,
+        smoke=smoke,
+        resume=resume,
+        force=force,
+        sd_scripts=sd_scripts,
+        python=python,
+        overrides=overrides,
+    )
+    from kohya_orchestrator.cli.queue import run_queue_command
+
+    run_queue_command(
+        request,
+        dests,
+        events=Events(),
+        probe=_probe,
+        stamp=_timestamp(),
+        stop_on_failure=stop_on_failure,
+    )
+
+
+COMMANDS: list[click.Command] = [train, queue_command, doctor]
