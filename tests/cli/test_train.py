@@ -365,6 +365,8 @@ def test_smoke_run(runner: CliRunner, project: Path, sd_scripts: Path) -> None:
     assert "sample_every_n_epochs" not in config
     assert "  time per step: 0.40 s" in result.stdout
     assert "  LoRA written: smoke.safetensors" in result.stdout
+    notes = [ln for ln in result.stderr.splitlines() if ln.startswith(("note: ", "warning: "))]
+    assert notes and len(notes) == len(set(notes))  # each note once per command
     [full] = [ln for ln in result.stdout.splitlines() if ln.startswith("  full run (")]
     assert full.startswith("  full run (12 steps): at least 5s (0.40 s/step of the smoke run ")
     assert full.endswith("-smoke at 64x64, batch 1; a full-size step is slower)")
