@@ -312,3 +312,15 @@ def test_prepare_from_a_gui_preset_directly(runner: CliRunner, tmp_path: Path) -
     assert settings["concepts"] == [
         {"images": str(parent / "2_hakone_casual"), "repeats": 2, "class_tokens": "hakone_casual"}
     ]
+
+
+def test_the_mapping_table_has_one_row_per_gui_field() -> None:
+    from kohya_orchestrator.config.gui_import import import_table
+
+    rows = {gui: (ours, how) for gui, ours, how in import_table()}
+    assert len(rows) == len(import_table())
+    assert rows["max_resolution"] == ("resolution", "by kind (resolution)")
+    assert rows["instance_prompt"] == ("trigger", "by kind (str)")
+    assert rows["lr_warmup"] == ("", "% -> warmup_ratio")
+    assert rows["xformers"] == ("", "CrossAttention -> attention")
+    assert rows["train_data_dir"] == ("images, repeats, concepts", "its <repeats>_<name> folders")
