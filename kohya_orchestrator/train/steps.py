@@ -78,6 +78,8 @@ class StepCount:
     reg_images: int = 0
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # Which sd-scripts facts the rendered config was checked against (a project's plan).
+    facts: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -356,7 +358,13 @@ def count_file(path: Path, *, num_processes: int = 1, script: str | None = None)
     )
 
 
-def count_project(dest: Path, overrides: Sequence[str] = (), num_processes: int = 1) -> StepCount:
+def count_project(
+    dest: Path,
+    overrides: Sequence[str] = (),
+    num_processes: int = 1,
+    *,
+    sd_scripts: Path | None = None,
+) -> StepCount:
     """Count the run of a project folder from its settings (kohya-orch.toml + overrides).
 
     A folder with a config.toml but no kohya-orch.toml (a GUI project) is counted from the
@@ -369,13 +377,16 @@ def count_project(dest: Path, overrides: Sequence[str] = (), num_processes: int 
     if not layout.settings_file.exists() and layout.config_file.is_file() and not overrides:
         return count_file(layout.config_file, num_processes=num_processes)
 
-    rendered = build_config(layout, overrides)
+    rendered = build_config(layout, overrides, sd_scripts=sd_scripts)
     # `config` refuses to write this config, so a count of it would describe a run that
     # cannot start.
     refuse_errors(rendered, "there is nothing to plan")
-    return count_steps(
+    count = count_steps(
         rendered.flat,
         num_processes=num_processes,
         base_dir=layout.dest,
         script=rendered.script,
     )
+    count.facts = rendered.report.facts
+    count.warnings[:0] = [w.render() for w in rendered.report.warnings if not w.key]
+    return count

@@ -374,6 +374,8 @@ def test_doctor_checklist(runner: CliRunner, project: Path, sd_scripts: Path) ->
         "[ok  ] dataset",
         "[ok  ] output",
         "[ok  ] disk",
+        "[ok  ] facts",
+        "[warn] facts",  # the stand-in sd-scripts has no .git: its commit is unknown
     ]
 
 

@@ -9,14 +9,17 @@ import pytest
 from PIL import Image
 
 from kohya_orchestrator.errors import PreflightError
-from kohya_orchestrator.sdscripts.checkout import locate_sd_scripts, sd_scripts_commit
+from kohya_orchestrator.sdscripts.checkout import (
+    locate_python,
+    locate_sd_scripts,
+    sd_scripts_commit,
+)
 from kohya_orchestrator.sdscripts.lora_size import lora_file_bytes, state_bytes
 from kohya_orchestrator.sdscripts.safetensors_header import write_header_only
 from kohya_orchestrator.train.preflight import PreflightReport, disk_needed, run_preflight
 from kohya_orchestrator.train.probe import (
     Probe,
     accelerate_default_configs,
-    locate_python,
     parse_probe_output,
     run_probe,
 )
@@ -229,18 +232,23 @@ def test_locate_sd_scripts_order(tmp_path: Path) -> None:
     gui = make_sd_scripts(home / "kohya_ss" / "sd-scripts")
     assert locate_sd_scripts(SCRIPT, None, {}, home, repo) == (gui, "the kohya_ss GUI install")
     vendor = make_sd_scripts(repo / "vendor" / "sd-scripts")
+    # vendor/ counts only next to a source checkout of kohya-orch (its pin file there):
+    # a pip install's site-packages/vendor is somebody else's.
+    assert locate_sd_scripts(SCRIPT, None, {}, home, repo) == (gui, "the kohya_ss GUI install")
+    (repo / "vendor" / "sd-scripts.pin").write_text("x")
     assert locate_sd_scripts(SCRIPT, None, {}, home, repo) == (
         vendor,
-        "the vendor/sd-scripts submodule",
+        "vendor/ (`make sd-scripts`)",
     )
     env = make_sd_scripts(tmp_path / "env")
     environ = {"KOHYA_SD_SCRIPTS": str(env)}
     assert locate_sd_scripts(SCRIPT, None, environ, home, repo) == (env, "$KOHYA_SD_SCRIPTS")
     explicit = tmp_path / "x"
     assert locate_sd_scripts(SCRIPT, explicit, environ, home, repo) == (explicit, "--sd-scripts")
+    relative = locate_sd_scripts(SCRIPT, Path("rel"), environ, home, repo)
+    assert relative == (Path("rel").absolute(), "--sd-scripts")  # every path is absolute
     assert locate_sd_scripts(SCRIPT, None, {}, tmp_path / "h2", tmp_path / "r2") == (
         None,
-        f"{tmp_path / 'r2' / 'vendor' / 'sd-scripts'}, "
         f"{tmp_path / 'h2' / 'kohya_ss' / 'sd-scripts'}",
     )
 
