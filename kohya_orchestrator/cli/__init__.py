@@ -30,6 +30,7 @@ _COMMAND_MODULES = (
     "templates",
     "train",
     "results",
+    "tokenizers",
 )
 
 

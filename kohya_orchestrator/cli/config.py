@@ -57,7 +57,7 @@ def config_command(
 
     layout = Layout.at(dest)
     rendered = build_config(layout, overrides, templates_dir, sd_scripts=sd_scripts, python=python)
-    click.echo(f"facts: {rendered.report.facts}", err=True)
+    click.echo(f"note: checked against {rendered.report.facts}", err=True)
     for note in rendered.notes:
         click.echo(f"note: {note}", err=True)
     for problem in rendered.report.warnings:

@@ -135,7 +135,7 @@ def plan_train(
     )
     refuse_errors(rendered, "nothing was run")
     if rendered.report.facts:
-        events.note(f"facts: {rendered.report.facts}")
+        events.note(f"checked against {rendered.report.facts}")
     for note in rendered.notes:
         events.note(note)
     for problem in rendered.report.warnings:

@@ -24,8 +24,8 @@ from kohya_orchestrator.sdscripts.contract import (
 )
 
 # sd-scripts' own code, to compare with (read at test time, never copied): $SD_SCRIPTS_DIR, else
-# the vendor/sd-scripts submodule when it is checked out. Tests that need it skip otherwise.
-SD_SCRIPTS = Path(os.environ.get("SD_SCRIPTS_DIR") or VENDOR_SD_SCRIPTS)
+# vendor/sd-scripts after `make sd-scripts`. Tests that need it skip otherwise.
+SD_SCRIPTS = Path(os.environ.get("SD_SCRIPTS_DIR", "").split(os.pathsep)[0] or VENDOR_SD_SCRIPTS)
 
 
 @pytest.fixture(autouse=True)
@@ -213,7 +213,7 @@ def _sd_scripts_reader() -> Any:
 
 @pytest.mark.skipif(
     not (SD_SCRIPTS / "library" / "train_util.py").is_file(),
-    reason="needs an sd-scripts checkout (SD_SCRIPTS_DIR or the vendor/sd-scripts submodule)",
+    reason="needs an sd-scripts checkout (SD_SCRIPTS_DIR, or `make sd-scripts`)",
 )
 def test_flatten_matches_sd_scripts_own_reader(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch

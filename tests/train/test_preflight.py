@@ -337,3 +337,33 @@ def test_truncated_model(tmp_path: Path) -> None:
         f"{model} is truncated: its header describes {size} bytes, the file has {size - 10} "
         "(an interrupted download? download it again)."
     ]
+
+
+def test_packages_are_compared_with_the_checkouts_pins(tmp_path: Path) -> None:
+    # Regression: doctor called accelerate 1.15 "ok" while the checkout pins 1.6.0.
+    sd = make_sd_scripts(tmp_path / "sd")
+    (sd / "requirements.txt").write_text(
+        "accelerate==1.6.0\ntransformers==4.54.1\ndiffusers[torch]==0.32.1  # pinned\n"
+        "# torch is installed separately\nsafetensors==0.4.5\n"
+    )
+    versions = {"accelerate": "1.15.0", "transformers": "4.54.1", "diffusers": "0.35.0",
+                "torch": "2.13.0+cpu"}  # fmt: skip
+    report = preflight(tmp_path, make_project(tmp_path), probe=fake_probe(versions=versions))
+    assert [c.detail for c in report.checks if c.name == "requirements"] == [
+        f"accelerate 1.15.0 in /venv/bin/python, but {sd / 'requirements.txt'} pins 1.6.0: "
+        "sd-scripts is tested with the pinned version (pip install accelerate==1.6.0)",
+        f"diffusers 0.35.0 in /venv/bin/python, but {sd / 'requirements.txt'} pins 0.32.1: "
+        "sd-scripts is tested with the pinned version (pip install diffusers==0.32.1)",
+    ]
+    assert all(c.status == "warn" for c in report.checks if c.name == "requirements")
+
+
+def test_the_real_probe_reports_installed_versions() -> None:
+    probe = run_probe(sys.executable)
+    import importlib.metadata as md
+
+    for name in ("torch", "accelerate"):
+        try:
+            assert probe.versions[name] == md.version(name)
+        except md.PackageNotFoundError:
+            assert name not in probe.versions
