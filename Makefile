@@ -13,7 +13,7 @@ TEST_EXTRAS ?= dev,loss,plot
 DEMO_VENV ?= .venv-demo
 DEMO_STAMP := $(DEMO_VENV)/.installed-stamp
 
-.PHONY: install test test-slow check lint demo bench faults e2e clean
+.PHONY: install test test-slow check lint demo bench faults e2e clean sd-scripts
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,14 @@ faults: $(STAMP)
 e2e: $(STAMP)
 	SD_SCRIPTS="$(SD_SCRIPTS)" MODEL="$(MODEL)" TOKENIZERS="$(TOKENIZERS)" SD_PYTHON="$(SD_PYTHON)" \
 		$(PY) -m pytest -q -m e2e -s
+
+# The pinned sd-scripts (vendor/sd-scripts.pin) into vendor/sd-scripts; no venv needed.
+SD_SCRIPTS_PIN ?= vendor/sd-scripts.pin
+SD_SCRIPTS_DEST ?= vendor/sd-scripts
+SD_SCRIPTS_URL ?=
+sd-scripts:
+	$(PYTHON) scripts/fetch_sd_scripts.py --pin "$(SD_SCRIPTS_PIN)" --dest "$(SD_SCRIPTS_DEST)" \
+		$(if $(SD_SCRIPTS_URL),--url "$(SD_SCRIPTS_URL)")
 
 clean:
 	rm -rf $(VENV) $(DEMO_VENV) demo bench/out .pytest_cache .mypy_cache .ruff_cache

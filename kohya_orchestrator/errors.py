@@ -104,3 +104,7 @@ class FileSystemError(OrchError):
 
 class LockError(OrchError):
     """Another kohya-orch command is changing files in the same folder right now."""
+
+
+class TokenizerError(OrchError):
+    """The offline CLIP tokenizer folders cannot be built."""

@@ -173,7 +173,7 @@ def step_train() -> None:
     if os.environ.get("SD_PYTHON"):
         extra += ["--python", os.environ["SD_PYTHON"]]
     if os.environ.get("TOKENIZERS"):
-        # Offline machines: CLIP tokenizer folders made by scripts/make_tokenizers.py.
+        # Offline machines: CLIP tokenizer folders made by `kohya-orch tokenizers build`.
         extra += ["--set", f"sd_scripts.tokenizer_cache_dir={os.environ['TOKENIZERS']}"]
         os.environ["HF_HUB_OFFLINE"] = "1"
     if not (os.environ.get("SD_SCRIPTS") and os.environ.get("MODEL")):

@@ -16,6 +16,22 @@ settings.register_profile("explore", deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 
+@pytest.fixture(autouse=True)
+def _no_sd_scripts_of_this_machine(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Tests see only the sd-scripts checkouts they make: not $KOHYA_SD_SCRIPTS, not this
+    checkout's vendor/ (after `make sd-scripts`), not ~/kohya_ss, and facts read from
+    checkouts go to a folder of the test's own."""
+    from kohya_orchestrator.sdscripts import checkout
+
+    base = tmp_path_factory.mktemp("machine")
+    monkeypatch.delenv("KOHYA_SD_SCRIPTS", raising=False)
+    monkeypatch.setattr(checkout, "REPO_ROOT", base / "repo")
+    monkeypatch.setenv("HOME", str(base / "home"))
+    monkeypatch.setenv("KOHYA_ORCH_CONTRACT_DIR", str(base / "contract"))
+
+
 @pytest.fixture
 def runner() -> CliRunner:
     return CliRunner()

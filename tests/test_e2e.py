@@ -2,7 +2,7 @@
 
 Opt-in (`make e2e`): skipped unless SD_SCRIPTS (an sd-scripts checkout) and MODEL (an SDXL
 checkpoint; scripts/make_random_sdxl.py builds a random one) are set. TOKENIZERS: a folder
-made by scripts/make_tokenizers.py, for machines without network (HF_HUB_OFFLINE=1 is set).
+made by `kohya-orch tokenizers build`, for machines without network (HF_HUB_OFFLINE=1 is set).
 SD_PYTHON: the Python of sd-scripts' environment (else kohya-orch's own search).
 A run needs about 21 GB of memory and a minute or two on 2 CPU cores.
 """

@@ -32,6 +32,7 @@ _COMMAND_MODULES = (
     "templates",
     "train",
     "results",
+    "tokenizers",
 )
 
 

@@ -118,6 +118,24 @@ def templates_dir_option(func: F) -> F:
     )(func)
 
 
+def sd_scripts_option(func: F) -> F:
+    """`--sd-scripts DIR`: the sd-scripts checkout to use (and whose facts to check against)."""
+    return click.option(
+        "--sd-scripts",
+        "sd_scripts",
+        type=click.Path(file_okay=False, path_type=Path),
+        help="The sd-scripts checkout (else $KOHYA_SD_SCRIPTS, vendor/, ~/kohya_ss); its "
+        "commit chooses the argument facts.",
+    )(func)
+
+
+def python_option(func: F) -> F:
+    """`--python PY`: the Python of sd-scripts' environment."""
+    return click.option(
+        "--python", "python", help="The Python of sd-scripts' environment (default: its venv)."
+    )(func)
+
+
 def count(n: int, noun: str) -> str:
     """`3 images`, `1 image`: a number with its noun."""
     return f"{n} {noun}{'' if n == 1 else 's'}"

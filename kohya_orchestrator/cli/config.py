@@ -10,6 +10,8 @@ import click
 
 from kohya_orchestrator.cli.common import (
     handle_errors,
+    python_option,
+    sd_scripts_option,
     set_option,
     templates_dir_option,
     verbose_option,
@@ -24,6 +26,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 @click.option("--dry-run", is_flag=True, help="Print the rendered config; write nothing.")
 @set_option()
 @templates_dir_option
+@sd_scripts_option
+@python_option
 @verbose_option
 @handle_errors
 def config_command(
@@ -31,6 +35,8 @@ def config_command(
     dry_run: bool,
     overrides: tuple[str, ...],
     templates_dir: Path | None,
+    sd_scripts: Path | None,
+    python: str | None,
     verbose: bool,
 ) -> None:
     """Render DEST/config.toml for sd-scripts from DEST/kohya-orch.toml.
@@ -50,7 +56,8 @@ def config_command(
     from kohya_orchestrator.project.render import build_config, refuse_errors, write_config
 
     layout = Layout.at(dest)
-    rendered = build_config(layout, overrides, templates_dir)
+    rendered = build_config(layout, overrides, templates_dir, sd_scripts=sd_scripts, python=python)
+    click.echo(f"note: checked against {rendered.report.facts}", err=True)
     for note in rendered.notes:
         click.echo(f"note: {note}", err=True)
     for problem in rendered.report.warnings:

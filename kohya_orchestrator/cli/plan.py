@@ -11,6 +11,7 @@ from kohya_orchestrator.cli.common import (
     echo_json,
     handle_errors,
     json_option,
+    sd_scripts_option,
     set_option,
     verbose_option,
 )
@@ -59,6 +60,8 @@ def render_plan(plan: StepCount) -> list[str]:
     elif plan.output_name and plan.total_steps:
         lines.append("time:              unknown until a run is measured (train DEST --smoke)")
     lines += [f"note: {n}" for n in plan.notes]
+    if plan.facts:
+        lines.append(f"facts: {plan.facts}")
     return lines
 
 
@@ -73,6 +76,7 @@ def render_plan(plan: StepCount) -> list[str]:
     help="For a TOML file: the script it is for (sets the LoRA size estimate; default: the "
     "one named in the file's header, else SDXL).",
 )
+@sd_scripts_option
 @json_option
 @verbose_option
 @handle_errors
@@ -81,6 +85,7 @@ def plan_command(
     gpus: int,
     overrides: tuple[str, ...],
     script: str | None,
+    sd_scripts: Path | None,
     as_json: bool,
     verbose: bool,
 ) -> None:
@@ -99,7 +104,7 @@ def plan_command(
     from kohya_orchestrator.train.steps import count_file, count_project
 
     if target.is_dir():
-        plan = count_project(target, overrides, num_processes=gpus)
+        plan = count_project(target, overrides, num_processes=gpus, sd_scripts=sd_scripts)
     else:
         if overrides:
             raise click.BadParameter("--set works with a project folder only", param_hint="--set")

@@ -6,10 +6,17 @@ from pathlib import Path
 
 import click
 
-from kohya_orchestrator.cli.common import echo_json, handle_errors, json_option, verbose_option
-from kohya_orchestrator.sdscripts.contract import SCRIPTS
+from kohya_orchestrator.cli.common import (
+    echo_json,
+    handle_errors,
+    json_option,
+    python_option,
+    sd_scripts_option,
+    verbose_option,
+)
+from kohya_orchestrator.sdscripts.contract import LINTED_SCRIPTS
 
-SCRIPT_CHOICE = click.Choice(SCRIPTS)
+SCRIPT_CHOICE = click.Choice(LINTED_SCRIPTS)
 PROFILE_CHOICE = click.Choice(["apple-silicon", "cuda", "cpu"])
 
 
@@ -34,8 +41,10 @@ PROFILE_CHOICE = click.Choice(["apple-silicon", "cuda", "cpu"])
     "contract_file",
     type=click.Path(path_type=Path, dir_okay=False, exists=True),
     default=None,
-    help="Argument facts JSON to check against (default: refreshed, else shipped).",
+    help="Argument facts JSON to check against (default: those of the sd-scripts checkout).",
 )
+@sd_scripts_option
+@python_option
 @json_option
 @verbose_option
 @handle_errors
@@ -44,6 +53,8 @@ def validate_command(
     script: str | None,
     profile: str | None,
     contract_file: Path | None,
+    sd_scripts: Path | None,
+    python: str | None,
     as_json: bool,
     verbose: bool,
 ) -> None:
@@ -62,16 +73,23 @@ def validate_command(
       kohya-orch validate gui_config.toml --script train_network.py --json
       kohya-orch validate config.toml --profile apple-silicon
     """
-    from kohya_orchestrator.lint.linter import lint_file
+    from kohya_orchestrator.project.validate import validate_target
 
-    if file.is_dir():
-        file = file / "config.toml"
-    report = lint_file(file, script, profile=profile, facts=contract_file)
+    file, report = validate_target(
+        file,
+        script=script,
+        profile=profile,
+        facts=contract_file,
+        sd_scripts=sd_scripts,
+        python=python,
+    )
     if as_json:
         echo_json(report.to_dict())
     else:
         shown = f", profile {report.profile}" if report.profile else ""
         click.echo(f"{file}: checked against {report.contract}{shown}")
+        if report.facts:
+            click.echo(f"facts: {report.facts}")
         for title, problems in (("error", report.errors), ("warning", report.warnings)):
             for p in problems:
                 click.echo(f"{title}: {p.message}")
@@ -101,35 +119,22 @@ def contract_group() -> None:
 @json_option
 @handle_errors
 def contract_show(as_json: bool) -> None:
-    """Show which argument facts are in use for each training script, and where they come from.
+    """List the argument facts kohya-orch ships (every commit, every script) and the commits
+    whose facts were read from a checkout, with the kohya_ss release that pins each.
 
     \b
     Examples:
       kohya-orch contract show
       kohya-orch contract show --json
     """
-    from kohya_orchestrator.sdscripts.contract import contracts_in_use, user_contract_dir
+    from kohya_orchestrator.sdscripts.inventory import facts_inventory
 
-    contracts = contracts_in_use()
+    inventory = facts_inventory()
     if as_json:
-        echo_json(
-            {
-                "refreshed_dir": str(user_contract_dir()),
-                "contracts": [
-                    {
-                        "script": c.script,
-                        "sd_scripts_commit": c.commit,
-                        "options": len(c.options),
-                        "source": c.source,
-                    }
-                    for c in contracts
-                ],
-            }
-        )
+        echo_json(inventory.to_dict())
         return
-    for c in contracts:
-        click.echo(c.describe())
-    click.echo(f"refreshed facts are stored in {user_contract_dir()}")
+    for line in inventory.lines():
+        click.echo(line)
 
 
 @contract_group.command("refresh")
@@ -144,34 +149,31 @@ def contract_show(as_json: bool) -> None:
     "--python",
     "python",
     default=None,
-    help="The Python of your sd-scripts environment (default: this one). "
+    help="The Python of your sd-scripts environment (default: its venv, else this one). "
     "It needs torch, transformers and diffusers.",
 )
 @json_option
 @verbose_option
 @handle_errors
 def contract_refresh(sd_scripts: Path, python: str | None, as_json: bool, verbose: bool) -> None:
-    """Regenerate the argument facts from your own sd-scripts checkout.
+    """Read the argument facts of your own sd-scripts checkout, and keep them for its commit.
 
-    Runs the checkout's own parser (train_network.setup_parser, and the SDXL script's) in its
-    own Python, and stores the facts; `validate` then uses them instead of the shipped ones.
+    Runs the checkout's own parser (each training script's setup_parser) in its own Python
+    and stores the facts under that commit; every command then uses them for a checkout at
+    that commit. Commits kohya-orch ships facts for need no refresh (`contract show`).
 
     \b
     Examples:
       kohya-orch contract refresh --sd-scripts ~/sd-scripts
       kohya-orch contract refresh --sd-scripts ~/sd-scripts --python ~/sd-scripts/venv/bin/python
     """
-    from kohya_orchestrator.sdscripts.contract import (
-        PINNED_COMMIT,
-        diff_with_shipped,
-        refresh_contract,
-    )
+    from kohya_orchestrator.sdscripts.checkout import locate_python
+    from kohya_orchestrator.sdscripts.refresh import diff_with_newest, refresh_contract
+    from kohya_orchestrator.sdscripts.versions import NEWEST
 
-    results = refresh_contract(sd_scripts, python)
-    rows = []
-    for r in results:
-        added, removed = diff_with_shipped(r.contract)
-        rows.append((r, added, removed))
+    py, _ = locate_python(python, sd_scripts)
+    results = refresh_contract(sd_scripts, py)
+    rows = [(r, *diff_with_newest(r.contract)) for r in results]
     if as_json:
         echo_json(
             [
@@ -180,8 +182,8 @@ def contract_refresh(sd_scripts: Path, python: str | None, as_json: bool, verbos
                     "path": str(r.path),
                     "sd_scripts_commit": r.contract.commit,
                     "options": len(r.contract.options),
-                    "added_vs_shipped": added,
-                    "removed_vs_shipped": removed,
+                    "added_vs_newest_shipped": added,
+                    "removed_vs_newest_shipped": removed,
                 }
                 for r, added, removed in rows
             ]
@@ -190,7 +192,7 @@ def contract_refresh(sd_scripts: Path, python: str | None, as_json: bool, verbos
     for r, added, removed in rows:
         click.echo(f"{r.contract.describe()} -> {r.path}")
         click.echo(
-            f"  vs shipped {PINNED_COMMIT[:8]}: {len(added)} added"
+            f"  vs shipped {NEWEST.label}: {len(added)} added"
             + (f" ({', '.join(added)})" if added else "")
             + f", {len(removed)} removed"
             + (f" ({', '.join(removed)})" if removed else "")

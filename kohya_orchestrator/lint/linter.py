@@ -26,6 +26,7 @@ from kohya_orchestrator.sdscripts.contract import (
     flatten,
     load_contract,
 )
+from kohya_orchestrator.sdscripts.facts import choose_facts
 from kohya_orchestrator.sdscripts.trainers import for_script
 
 PROFILES = tuple(_profiles.PROFILES)
@@ -180,12 +181,15 @@ def lint_file(
     profile: str | None = None,
     check_files: bool = True,
     facts: Path | None = None,
+    sd_scripts: Path | None = None,
+    python: str | None = None,
 ) -> LintReport:
     """`lint` a TOML file; a syntax error is reported (with line and column), not raised.
 
     Without `script`/`contract` (or `profile`), the script (and profile) named in the file's
     leading comments are used, as kohya-orch's templates write them; else the SDXL script.
-    `facts` is an explicit argument facts file (see contract.load_contract).
+    `facts` is an explicit argument facts file (see contract.load_contract); without one the
+    facts are those of the sd-scripts checkout in use (facts.choose_facts).
     """
     path = Path(path)
     text = ""
@@ -195,8 +199,14 @@ def lint_file(
         except OSError:
             text = ""
     named_script, named_profile = header_hints(text)
-    if contract is None:
+    choice = None
+    if contract is None and facts is not None:
         contract = load_contract(script or named_script or DEFAULT_SCRIPT, facts=facts)
+    elif contract is None:
+        choice = choose_facts(
+            script or named_script or DEFAULT_SCRIPT, sd_scripts=sd_scripts, python=python
+        )
+        contract = choice.contract
     if profile is None:
         profile = named_profile
     report = LintReport(
@@ -204,7 +214,10 @@ def lint_file(
         contract=contract.describe(),
         config_path=str(path),
         profile=profile,
+        facts=choice.line() if choice is not None else None,
     )
+    if choice is not None and choice.warning:
+        report.warn("", choice.warning, choice.hint or "")
     if not path.is_file():
         report.error("", f"{path} does not exist", "check the path of the training TOML")
         return report

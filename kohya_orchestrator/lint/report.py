@@ -55,6 +55,8 @@ class LintReport:
     profile: str | None = None
     errors: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
+    # Which facts were used and why, in one line (facts.FactsChoice.line()).
+    facts: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -75,6 +77,7 @@ class LintReport:
             "file": self.config_path,
             "script": self.script,
             "contract": self.contract,
+            "facts": self.facts,
             "profile": self.profile,
             "ok": self.ok,
             "errors": [p.to_dict() for p in self.errors],

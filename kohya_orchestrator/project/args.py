@@ -39,8 +39,10 @@ def _rendered(spec: Spec, value: Any, settings: Settings, trainer: Trainer) -> d
     if spec.render == SAMPLING:
         return {spec.arg: value} if settings.sampling else {}
     if spec.render == TEXT_ENCODER_LR:
-        # A list since sd-scripts 2025 (one LR per text encoder); one value serves both.
-        return {spec.arg: [value]}
+        # One number: every commit reads it (a list from 2025 on, for distinct rates per text
+        # encoder; v0.9.1 crashes on a list minutes into the run). Distinct rates are a raw
+        # [sd_scripts] text_encoder_lr = [a, b], checked against the commit's facts.
+        return {spec.arg: value}
     raise AssertionError(f"unknown render rule {spec.render!r} of {spec.key}")
 
 

@@ -24,7 +24,8 @@ from kohya_orchestrator.lint.linter import lint
 from kohya_orchestrator.lint.report import LintReport, Problem
 from kohya_orchestrator.project.args import build_args
 from kohya_orchestrator.sdscripts.checkpoint import ModelInfo, require_trainable
-from kohya_orchestrator.sdscripts.contract import Flattened, flatten
+from kohya_orchestrator.sdscripts.contract import Contract, Flattened, flatten
+from kohya_orchestrator.sdscripts.facts import FactsChoice, choose_facts
 from kohya_orchestrator.sdscripts.trainers import trainer
 
 SAMPLE_PROMPTS_TEMPLATE = "sample_prompts.txt.j2"
@@ -55,6 +56,7 @@ class RenderedConfig:
     sample_template: TemplateInfo | None = None
     args: dict[str, Any] = field(default_factory=dict)
     layout: Layout | None = None
+    facts: FactsChoice | None = None
 
     @property
     def flat(self) -> dict[str, Any]:
@@ -146,12 +148,19 @@ def _context(
 
 
 def build_config(
-    layout: Layout, overrides: Sequence[str] = (), templates_dir: Path | None = None
+    layout: Layout,
+    overrides: Sequence[str] = (),
+    templates_dir: Path | None = None,
+    *,
+    sd_scripts: Path | None = None,
+    python: str | None = None,
+    read_parser: bool = True,
 ) -> RenderedConfig:
     """Settings -> rendered, parsed-back, linted config (nothing written).
 
     Paths in the config are absolute (sd-scripts runs from its own folder); a relative
-    `model` in the settings is taken relative to DEST.
+    `model` in the settings is taken relative to DEST. The facts it is checked against are
+    those of the sd-scripts checkout in use (`facts.choose_facts`; --sd-scripts DIR, ...).
     """
     dest = layout.dest
     settings = load_settings(layout, overrides)
@@ -159,7 +168,9 @@ def build_config(
     model = require_trainable(Path(settings.model))
     family = trainer(model.family)
     script = family.script
+    facts = choose_facts(script, sd_scripts=sd_scripts, python=python, read_parser=read_parser)
     args_plain = build_args(settings, layout, family)
+    _require_options(args_plain, settings, facts.contract)
     args = TrackingDict(args_plain)
     rendered: Rendered = render(
         family.template or "",
@@ -200,7 +211,7 @@ def build_config(
         )
         sample_text, sample_info = sample.text, sample.template
 
-    report = _lint(flattened, script, layout, settings, writes_samples=sample_text is not None)
+    report = _lint(flattened, facts, layout, settings, writes_samples=sample_text is not None)
     return RenderedConfig(
         text=text,
         values=values,
@@ -215,6 +226,7 @@ def build_config(
         sample_template=sample_info,
         args=args_plain,
         layout=layout,
+        facts=facts,
     )
 
 
@@ -238,12 +250,36 @@ def _folder_notes(settings: Settings, layout: Layout) -> list[str]:
     return notes
 
 
+def _require_options(args: Mapping[str, Any], settings: Settings, contract: Contract) -> None:
+    """Every key the settings render must be an option of the commit in use."""
+    raw = settings.sd_scripts
+    missing = [k for k in args if k not in contract.options and k not in raw]
+    if missing:
+        raise ConfigError(
+            f"sd-scripts {contract.version} has no option for what the settings ask:",
+            [f"{key} (setting {SETTING_FOR_ARG.get(key, key)!r})" for key in missing],
+            "Update sd-scripts (`make sd-scripts`), or change those settings back to their "
+            "defaults.",
+        )
+
+
 def _lint(
-    flattened: Flattened, script: str, layout: Layout, settings: Settings, *, writes_samples: bool
+    flattened: Flattened,
+    facts: FactsChoice,
+    layout: Layout,
+    settings: Settings,
+    *,
+    writes_samples: bool,
 ) -> LintReport:
     report = lint(
-        flattened, script=script, config_path=layout.config_file, profile=settings.profile
+        flattened,
+        contract=facts.contract,
+        config_path=layout.config_file,
+        profile=settings.profile,
     )
+    report.facts = facts.line()
+    if facts.warning:
+        report.warn("", facts.warning, facts.hint or "")
     if writes_samples:
         # write_config writes the prompts file together with the config.
         report.errors = [

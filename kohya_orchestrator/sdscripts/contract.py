@@ -1,35 +1,29 @@
-"""What sd-scripts accepts: the argparse facts of its training scripts, and its TOML flattening.
+"""What sd-scripts accepts: the argparse facts of its scripts at each commit, and its flattening.
 
-The facts ship in `contract_data/` (one JSON file per script and sd-scripts commit, the parser
-dumped by running sd-scripts' own code). `kohya-orch contract refresh` regenerates them from the
-user's own checkout; a refreshed file wins over the shipped ones. Refreshed facts are stored in
+The facts ship in data/ (one JSON file per script and sd-scripts commit, the parser dumped by
+running that commit's own code; versions.py lists the commits). Facts of another commit are
+read from that checkout's own parser (refresh.py) and kept per commit in
 `$KOHYA_ORCH_CONTRACT_DIR`, or else `${XDG_DATA_HOME:-~/.local/share}/kohya-orch/contract/`,
-as `<script stem>.json`.
+as `<commit>/<script stem>.json`. facts.py decides which facts a command uses.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kohya_orchestrator.errors import ContractError
-from kohya_orchestrator.sdscripts.trainers import default_script, rendered_scripts
+from kohya_orchestrator.sdscripts.trainers import default_script, rendered_scripts, scripts
+from kohya_orchestrator.sdscripts.versions import NEWEST, RELEASES, Release, release_of
 
+# The training scripts kohya-orch renders configs for; every script with facts is lintable.
 SCRIPTS = rendered_scripts()
+LINTED_SCRIPTS = scripts()
 DEFAULT_SCRIPT = default_script()
-PINNED_COMMIT = "48d368fa557731ad0488c07304dfeba8c07910eb"
-# Shipped facts: (script, commit label) -> file name in contract_data/.
-SHIPPED = {
-    ("sdxl_train_network.py", "48d368fa"): "sdxl_train_network.48d368fa.json",
-    ("sdxl_train_network.py", "v0.9.1"): "sdxl_train_network.v0.9.1.json",
-    ("train_network.py", "48d368fa"): "train_network.48d368fa.json",
-}
 DATA_DIR = Path(__file__).resolve().parent / "data"
 ENV_DIR = "KOHYA_ORCH_CONTRACT_DIR"
 
@@ -75,10 +69,16 @@ class Contract:
     def short_commit(self) -> str:
         return self.commit[:8] if len(self.commit) == 40 else self.commit
 
+    @property
+    def version(self) -> str:
+        """The commit as people know it: `6721028c (kohya_ss v26 pin)`, or the short hash."""
+        release = release_of(self.commit)
+        return release.describe() if release is not None else self.short_commit
+
     def describe(self) -> str:
         """One line: which facts are in use."""
         return (
-            f"{self.script} at sd-scripts {self.short_commit}: "
+            f"{self.script} at sd-scripts {self.version}: "
             f"{len(self.options)} options ({self.source})"
         )
 
@@ -92,17 +92,26 @@ def user_contract_dir() -> Path:
     return Path(base) / "kohya-orch" / "contract"
 
 
-def user_contract_file(script: str) -> Path:
-    """The refreshed facts file of `script` (it may not exist)."""
-    return user_contract_dir() / f"{Path(script).stem}.json"
+def user_contract_file(script: str, commit: str) -> Path:
+    """Where the facts of `script` at `commit`, read from a checkout, are kept."""
+    return user_contract_dir() / commit / f"{Path(script).stem}.json"
+
+
+def shipped_file(script: str, release: Release) -> Path:
+    return DATA_DIR / f"{Path(script).stem}.{release.label}.json"
+
+
+def shipped_releases(script: str) -> list[Release]:
+    """The releases that ship facts for `script` (v0.9.1 has no Flux or SD3 script)."""
+    return [r for r in RELEASES if shipped_file(script, r).is_file()]
 
 
 def _check_script(script: str) -> str:
     name = Path(script).name
-    if name not in SCRIPTS:
+    if name not in LINTED_SCRIPTS and not any(DATA_DIR.glob(f"{Path(name).stem}.*.json")):
         raise ContractError(
             f"unsupported training script {script!r}",
-            hint=f"use one of: {', '.join(SCRIPTS)}",
+            hint=f"use one of: {', '.join(LINTED_SCRIPTS)}",
         )
     return name
 
@@ -155,11 +164,8 @@ def load_contract(
     facts: Path | None = None,
     commit: str | None = None,
 ) -> Contract:
-    """The facts for `script`: an explicit `facts` file, else a refreshed one, else shipped.
-
-    `commit` picks shipped facts ("48d368fa", the default, or "v0.9.1" for the SDXL script)
-    and skips the refreshed file.
-    """
+    """The facts of `script`: an explicit `facts` file, else those of `commit` (shipped, or
+    read earlier from a checkout at that commit), else the newest shipped (NEWEST)."""
     name = _check_script(script)
     if facts is not None:
         contract = read_facts_file(Path(facts))
@@ -169,21 +175,26 @@ def load_contract(
                 hint=f"pass the facts of {name}, or --script {contract.script}",
             )
         return contract
-    if commit is None:
-        refreshed = user_contract_file(name)
-        if refreshed.is_file():
-            return read_facts_file(refreshed)
-        commit = PINNED_COMMIT[:8]
-    label = commit[:8] if len(commit) == 40 else commit
-    file_name = SHIPPED.get((name, label))
-    if file_name is None:
-        have = sorted(c for s, c in SHIPPED if s == name)
-        raise ContractError(
-            f"no shipped argument facts for {name} at sd-scripts {commit}",
-            hint=f"shipped: {', '.join(have)}; or run `kohya-orch contract refresh`",
-        )
-    contract = read_facts_file(DATA_DIR / file_name)
-    return Contract(contract.script, contract.commit, f"shipped {file_name}", contract.options)
+    release = NEWEST if commit is None else release_of(commit)
+    if release is not None:
+        path = shipped_file(name, release)
+        if not path.is_file():
+            have = ", ".join(r.label for r in shipped_releases(name)) or "none"
+            raise ContractError(
+                f"sd-scripts {release.describe()} has no {name}",
+                hint=f"its facts ship for: {have}",
+            )
+        contract = read_facts_file(path)
+        return Contract(contract.script, contract.commit, f"shipped {path.name}", contract.options)
+    assert commit is not None
+    cached = user_contract_file(name, commit)
+    if cached.is_file():
+        return read_facts_file(cached)
+    have = ", ".join(r.label for r in shipped_releases(name))
+    raise ContractError(
+        f"no argument facts for {name} at sd-scripts {commit[:10]}",
+        hint=f"shipped: {have}; or run `kohya-orch contract refresh --sd-scripts DIR`",
+    )
 
 
 @dataclass(frozen=True)
@@ -225,145 +236,3 @@ def flatten(doc: Mapping[str, Any]) -> Flattened:
 def flatten_like_sd_scripts(doc: Mapping[str, Any]) -> dict[str, Any]:
     """The namespace train_util.read_config_from_file builds from a parsed TOML document."""
     return flatten(doc).values
-
-
-# Run inside the user's sd-scripts Python: builds the script's own parser and prints its facts.
-REFRESH_CODE = r"""
-import argparse, json, os, re, subprocess, sys
-root, script = sys.argv[1], sys.argv[2]
-sys.path.insert(0, root)
-os.chdir(root)
-try:
-    import importlib
-    module = importlib.import_module(script[:-3])
-    parser = module.setup_parser()
-except ModuleNotFoundError as exc:
-    print(json.dumps({"error": "missing_module", "module": exc.name, "text": str(exc)}))
-    sys.exit(3)
-except Exception as exc:
-    print(json.dumps({"error": "failed", "text": f"{exc.__class__.__name__}: {exc}"}))
-    sys.exit(4)
-
-def kind(action):
-    name = action.__class__.__name__.strip("_")
-    name = name[:-6] if name.endswith("Action") else name
-    return re.sub(r"(?<!^)([A-Z])", r"_\1", name).lower()
-
-def plain(value):
-    try:
-        json.dumps(value)
-        return value
-    except TypeError:
-        return str(value)
-
-options = []
-for action in parser._actions:
-    if isinstance(action, argparse._HelpAction) or not action.option_strings:
-        continue
-    t = action.type
-    options.append({
-        "dest": action.dest,
-        "option_strings": list(action.option_strings),
-        "kind": kind(action),
-        "type": getattr(t, "__name__", None) if t is not None else None,
-        "default": plain(action.default),
-        "choices": [plain(c) for c in action.choices] if action.choices is not None else None,
-        "nargs": action.nargs,
-    })
-options.sort(key=lambda o: o["dest"])
-try:
-    commit = subprocess.run(["git", "-C", root, "rev-parse", "HEAD"], capture_output=True,
-                            text=True, check=True).stdout.strip()
-except Exception:
-    commit = "unknown"
-print(json.dumps({"script": script, "sd_scripts_commit": commit, "options": options}))
-"""
-
-
-@dataclass(frozen=True)
-class RefreshResult:
-    """What `refresh_contract` wrote."""
-
-    script: str
-    path: Path
-    contract: Contract
-
-
-def generate_facts(sd_scripts: Path, script: str, python: str | None = None) -> dict[str, Any]:
-    """Run `script`'s own parser in `python` inside the checkout; return the facts as JSON data."""
-    name = _check_script(script)
-    root = Path(sd_scripts).expanduser().resolve()
-    if not (root / name).is_file():
-        raise ContractError(
-            f"{root} is not an sd-scripts checkout: {name} is missing",
-            hint="pass the folder that holds train_network.py with --sd-scripts",
-        )
-    py = python or sys.executable
-    try:
-        proc = subprocess.run(
-            [py, "-c", REFRESH_CODE, str(root), name],
-            capture_output=True,
-            text=True,
-            cwd=root,
-            timeout=600,
-            check=False,
-        )
-    except OSError as exc:
-        raise ContractError(
-            f"cannot run Python {py}: {exc.strerror}",
-            hint="pass the Python of your sd-scripts environment with --python",
-        ) from exc
-    out = proc.stdout.strip().splitlines()
-    try:
-        data = json.loads(out[-1]) if out else None
-    except json.JSONDecodeError:
-        data = None
-    if isinstance(data, dict) and data.get("error") == "missing_module":
-        raise ContractError(
-            f"the Python {py} cannot import {name}'s parser: module {data['module']!r} is missing",
-            hint="pass the Python of your sd-scripts environment with --python "
-            "(it needs torch, transformers and diffusers)",
-        )
-    if proc.returncode != 0 or not isinstance(data, dict) or "options" not in data:
-        detail = data.get("text") if isinstance(data, dict) else None
-        tail = detail or (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        raise ContractError(
-            f"reading {name}'s parser in {root} failed (exit {proc.returncode}): {tail}",
-            hint="run the script with --help in that Python to see the error",
-        )
-    data["note"] = (
-        "Argument facts of the argparse parser of this script at this commit, refreshed from "
-        f"{root} with {py}."
-    )
-    return data
-
-
-def refresh_contract(
-    sd_scripts: Path, python: str | None = None, scripts: tuple[str, ...] = SCRIPTS
-) -> list[RefreshResult]:
-    """Regenerate the facts of `scripts` from a checkout and store them in user_contract_dir()."""
-    from kohya_orchestrator.fsutil import atomic_write_text
-
-    results = []
-    generated = [(s, generate_facts(sd_scripts, s, python)) for s in scripts]
-    folder = user_contract_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    for script, data in generated:
-        path = user_contract_file(script)
-        atomic_write_text(path, json.dumps(data, indent=1, ensure_ascii=False) + "\n")
-        results.append(RefreshResult(script, path, parse_facts(data, str(path))))
-    return results
-
-
-def diff_with_shipped(contract: Contract) -> tuple[list[str], list[str]]:
-    """(added, removed) option names of `contract` against the shipped pinned facts."""
-    shipped = load_contract(contract.script, commit=PINNED_COMMIT[:8])
-    return (
-        sorted(set(contract.options) - set(shipped.options)),
-        sorted(set(shipped.options) - set(contract.options)),
-    )
-
-
-def contracts_in_use(scripts: tuple[str, ...] = SCRIPTS) -> list[Contract]:
-    """The facts `lint` would use for each script now."""
-    return [load_contract(s) for s in scripts]

@@ -118,7 +118,8 @@ _RULES: tuple[_Rule, ...] = (
         r"|LocalEntryNotFoundError|offline mode is enabled|HF_HUB_OFFLINE",
         "the CLIP tokenizers could not be downloaded (no network) and are not cached.",
         "run once with network, or pass tokenizer_cache_dir with the tokenizer folders "
-        "(scripts/make_tokenizers.py builds them offline).",
+        "(`kohya-orch tokenizers build DIR` builds them offline, then --set "
+        "sd_scripts.tokenizer_cache_dir=DIR).",
     ),
 )
 

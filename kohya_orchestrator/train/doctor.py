@@ -8,6 +8,7 @@ from pathlib import Path
 
 from kohya_orchestrator.errors import OrchError
 from kohya_orchestrator.layout import Layout
+from kohya_orchestrator.sdscripts.facts import FactsChoice, choose_facts
 from kohya_orchestrator.sdscripts.trainers import default_script
 from kohya_orchestrator.train.platform_info import PlatformInfo, detect_platform
 from kohya_orchestrator.train.preflight import PreflightReport, check_environment, run_preflight
@@ -40,9 +41,10 @@ def check_setup(
         report = check_environment(
             default_script(), sd_scripts=sd_scripts, python=python, probe=probe
         )
+        _add_facts(report, choose_facts(default_script(), sd_scripts=sd_scripts, python=python))
         return Checkup(plat, report)
     try:
-        rendered = build_config(Layout.at(dest), overrides)
+        rendered = build_config(Layout.at(dest), overrides, sd_scripts=sd_scripts, python=python)
     except OrchError as exc:
         report = check_environment(
             default_script(), sd_scripts=sd_scripts, python=python, probe=probe
@@ -52,6 +54,15 @@ def check_setup(
     report = run_preflight(
         rendered.flat, rendered.script, sd_scripts=sd_scripts, python=python, probe=probe
     )
+    if rendered.facts is not None:
+        _add_facts(report, rendered.facts)
     for problem in rendered.report.errors:
         report.add("config", "fail", problem.render())
     return Checkup(plat, report)
+
+
+def _add_facts(report: PreflightReport, facts: FactsChoice) -> None:
+    """The facts line as a check: ok, or a warning when the pinned facts stood in."""
+    report.add("facts", "ok", facts.line())
+    if facts.warning:
+        report.add("facts", "warn", f"{facts.warning}; {facts.hint}")

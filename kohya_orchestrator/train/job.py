@@ -126,8 +126,16 @@ def plan_train(
     # Before the config and the slow probe: a bad --gpus/--gpu-ids is reported at once.
     processes = resolve_processes(request.gpus, request.gpu_ids, request.accelerate_config)
     layout = Layout.at(request.dest)
-    rendered = build_config(layout, request.overrides)
+    rendered = build_config(
+        layout,
+        request.overrides,
+        sd_scripts=request.sd_scripts,
+        python=request.python,
+        read_parser=not request.dry_run,
+    )
     refuse_errors(rendered, "nothing was run")
+    if rendered.report.facts:
+        events.note(f"checked against {rendered.report.facts}")
     for note in rendered.notes:
         events.note(note)
     for problem in rendered.report.warnings:
@@ -166,7 +174,7 @@ def plan_train(
         state = newest_state(Path(str(values.get("output_dir") or layout.model_dir)))
     spec = build_launch(
         python=report.python or request.python or "python",
-        sd_scripts=report.sd_scripts or request.sd_scripts or Path("vendor/sd-scripts").absolute(),
+        sd_scripts=report.sd_scripts or _not_found(request.sd_scripts),
         script=rendered.script,
         config_file=config_file,
         log_path=log_dir / f"train-{stamp}.log",
@@ -294,3 +302,9 @@ def _full_run_line(job: TrainJob) -> str:
         return "full run: unknown (the steps cannot be counted; see `kohya-orch plan`)"
     found = estimate_duration(job.layout, total, job.values)
     return f"full run ({total} steps): {found['text'] if found else 'unknown'}"
+
+
+def _not_found(given: Path | None) -> Path:
+    """The folder shown in a command that cannot run: the one given, else a placeholder
+    that says so (never a path relative to the current folder)."""
+    return given.expanduser().absolute() if given is not None else Path("<sd-scripts not found>")

@@ -17,13 +17,18 @@ from pathlib import Path
 from typing import Any, Literal
 
 from kohya_orchestrator.errors import OrchError, PreflightError
-from kohya_orchestrator.sdscripts.checkout import locate_sd_scripts, sd_scripts_commit
+from kohya_orchestrator.sdscripts.checkout import (
+    PINNED_PACKAGES,
+    locate_python,
+    locate_sd_scripts,
+    requirement_pins,
+    sd_scripts_commit,
+)
 from kohya_orchestrator.sdscripts.concepts import NO_REPEATS, scan_concepts
 from kohya_orchestrator.train.launch import STATE_SUFFIX
 from kohya_orchestrator.train.probe import (
     Probe,
     accelerate_default_configs,
-    locate_python,
     run_probe,
 )
 from kohya_orchestrator.units import human_size
@@ -280,6 +285,21 @@ def _check_python(
         )
 
 
+def _check_pins(report: PreflightReport, probe: Probe, folder: Path) -> None:
+    """The trainer Python's packages against the versions the checkout's requirements pin."""
+    pins = requirement_pins(folder)
+    for name in PINNED_PACKAGES:
+        have, want = probe.versions.get(name), pins.get(name)
+        if have and want and have.split("+", 1)[0] != want:
+            report.add(
+                "requirements",
+                "warn",
+                f"{name} {have} in {probe.python}, but {folder / 'requirements.txt'} pins "
+                f"{want}: sd-scripts is tested with the pinned version (pip install "
+                f"{name}=={want})",
+            )
+
+
 def check_environment(
     script: str,
     *,
@@ -325,6 +345,8 @@ def check_environment(
         else:
             report.add("python", "ok", f"{report.python} ({py_source})")
             _check_python(report, report.probe, values or {}, gpus)
+            if report.sd_scripts is not None:
+                _check_pins(report, report.probe, report.sd_scripts)
     for path in accelerate_default_configs(env, home):
         report.add(
             "accelerate config",

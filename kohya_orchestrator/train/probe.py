@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +56,14 @@ try:
 except Exception as exc:
     out["errors"]["accelerate"] = f"{type(exc).__name__}: {exc}"
 out["missing"] = [m for m in sys.argv[1:] if importlib.util.find_spec(m) is None]
+# Installed versions without importing (transformers and diffusers take seconds to import).
+import importlib.metadata as md
+out["versions"] = {}
+for dist in ("torch", "accelerate", "transformers", "diffusers"):
+    try:
+        out["versions"][dist] = md.version(dist)
+    except md.PackageNotFoundError:
+        pass
 print("KOHYA_ORCH_PROBE " + json.dumps(out))
 """
 
@@ -77,6 +84,8 @@ class Probe:
     system: str | None = None
     errors: dict[str, str] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
+    # Installed distribution versions (torch, accelerate, transformers, diffusers).
+    versions: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -92,6 +101,7 @@ class Probe:
             "system": self.system,
             "errors": self.errors,
             "missing": self.missing,
+            "versions": self.versions,
         }
 
 
@@ -113,6 +123,7 @@ def parse_probe_output(python: str, stdout: str) -> Probe:
                 system=data.get("system"),
                 errors=dict(data.get("errors") or {}),
                 missing=list(data.get("missing") or []),
+                versions=dict(data.get("versions") or {}),
             )
     raise PreflightError(
         f"the Python {python} did not answer the probe.",
@@ -138,19 +149,6 @@ def run_probe(python: str, timeout: float = 120.0) -> Probe:
             hint="Point --python at the interpreter of sd-scripts' environment.",
         ) from exc
     return parse_probe_output(python, proc.stdout + "\n" + proc.stderr[-2000:])
-
-
-def locate_python(explicit: str | None, sd_scripts: Path | None) -> tuple[str, str]:
-    """The Python to run sd-scripts with, and where it came from."""
-    if explicit:
-        return explicit, "--python"
-    if sd_scripts is not None:
-        for base in (sd_scripts, sd_scripts.parent):
-            for venv in ("venv", ".venv"):
-                candidate = base / venv / "bin" / "python"
-                if candidate.is_file():
-                    return str(candidate), f"the venv at {base / venv}"
-    return sys.executable, "the Python running kohya-orch"
 
 
 def accelerate_default_configs(environ: Mapping[str, str], home: Path) -> list[Path]:

@@ -82,6 +82,8 @@ class StepCount:
     state_bytes: int = 0
     # The full run's expected duration (train/estimate.py), for a project folder.
     duration: dict[str, Any] | None = None
+    # Which sd-scripts facts the rendered config was checked against (a project's plan).
+    facts: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -360,7 +362,13 @@ def count_file(path: Path, *, num_processes: int = 1, script: str | None = None)
     )
 
 
-def count_project(dest: Path, overrides: Sequence[str] = (), num_processes: int = 1) -> StepCount:
+def count_project(
+    dest: Path,
+    overrides: Sequence[str] = (),
+    num_processes: int = 1,
+    *,
+    sd_scripts: Path | None = None,
+) -> StepCount:
     """Count the run of a project folder from its settings (kohya-orch.toml + overrides).
 
     A folder with a config.toml but no kohya-orch.toml (a GUI project) is counted from the
@@ -373,17 +381,19 @@ def count_project(dest: Path, overrides: Sequence[str] = (), num_processes: int 
     if not layout.settings_file.exists() and layout.config_file.is_file() and not overrides:
         return count_file(layout.config_file, num_processes=num_processes)
 
-    rendered = build_config(layout, overrides)
+    rendered = build_config(layout, overrides, sd_scripts=sd_scripts)
     # `config` refuses to write this config, so a count of it would describe a run that
     # cannot start.
     refuse_errors(rendered, "there is nothing to plan")
-    counted = count_steps(
+    count = count_steps(
         rendered.flat,
         num_processes=num_processes,
         base_dir=layout.dest,
         script=rendered.script,
     )
+    count.facts = rendered.report.facts
+    count.warnings[:0] = [w.render() for w in rendered.report.warnings if not w.key]
     from kohya_orchestrator.train.estimate import estimate_duration
 
-    counted.duration = estimate_duration(layout, counted.total_steps, rendered.flat)
-    return counted
+    count.duration = estimate_duration(layout, count.total_steps, rendered.flat)
+    return count

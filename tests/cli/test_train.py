@@ -395,6 +395,8 @@ def test_doctor_checklist(runner: CliRunner, project: Path, sd_scripts: Path) ->
         "[ok  ] dataset",
         "[ok  ] output",
         "[ok  ] disk",
+        "[ok  ] facts",
+        "[warn] facts",  # the stand-in sd-scripts has no .git: its commit is unknown
     ]
 
 
@@ -523,3 +525,21 @@ def test_the_layout_is_built_once_per_command(
     result = train(runner, str(project), "--dry-run", "--sd-scripts", str(sd_scripts))
     assert result.exit_code == 0, result.output
     assert built == [project]
+
+
+def test_dry_run_without_sd_scripts_names_no_relative_folder(
+    runner: CliRunner, project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Regression: from /tmp it printed "# working folder: /tmp/vendor/sd-scripts" and
+    # "tried .../site-packages/vendor/sd-scripts".
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    result = train(runner, str(project), "--dry-run")
+    assert result.exit_code == 1
+    assert result.stdout.splitlines()[0] == "# working folder: <sd-scripts not found>"
+    assert str(elsewhere) not in result.output
+    assert (
+        f"  - sd-scripts not found (tried {tmp_path / 'home' / 'kohya_ss' / 'sd-scripts'}); "
+        "give --sd-scripts DIR or set KOHYA_SD_SCRIPTS.\n"
+    ) in result.stderr

@@ -602,6 +602,8 @@ def test_cli_exit_codes_and_output(runner: CliRunner, project: Path) -> None:
     bad = runner.invoke(cli, ["validate", str(_materialise("gui_epoch", project))])
     assert bad.exit_code == 1
     assert bad.output.splitlines()[1:] == [
+        "facts: sd-scripts 6721028c (kohya_ss v26 pin): no sd-scripts checkout found, so the "
+        "pinned commit's facts",
         "error: 'epoch' is a kohya_ss GUI name, not an sd-scripts option: sd-scripts ignores it",
         "  hint: use max_train_epochs = 15",
         "warning: neither 'max_train_epochs' nor 'max_train_steps' is set: sd-scripts trains "
@@ -634,7 +636,7 @@ def test_cli_script_and_profile(runner: CliRunner, project: Path) -> None:
     result = runner.invoke(cli, ["validate", str(path), "--profile", "apple-silicon"])
     assert result.exit_code == 1
     result = runner.invoke(cli, ["validate", str(path), "--script", "train_network.py"])
-    assert "train_network.py at sd-scripts 48d368fa" in result.output
+    assert "train_network.py at sd-scripts 6721028c (kohya_ss v26 pin)" in result.output
     bad = runner.invoke(cli, ["validate", str(path), "--script", "sd_xl_train_network.py"])
     assert bad.exit_code == 2
 
@@ -671,8 +673,8 @@ def test_header_names_script_and_profile(tmp_path: Path, runner: CliRunner) -> N
     # `validate DIR` reads DIR/config.toml
     result = runner.invoke(cli, ["validate", str(tmp_path)])
     assert result.output.splitlines()[0] == (
-        f"{path}: checked against train_network.py at sd-scripts 48d368fa: 193 options "
-        "(shipped train_network.48d368fa.json), profile apple-silicon"
+        f"{path}: checked against train_network.py at sd-scripts 6721028c (kohya_ss v26 pin): "
+        "195 options (shipped train_network.6721028c.json), profile apple-silicon"
     )
 
 

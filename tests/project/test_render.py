@@ -128,7 +128,7 @@ def test_sdxl_config_contents(tmp_path: Path) -> None:
     assert v["bucket_reso_steps"] % 32 == 0
     assert v["network_module"] == "networks.lora"
     assert (v["network_dim"], v["network_alpha"]) == (16, 8.0)
-    assert v["text_encoder_lr"] == [2.5e-5]
+    assert v["text_encoder_lr"] == 2.5e-5  # one number: every shipped commit reads it
     assert (v["lr_scheduler"], v["lr_warmup_steps"]) == ("constant_with_warmup", 0.05)
     assert (v["train_data_dir"], v["output_dir"]) == (str(dest / "img"), str(dest / "model"))
     assert (v["logging_dir"], v["seed"], v["sdpa"]) == (str(dest / "log"), 42, True)

@@ -21,9 +21,13 @@ def _record(dest: Path, stamp: str, kind: str, rate: float, config: str = "") ->
 
 
 def _plan_lines(runner: CliRunner, dest: Path) -> list[str]:
+    """The plan's lines from `disk needed:` to `time:`."""
     result = runner.invoke(cli, ["plan", str(dest)], catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    return [ln for ln in result.stdout.splitlines() if not ln.startswith("note: ")]
+    lines = result.stdout.splitlines()
+    first = next(i for i, ln in enumerate(lines) if ln.startswith("disk needed:"))
+    last = next(i for i, ln in enumerate(lines) if ln.startswith("time:"))
+    return lines[first : last + 1]
 
 
 def test_state_folders_kept() -> None:
@@ -42,9 +46,8 @@ def test_plan_without_a_measured_run(runner: CliRunner, tmp_path: Path) -> None:
 
 def test_plan_from_the_last_training_run(runner: CliRunner, tmp_path: Path) -> None:
     dest = make_project(tmp_path, overrides=("epochs=10",))
-    total = int(
-        next(ln for ln in _plan_lines(runner, dest) if ln.startswith("total steps")).split()[-1]
-    )
+    plan = runner.invoke(cli, ["plan", str(dest)], catch_exceptions=False).stdout
+    total = int(next(ln for ln in plan.splitlines() if ln.startswith("total steps")).split()[-1])
     _record(dest, "20260101-120000-smoke", "smoke", 0.5)
     assert _plan_lines(runner, dest)[-1] == (
         f"time:              at least {round(0.5 * total)}s (0.50 s/step of the smoke run "

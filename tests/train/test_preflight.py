@@ -9,14 +9,17 @@ import pytest
 from PIL import Image
 
 from kohya_orchestrator.errors import PreflightError
-from kohya_orchestrator.sdscripts.checkout import locate_sd_scripts, sd_scripts_commit
+from kohya_orchestrator.sdscripts.checkout import (
+    locate_python,
+    locate_sd_scripts,
+    sd_scripts_commit,
+)
 from kohya_orchestrator.sdscripts.lora_size import lora_file_bytes, state_bytes
 from kohya_orchestrator.sdscripts.safetensors_header import write_header_only
 from kohya_orchestrator.train.preflight import PreflightReport, disk_needed, run_preflight
 from kohya_orchestrator.train.probe import (
     Probe,
     accelerate_default_configs,
-    locate_python,
     parse_probe_output,
     run_probe,
 )
@@ -229,18 +232,23 @@ def test_locate_sd_scripts_order(tmp_path: Path) -> None:
     gui = make_sd_scripts(home / "kohya_ss" / "sd-scripts")
     assert locate_sd_scripts(SCRIPT, None, {}, home, repo) == (gui, "the kohya_ss GUI install")
     vendor = make_sd_scripts(repo / "vendor" / "sd-scripts")
+    # vendor/ counts only next to a source checkout of kohya-orch (its pin file there):
+    # a pip install's site-packages/vendor is somebody else's.
+    assert locate_sd_scripts(SCRIPT, None, {}, home, repo) == (gui, "the kohya_ss GUI install")
+    (repo / "vendor" / "sd-scripts.pin").write_text("x")
     assert locate_sd_scripts(SCRIPT, None, {}, home, repo) == (
         vendor,
-        "the vendor/sd-scripts submodule",
+        "vendor/ (`make sd-scripts`)",
     )
     env = make_sd_scripts(tmp_path / "env")
     environ = {"KOHYA_SD_SCRIPTS": str(env)}
     assert locate_sd_scripts(SCRIPT, None, environ, home, repo) == (env, "$KOHYA_SD_SCRIPTS")
     explicit = tmp_path / "x"
     assert locate_sd_scripts(SCRIPT, explicit, environ, home, repo) == (explicit, "--sd-scripts")
+    relative = locate_sd_scripts(SCRIPT, Path("rel"), environ, home, repo)
+    assert relative == (Path("rel").absolute(), "--sd-scripts")  # every path is absolute
     assert locate_sd_scripts(SCRIPT, None, {}, tmp_path / "h2", tmp_path / "r2") == (
         None,
-        f"{tmp_path / 'r2' / 'vendor' / 'sd-scripts'}, "
         f"{tmp_path / 'h2' / 'kohya_ss' / 'sd-scripts'}",
     )
 
@@ -329,3 +337,33 @@ def test_truncated_model(tmp_path: Path) -> None:
         f"{model} is truncated: its header describes {size} bytes, the file has {size - 10} "
         "(an interrupted download? download it again)."
     ]
+
+
+def test_packages_are_compared_with_the_checkouts_pins(tmp_path: Path) -> None:
+    # Regression: doctor called accelerate 1.15 "ok" while the checkout pins 1.6.0.
+    sd = make_sd_scripts(tmp_path / "sd")
+    (sd / "requirements.txt").write_text(
+        "accelerate==1.6.0\ntransformers==4.54.1\ndiffusers[torch]==0.32.1  # pinned\n"
+        "# torch is installed separately\nsafetensors==0.4.5\n"
+    )
+    versions = {"accelerate": "1.15.0", "transformers": "4.54.1", "diffusers": "0.35.0",
+                "torch": "2.13.0+cpu"}  # fmt: skip
+    report = preflight(tmp_path, make_project(tmp_path), probe=fake_probe(versions=versions))
+    assert [c.detail for c in report.checks if c.name == "requirements"] == [
+        f"accelerate 1.15.0 in /venv/bin/python, but {sd / 'requirements.txt'} pins 1.6.0: "
+        "sd-scripts is tested with the pinned version (pip install accelerate==1.6.0)",
+        f"diffusers 0.35.0 in /venv/bin/python, but {sd / 'requirements.txt'} pins 0.32.1: "
+        "sd-scripts is tested with the pinned version (pip install diffusers==0.32.1)",
+    ]
+    assert all(c.status == "warn" for c in report.checks if c.name == "requirements")
+
+
+def test_the_real_probe_reports_installed_versions() -> None:
+    probe = run_probe(sys.executable)
+    import importlib.metadata as md
+
+    for name in ("torch", "accelerate"):
+        try:
+            assert probe.versions[name] == md.version(name)
+        except md.PackageNotFoundError:
+            assert name not in probe.versions

@@ -32,8 +32,8 @@ from kohya_orchestrator.sdscripts.lora_size import lora_file_bytes
 from kohya_orchestrator.train.steps import count_file, count_steps
 
 # sd-scripts' own code, to compare with (read at test time, never copied): $SD_SCRIPTS_DIR, else
-# the vendor/sd-scripts submodule when it is checked out. Tests that need it skip otherwise.
-SD_SCRIPTS = Path(os.environ.get("SD_SCRIPTS_DIR") or VENDOR_SD_SCRIPTS)
+# vendor/sd-scripts after `make sd-scripts`. Tests that need it skip otherwise.
+SD_SCRIPTS = Path(os.environ.get("SD_SCRIPTS_DIR", "").split(os.pathsep)[0] or VENDOR_SD_SCRIPTS)
 
 # Worked out by hand from SD_SCRIPTS.md for 512x512 (area 262144, step 64, 256..1024):
 # square 512; w=256 -> h=1024, 320 -> 768, 384 -> 640, 448 -> 576, 704 -> 320, 832/896/960
@@ -99,16 +99,19 @@ def _sd_scripts_bucket_code() -> dict[str, Any]:
     """make_bucket_resolutions and BucketManager from the checkout's own source (not copied)."""
     np = pytest.importorskip("numpy")
     ns: dict[str, Any] = {}
-    for rel, wanted in (
-        ("library/model_util.py", "make_bucket_resolutions"),
-        ("library/train_util.py", "BucketManager"),
+    # BucketManager moved from library/train_util.py to library/dataset.py at 6721028c.
+    for rels, wanted in (
+        (("library/model_util.py",), "make_bucket_resolutions"),
+        (("library/train_util.py", "library/dataset.py"), "BucketManager"),
     ):
-        source = (SD_SCRIPTS / rel).read_text(encoding="utf-8")
-        node = next(
-            n
-            for n in ast.parse(source).body
+        found = [
+            (rel, n)
+            for rel in rels
+            if (SD_SCRIPTS / rel).is_file()
+            for n in ast.parse((SD_SCRIPTS / rel).read_text(encoding="utf-8")).body
             if isinstance(n, ast.FunctionDef | ast.ClassDef) and n.name == wanted
-        )
+        ]
+        rel, node = found[0]
         ns.update(
             math=math,
             np=np,
@@ -125,7 +128,7 @@ def _sd_scripts_bucket_code() -> dict[str, Any]:
 
 @pytest.mark.skipif(
     not (SD_SCRIPTS / "library" / "train_util.py").is_file(),
-    reason="needs an sd-scripts checkout (SD_SCRIPTS_DIR or the vendor/sd-scripts submodule)",
+    reason="needs an sd-scripts checkout (SD_SCRIPTS_DIR, or `make sd-scripts`)",
 )
 @pytest.mark.parametrize(
     ("reso", "lo", "hi", "step"),

@@ -1,21 +1,15 @@
-"""Build the two CLIP tokenizer folders sd-scripts loads, offline, from OpenAI's BPE vocabulary.
+"""The two CLIP tokenizer folders sd-scripts loads, built offline from OpenAI's BPE vocabulary.
 
 sd-scripts (`--tokenizer_cache_dir DIR`) loads `DIR/openai_clip-vit-large-patch14` and
 `DIR/laion_CLIP-ViT-bigG-14-laion2B-39B-b160k` with transformers' CLIPTokenizer when they
-exist, and downloads them otherwise. Both use OpenAI's byte-pair vocabulary,
-`bpe_simple_vocab_16e6.txt.gz`, which ships inside the `open_clip_torch` wheel; this script
-turns it into `vocab.json` + `merges.txt` the way CLIP's own tokenizer reads it (49408 tokens).
-
-Usage:
-    python scripts/make_tokenizers.py OUT_DIR [--source open_clip_torch-*.whl | bpe.txt.gz]
-Without --source it runs `pip download open_clip_torch --no-deps` into a temp folder.
-With transformers importable, it checks the result ("a photo of a cat" ->
-[49406, 320, 1125, 539, 320, 2368, 49407]).
+exist, and downloads them otherwise (which fails offline). Both use OpenAI's byte-pair
+vocabulary, `bpe_simple_vocab_16e6.txt.gz`, which ships inside the `open_clip_torch` wheel;
+`build_tokenizers` turns it into `vocab.json` + `merges.txt` the way CLIP's own tokenizer reads
+it (49408 tokens). `kohya-orch tokenizers build DIR` is the command.
 """
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import json
 import subprocess
@@ -23,6 +17,8 @@ import sys
 import tempfile
 import zipfile
 from pathlib import Path
+
+from kohya_orchestrator.errors import TokenizerError
 
 VOCAB_NAME = "bpe_simple_vocab_16e6.txt.gz"
 FOLDERS = {
@@ -57,7 +53,10 @@ def read_bpe(source: Path) -> str:
         with zipfile.ZipFile(source) as wheel:
             names = [n for n in wheel.namelist() if n.endswith("/" + VOCAB_NAME)]
             if not names:
-                sys.exit(f"make_tokenizers: no {VOCAB_NAME} inside {source}")
+                raise TokenizerError(
+                    f"{source}: no {VOCAB_NAME} inside",
+                    "Give an open_clip_torch wheel or the .txt.gz itself.",
+                )
             return gzip.decompress(wheel.read(names[0])).decode("utf-8")
     return gzip.decompress(source.read_bytes()).decode("utf-8")
 
@@ -96,13 +95,20 @@ def write_folder(folder: Path, vocab: dict[str, int], merges: list[str], pad: st
 
 
 def download_wheel(into: Path) -> Path:
-    subprocess.run(
+    """The open_clip_torch wheel, by `pip download` (needs the package index)."""
+    proc = subprocess.run(
         [sys.executable, "-m", "pip", "download", "open_clip_torch", "--no-deps", "-d", str(into)],
-        check=True,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     wheels = sorted(into.glob("open_clip_torch-*.whl"))
-    if not wheels:
-        sys.exit("make_tokenizers: pip download gave no open_clip_torch wheel")
+    if proc.returncode != 0 or not wheels:
+        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise TokenizerError(
+            f"pip download open_clip_torch failed: {tail}",
+            "Download the open_clip_torch wheel elsewhere and pass it with --source.",
+        )
     return wheels[-1]
 
 
@@ -115,26 +121,16 @@ def check(out: Path) -> str:
     for name in FOLDERS:
         ids = CLIPTokenizer.from_pretrained(str(out / name))("a photo of a cat")["input_ids"]
         if ids != EXPECTED:
-            sys.exit(f"make_tokenizers: {name} gives {ids}, expected {EXPECTED}")
+            raise TokenizerError(f"{out / name} gives {ids} for 'a photo of a cat', not {EXPECTED}")
     return f'checked: "a photo of a cat" -> {EXPECTED} in both'
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("out", type=Path, help="the folder to pass as tokenizer_cache_dir")
-    parser.add_argument("--source", type=Path, help="open_clip_torch wheel or the .txt.gz")
-    parser.add_argument("--no-check", action="store_true", help="skip the transformers check")
-    args = parser.parse_args()
+def build_tokenizers(out: Path, source: Path | None = None, *, check_ids: bool = True) -> str:
+    """Write both folders into `out` from `source` (downloaded when None); what was checked."""
     with tempfile.TemporaryDirectory() as tmp:
-        source = args.source or download_wheel(Path(tmp))
-        vocab, merges = build_vocab(read_bpe(source))
+        vocab, merges = build_vocab(read_bpe(source or download_wheel(Path(tmp))))
     if len(vocab) != 49408:
-        sys.exit(f"make_tokenizers: {len(vocab)} tokens, expected 49408")
+        raise TokenizerError(f"the vocabulary has {len(vocab)} tokens, not 49408")
     for name, pad in FOLDERS.items():
-        write_folder(args.out / name, vocab, merges, pad)
-    result = "not checked" if args.no_check else check(args.out)
-    print(f"make_tokenizers: wrote {', '.join(FOLDERS)} in {args.out} ({result})")
-
-
-if __name__ == "__main__":
-    main()
+        write_folder(out / name, vocab, merges, pad)
+    return check(out) if check_ids else "not checked"

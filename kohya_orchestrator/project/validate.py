@@ -1,0 +1,44 @@
+"""`kohya-orch validate FILE|DEST`: lint a training TOML, or the config a project renders.
+
+A project folder is judged by its config.toml when it has one; before `config` wrote one, by
+the config it would render from its settings (as `plan` does). Either way against the facts
+of the sd-scripts checkout in use.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kohya_orchestrator.layout import Layout
+from kohya_orchestrator.lint.linter import lint_file
+from kohya_orchestrator.lint.report import LintReport
+
+
+def validate_target(
+    target: Path,
+    *,
+    script: str | None = None,
+    profile: str | None = None,
+    facts: Path | None = None,
+    sd_scripts: Path | None = None,
+    python: str | None = None,
+) -> tuple[Path, LintReport]:
+    """(the file judged, its report) for a TOML file or a project folder."""
+    if not target.is_dir():
+        return target, lint_file(
+            target, script, profile=profile, facts=facts, sd_scripts=sd_scripts, python=python
+        )
+    layout = Layout.at(target)
+    if layout.config_file.is_file() or not layout.settings_file.is_file():
+        return layout.config_file, lint_file(
+            layout.config_file,
+            script,
+            profile=profile,
+            facts=facts,
+            sd_scripts=sd_scripts,
+            python=python,
+        )
+    from kohya_orchestrator.project.render import build_config
+
+    rendered = build_config(layout, sd_scripts=sd_scripts, python=python)
+    return layout.config_file, rendered.report
