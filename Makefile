@@ -6,13 +6,19 @@ STAMP := $(VENV)/.installed-stamp
 # The tests also drive the real `accelerate launch`, so the test venv gets the CPU build of
 # torch and accelerate. Set TRAIN_DEPS= (empty) to skip them; those tests are then skipped.
 TRAIN_DEPS ?= torch==2.13.0 accelerate
+# The optional extras the tests cover: the loss reader (tensorboard) and the loss plot
+# (matplotlib). Their tests skip cleanly without them.
+TEST_EXTRAS ?= dev,loss,plot
+# The demo's own venv: the core install only (no torch, no extras).
+DEMO_VENV ?= .venv-demo
+DEMO_STAMP := $(DEMO_VENV)/.installed-stamp
 
 .PHONY: install test test-slow check lint demo bench faults e2e clean sd-scripts
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[$(TEST_EXTRAS)]'
 	@if [ -n "$(TRAIN_DEPS)" ]; then $(PY) -m pip install -q $(TRAIN_DEPS); fi
 	touch $(STAMP)
 
@@ -31,9 +37,15 @@ lint: $(STAMP)
 
 check: lint test
 
-demo: $(STAMP)
+$(DEMO_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(DEMO_VENV)
+	$(DEMO_VENV)/bin/python -m pip install -q --upgrade pip
+	$(DEMO_VENV)/bin/python -m pip install -q -e .
+	touch $(DEMO_STAMP)
+
+demo: $(DEMO_STAMP)
 	SD_SCRIPTS="$(SD_SCRIPTS)" MODEL="$(MODEL)" TOKENIZERS="$(TOKENIZERS)" SD_PYTHON="$(SD_PYTHON)" \
-		$(PY) scripts/demo.py
+		$(DEMO_VENV)/bin/python scripts/demo.py
 
 bench: $(STAMP)
 	$(PY) bench/run.py
@@ -54,4 +66,4 @@ sd-scripts:
 		$(if $(SD_SCRIPTS_URL),--url "$(SD_SCRIPTS_URL)")
 
 clean:
-	rm -rf $(VENV) demo bench/out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(DEMO_VENV) demo bench/out .pytest_cache .mypy_cache .ruff_cache

@@ -7,6 +7,7 @@ and `<name>-<epoch>-state/` folders with save_state. FAKE_TRAINER_MODE tells it 
   ok (default) | fail:<key> (print the real error text of a known failure, exit 1) |
   crash (an unknown traceback) | hang (wait until SIGINT, then stop cleanly with 130) |
   stubborn (ignore SIGINT; only SIGTERM/SIGKILL end it) | exit:<code>
+FAKE_TRAINER_MODES: a JSON object {output_name: mode}, a mode per run (a queue).
 FAKE_TRAINER_PIDFILE: write our pid there (so tests can check the process really ended).
 """
 
@@ -155,6 +156,13 @@ def train(args: argparse.Namespace, flat: dict[str, Any]) -> int:
                 (state_dir / "train_state.json").write_text(
                     json.dumps({"current_epoch": epoch, "current_step": step})
                 )
+                # train_util.save_and_remove_state_on_epoch_end: keep the last N epoch states.
+                keep = int(flat.get("save_last_n_epochs_state") or 0)
+                old = out / f"{name}-{epoch - (every or 1) * keep:06d}-state"
+                if keep and not last and old.is_dir():
+                    for child in old.iterdir():
+                        child.unlink()
+                    old.rmdir()
     print("\nmodel saved.", flush=True)
     return 0
 
@@ -170,6 +178,9 @@ def main() -> int:
     flat = flatten(toml.load(args.config_file))
     print(f"Loading settings from {args.config_file}...", flush=True)
     mode = os.environ.get("FAKE_TRAINER_MODE", "ok")
+    # FAKE_TRAINER_MODES='{"name": "exit:3"}': a mode per output_name (a queue's runs).
+    per_name = json.loads(os.environ.get("FAKE_TRAINER_MODES", "{}"))
+    mode = per_name.get(str(flat.get("output_name")), mode)
     if mode.startswith("fail:"):
         print("Traceback (most recent call last):", flush=True)
         print('  File "train_network.py", line 1, in <module>', flush=True)

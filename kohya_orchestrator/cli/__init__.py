@@ -27,6 +27,8 @@ _COMMAND_MODULES = (
     "config",
     "validate",
     "plan",
+    "settings",
+    "gui_import",
     "templates",
     "train",
     "results",
@@ -45,7 +47,10 @@ def cli() -> None:
       kohya-orch caption yumoto_hakone DIR    trigger-first captions, .txt and embedded
       kohya-orch prepare ...                  the kohya folder layout and settings
       kohya-orch config / validate / plan     render, lint and count the training run
-      kohya-orch train DEST                   launch sd-scripts through accelerate
+      kohya-orch settings [NAME]              every setting and its kohya_ss GUI name
+      kohya-orch import PRESET.json           a kohya_ss GUI preset as settings
+      kohya-orch train DEST [DEST...]         launch sd-scripts through accelerate
+      kohya-orch queue FILE                   train the projects of FILE in a row
       kohya-orch results / xyz / grid DEST    compare the epochs
 
     Add --verbose to any command for a traceback on errors.

@@ -270,13 +270,43 @@ def captions_command(
       kohya-orch captions demo/yumoto_hakone
       kohya-orch captions . --trigger "takeru_higa, takeru higa, takeru, higa"
       kohya-orch captions . --json
+
+    FOLDER may be a project folder (DEST): every concept folder in DEST/img/ is checked.
     """
-    _run_check(folder, trigger, ext, quiet=quiet, verbose=verbose, as_json=as_json)
+    from kohya_orchestrator.sdscripts.concepts import used_concepts
+
+    img = folder / "img"
+    concepts = [c.path for c in used_concepts(img)] if img.is_dir() else []
+    if not concepts:
+        _run_check(folder, trigger, ext, quiet=quiet, verbose=verbose, as_json=as_json)
+        return
+    flagged = False
+    docs: dict[str, Any] = {}
+    for concept in concepts:
+        name = concept.relative_to(folder).as_posix()
+        if not as_json:
+            click.echo(f"== {name}")
+        report = _run_check(
+            concept, trigger, ext, quiet=quiet, verbose=verbose, as_json=as_json, stop=False
+        )
+        docs[name] = report.to_dict()
+        flagged |= bool(report.flagged)
+    if as_json:
+        echo_json(docs)
+    if flagged:
+        raise SystemExit(1)
 
 
 def _run_check(
-    folder: Path, trigger: Trigger | None, ext: str, *, quiet: bool, verbose: bool, as_json: bool
-) -> None:
+    folder: Path,
+    trigger: Trigger | None,
+    ext: str,
+    *,
+    quiet: bool,
+    verbose: bool,
+    as_json: bool,
+    stop: bool = True,
+) -> Any:
     from kohya_orchestrator.dataset.caption_check import check_captions
 
     with ExitStack() as stack:
@@ -284,13 +314,15 @@ def _run_check(
             folder, trigger, ext, iterate=_iterate(stack, "Reading", quiet or as_json)
         )
     if as_json:
-        echo_json(report.to_dict())
+        if stop:
+            echo_json(report.to_dict())
     else:
         if not quiet:
             click.echo(_render_table(report, verbose=verbose) + "\n")
         click.echo(_check_summary(report))
-    if report.flagged:
+    if report.flagged and stop:
         raise SystemExit(1)
+    return report
 
 
 def _render_table(report: Any, *, verbose: bool) -> str:

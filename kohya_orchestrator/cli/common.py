@@ -24,10 +24,43 @@ PROGRESS_MIN_ITEMS = 200
 
 
 class OrchGroup(click.Group):
-    """A group that lists commands in the order they were added, not alphabetically."""
+    """A group that lists commands in the order they were added, not alphabetically, and
+    says which setting an unknown option that names one (a kohya_ss GUI field) means."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(self.commands)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.NoSuchOption as exc:
+            command = exc.ctx.command if exc.ctx is not None else None
+            hint = setting_option_hint(exc.option_name, command) if command else None
+            if hint is None:
+                raise
+            raise click.NoSuchOption(
+                exc.option_name, f"No such option: {exc.option_name}. {hint}", ctx=exc.ctx
+            ) from None
+
+
+def setting_option_hint(option: str, command: click.Command) -> str | None:
+    """`--instance-prompt` -> which of our settings the name means, and the option for it."""
+    from kohya_orchestrator.config.schema import ALIASES, SPEC_BY_KEY
+
+    name = option.lstrip("-").replace("-", "_")
+    setting = ALIASES.get(name) or (name if name in SPEC_BY_KEY else None)
+    if setting is None:
+        return None
+    params = {p.name: p for p in command.params if isinstance(p, click.Option)}
+    if setting in params:
+        use = params[setting].opts[0]
+    elif "overrides" in params:
+        use = f"--set {setting}=..."
+    else:
+        use = f"`{setting}` in kohya-orch.toml"
+    spec = SPEC_BY_KEY[setting]
+    what = f"The kohya_ss GUI's {name!r}" if name == spec.gui else f"{name!r}"
+    return f"{what} is kohya-orch's setting {setting!r}: use {use} (kohya-orch settings {name})."
 
 
 def verbose_option(func: F) -> F:

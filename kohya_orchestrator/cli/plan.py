@@ -50,6 +50,15 @@ def render_plan(plan: StepCount) -> list[str]:
         f"one LoRA file:     about {human_size(plan.lora_file_bytes)}",
         f"disk needed:       about {human_size(plan.disk_bytes)}",
     ]
+    if plan.state_folders:
+        lines.append(
+            f"state folders:     {plan.state_folders} kept at the end (for train --resume), "
+            f"about {human_size(plan.state_bytes)} of the disk above"
+        )
+    if plan.duration is not None:
+        lines.append(f"time:              {plan.duration['text']}")
+    elif plan.output_name and plan.total_steps:
+        lines.append("time:              unknown until a run is measured (train DEST --smoke)")
     lines += [f"note: {n}" for n in plan.notes]
     if plan.facts:
         lines.append(f"facts: {plan.facts}")

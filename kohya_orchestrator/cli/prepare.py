@@ -17,16 +17,19 @@ from kohya_orchestrator.cli.common import (
 )
 
 if TYPE_CHECKING:
-    from kohya_orchestrator.project.prepare import PreparePlan
+    from kohya_orchestrator.config.concepts import Concept
+    from kohya_orchestrator.project.prepare import PreparePlan, PrepareRequest
 
 
 @click.command("prepare")
 @click.argument("name")
 @click.option(
     "--images",
-    required=True,
-    type=click.Path(path_type=Path, file_okay=False),
-    help="The folder of training images (and their .txt captions).",
+    "images",
+    multiple=True,
+    metavar="DIR[:REPEATS[:CLASS]]",
+    help="A folder of training images and their .txt captions; repeat it for several "
+    "concepts, each with its own repeats and class tokens (img/<repeats>_<class>).",
 )
 @click.option(
     "--dest",
@@ -36,18 +39,34 @@ if TYPE_CHECKING:
 )
 @click.option(
     "--model",
-    required=True,
     type=click.Path(path_type=Path, dir_okay=False),
     help="The base checkpoint (.safetensors); its family is checked now.",
 )
-@click.option("--repeats", default=7, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--from",
+    "from_file",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="Settings from a kohya_ss GUI preset or saved config (JSON or TOML), or from a "
+    "file `kohya-orch import` wrote; this command's own values win.",
+)
+@click.option(
+    "--repeats",
+    type=click.IntRange(min=1),
+    help="Repeats of a folder that gives none (default: the --from file's, else 7).",
+)
 @click.option("--trigger", help="The trigger captions start with (default: NAME).")
 @click.option(
     "--reg",
-    type=click.Path(path_type=Path, file_okay=False),
-    help="A folder of regularisation images (needs --class-prompt).",
+    "reg",
+    multiple=True,
+    metavar="DIR[:REPEATS[:CLASS]]",
+    help="A folder of regularisation images (needs --class-prompt); repeatable.",
 )
-@click.option("--reg-repeats", default=1, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--reg-repeats",
+    type=click.IntRange(min=1),
+    help="Repeats of a regularisation folder that gives none (default 1).",
+)
 @click.option("--class-prompt", help='The class, e.g. "1boy, man, male focus, male, solo".')
 @click.option(
     "--symlink", "mode", flag_value="symlink", default=True, help="Link with symlinks (default)."
@@ -61,13 +80,14 @@ if TYPE_CHECKING:
 @handle_errors
 def prepare_command(
     name: str,
-    images: Path,
+    images: tuple[str, ...],
     dest: Path,
-    model: Path,
-    repeats: int,
+    model: Path | None,
+    from_file: Path | None,
+    repeats: int | None,
     trigger: str | None,
-    reg: Path | None,
-    reg_repeats: int,
+    reg: tuple[str, ...],
+    reg_repeats: int | None,
     class_prompt: str | None,
     mode: str,
     overrides: tuple[str, ...],
@@ -87,33 +107,41 @@ def prepare_command(
     not two hours into training. Images without a caption, captions that do not start
     with the trigger and stems shared by two images are reported.
 
+    Several concepts: give --images once per folder, as DIR:REPEATS:CLASS (the first
+    folder is img/<repeats>_<NAME>, the others img/<repeats>_<CLASS>). --from takes the
+    settings of a kohya_ss GUI preset; its image folders and model are used when the
+    command line gives none.
+
     \b
     Examples:
       kohya-orch prepare yumoto_hakone --images ~/datasets/yumoto_hakone \\
           --dest ~/training/yumoto_hakone --model ~/models/ponyDiffusionV6XL.safetensors
+      kohya-orch prepare hakone --images suit:7 --images casual:3:hakone_casual \\
+          --dest train --model sdxl.safetensors --from "SDXL - LoRA v1.0.json"
       kohya-orch prepare yumoto_hakone --images imgs --dest train --model sdxl.safetensors \\
           --repeats 10 --copy --set epochs=10 --dry-run
       kohya-orch prepare yumoto_hakone --images imgs --dest train --model sdxl.safetensors \\
           --reg reg_imgs --reg-repeats 1 --class-prompt "1boy, man"
     """
     from kohya_orchestrator.project.apply import apply_prepare, left_untouched_error
-    from kohya_orchestrator.project.prepare import PrepareRequest, plan_prepare
+    from kohya_orchestrator.project.prepare import plan_prepare
 
-    if reg is not None and not class_prompt:
-        raise click.BadParameter("--reg needs --class-prompt.", param_hint="'--class-prompt'")
-    request = PrepareRequest(
-        name=name,
-        images=images,
-        dest=dest,
-        model=model,
-        repeats=repeats,
-        trigger=trigger or name,
-        reg=reg,
-        reg_repeats=reg_repeats,
-        class_prompt=class_prompt,
-        mode=mode,
-        overrides=overrides,
+    request, import_notes = _request(
+        name,
+        images,
+        dest,
+        model,
+        from_file,
+        repeats,
+        trigger,
+        reg,
+        reg_repeats,
+        class_prompt,
+        mode,
+        overrides,
     )
+    for note in import_notes:
+        warn(note)
     plan = plan_prepare(request)
     settings_note: list[str] = []
     settings_written: bool | None = None
@@ -131,12 +159,96 @@ def prepare_command(
         raise left_untouched_error(plan)
 
 
+def _concepts(given: tuple[str, ...], repeats: int, option: str) -> list[Concept]:
+    from kohya_orchestrator.config.concepts import parse_concept_arg
+
+    out = []
+    for text in given:
+        try:
+            out.append(parse_concept_arg(text, repeats))
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint=f"'{option}'") from None
+    return out
+
+
+def _request(
+    name: str,
+    images: tuple[str, ...],
+    dest: Path,
+    model: Path | None,
+    from_file: Path | None,
+    repeats: int | None,
+    trigger: str | None,
+    reg: tuple[str, ...],
+    reg_repeats: int | None,
+    class_prompt: str | None,
+    mode: str,
+    overrides: tuple[str, ...],
+) -> tuple[PrepareRequest, list[str]]:
+    """The request the options mean: the command line first, then the --from file."""
+    from kohya_orchestrator.config.concepts import Concept
+    from kohya_orchestrator.project.prepare import PrepareRequest
+
+    imported: dict[str, Any] = {}
+    notes: list[str] = []
+    if from_file is not None:
+        from kohya_orchestrator.project.gui_import import import_file
+
+        result = import_file(from_file)
+        if result.errors:
+            from kohya_orchestrator.errors import ConfigError
+
+            raise ConfigError(
+                f"The settings of {from_file} have errors; nothing was changed:",
+                result.errors,
+                f"See `kohya-orch import {from_file}`.",
+            )
+        imported = dict(result.document)
+        notes += [f"--from {from_file.name}: {row.line()}" for row in result.rows if row.warn]
+    train = _concepts(images, repeats or imported.get("repeats") or 7, "--images")
+    if not train and "images" in imported:
+        first = Concept(imported["images"], repeats or imported.get("repeats") or 7)
+        train = [first, *imported.get("concepts", [])]
+    if not train:
+        raise click.BadParameter(
+            "give --images DIR (or --from a file that names it).", param_hint="'--images'"
+        )
+    regs = _concepts(reg, reg_repeats or imported.get("reg_repeats") or 1, "--reg")
+    if not regs and "reg" in imported:
+        first = Concept(imported["reg"], reg_repeats or imported.get("reg_repeats") or 1)
+        regs = [first, *imported.get("reg_concepts", [])]
+    class_prompt = class_prompt or imported.get("class_prompt")
+    if regs and not class_prompt and not all(c.class_tokens for c in regs):
+        raise click.BadParameter("--reg needs --class-prompt.", param_hint="'--class-prompt'")
+    model = model or (Path(imported["model"]) if "model" in imported else None)
+    if model is None:
+        raise click.BadParameter("give --model FILE.safetensors.", param_hint="'--model'")
+    for key in ("images", "repeats", "concepts", "reg", "reg_repeats", "reg_concepts", "model"):
+        imported.pop(key, None)
+    request = PrepareRequest(
+        name=name,
+        images=Path(train[0].images),
+        dest=dest,
+        model=model,
+        repeats=train[0].repeats,
+        trigger=trigger or imported.pop("trigger", None) or name,
+        reg=Path(regs[0].images) if regs else None,
+        reg_repeats=regs[0].repeats if regs else 1,
+        class_prompt=regs[0].class_tokens or class_prompt if regs else class_prompt,
+        mode=mode,
+        overrides=overrides,
+        concepts=tuple(train[1:]),
+        reg_concepts=tuple(regs[1:]),
+        imported=imported or None,
+    )
+    return request, notes
+
+
 def _report(plan: PreparePlan, *, dry_run: bool, verbose: bool, written: bool | None) -> None:
-    concept = plan.dirs[0]
     click.echo(f"Model: {plan.request.model} ({plan.model_label})")
     verb = "Would prepare" if dry_run else "Prepared"
-    reg = f", {plan.dirs[3]}/ ({plan.reg_images} images)" if len(plan.dirs) > 3 else ""
-    click.echo(f"{verb} {plan.dest}: {concept}/ ({plan.images} images){reg}, model/, log/")
+    folders = ", ".join(f"{s.subdir}/ ({len(s.entries)} images)" for s in plan.sources)
+    click.echo(f"{verb} {plan.dest}: {folders}, model/, log/")
     mode = {"symlink": "symlinks", "hardlink": "hard links", "copy": "copies"}[plan.request.mode]
     if plan.changes:
         click.echo(
@@ -171,6 +283,10 @@ def _as_json(
         "model": str(plan.request.model),
         "model_family": plan.model_label,
         "image_dir": plan.dirs[0],
+        "folders": [
+            {"folder": s.subdir, "source": str(s.path), "images": len(s.entries), "reg": s.is_reg}
+            for s in plan.sources
+        ],
         "images": plan.images,
         "reg_images": plan.reg_images,
         "mode": plan.request.mode,

@@ -50,12 +50,14 @@ def _echo_table(results: Results) -> None:
         click.echo(f"No LoRA files in {model_dir} yet.")
         return
     click.echo(f"{results.name}: {len(results.files)} LoRA file(s) in {model_dir}")
-    click.echo(f"  {'epoch':>5}  {'steps':>6}  {'size':>10}  {'written':<16}  file")
+    click.echo(f"  {'epoch':>5}  {'steps':>6}  {'loss':>8}  {'size':>10}  {'written':<16}  file")
     for f in results.files:
         epoch = "?" if f.shown_epoch is None else str(f.shown_epoch)
         steps = "?" if f.steps is None else str(f.steps)
+        value = results.loss.get(f.shown_epoch or 0)
+        loss = "-" if value is None else f"{value:.4f}"
         click.echo(
-            f"  {epoch:>5}  {steps:>6}  {human_size(f.size):>10}  "
+            f"  {epoch:>5}  {steps:>6}  {loss:>8}  {human_size(f.size):>10}  "
             f"{_local_time(f.mtime):<16}  {f.path.name}"
         )
 
@@ -90,16 +92,19 @@ def _echo_xyz(plan: XyzPlan) -> None:
 
 @click.command("results")
 @_dest_argument
+@click.option("--plot", is_flag=True, help="Also draw the loss curve into DEST/compare/loss.png.")
 @verbose_option
 @json_option
 @handle_errors
-def results_command(dest: Path, verbose: bool, as_json: bool) -> None:
+def results_command(dest: Path, plot: bool, verbose: bool, as_json: bool) -> None:
     """Table of a run's LoRA files, checks against the settings, and the Forge S/R list.
 
     Reads only the safetensors headers in DEST/model/: each file's epoch, steps (ss_steps),
     size and time written, in the order sd-scripts saved them (the final, unnumbered file
-    last). Then lists what does not match kohya-orch.toml (rank, alpha, epochs, learning
-    rates, base model, output name) or looks wrong (missing epochs, files without
+    last), with the loss of each epoch from the TensorBoard logs in DEST/log. Then lists
+    what does not match the settings of the run that wrote each file (its run record in
+    DEST/runs/, else kohya-orch.toml: rank, alpha, epochs, learning rates, base model,
+    output name) or looks wrong (missing epochs, files without
     metadata, a resumed run's step count, files of another name), and prints the values
     to paste into Forge's X/Y/Z plot.
 
@@ -107,12 +112,20 @@ def results_command(dest: Path, verbose: bool, as_json: bool) -> None:
     Examples:
       kohya-orch results runs/yumoto_hakone
       kohya-orch results runs/yumoto_hakone --json
+      kohya-orch results runs/yumoto_hakone --plot
     """
     from kohya_orchestrator.errors import ResultsError
     from kohya_orchestrator.results.scan import scan_results
     from kohya_orchestrator.results.xyz import xyz_from_results
 
     results = scan_results(dest)
+    drawn = None
+    if plot:
+        from kohya_orchestrator.locking import folder_lock
+        from kohya_orchestrator.results.plot import write_loss_plot
+
+        with folder_lock(dest, "results --plot"):
+            drawn = write_loss_plot(results)
     try:
         plan: XyzPlan | None = xyz_from_results(results)
     except ResultsError:
@@ -120,6 +133,7 @@ def results_command(dest: Path, verbose: bool, as_json: bool) -> None:
     if as_json:
         doc = results.to_dict()
         doc["xyz"] = plan.to_dict() if plan else None
+        doc["plot"] = str(drawn) if drawn is not None else None
         echo_json(doc)
         return
     _echo_table(results)
@@ -127,6 +141,8 @@ def results_command(dest: Path, verbose: bool, as_json: bool) -> None:
     if plan is not None:
         click.echo("")
         _echo_xyz(plan)
+    if drawn is not None:
+        click.echo(f"\nLoss curve: {drawn}")
 
 
 @click.command("xyz")

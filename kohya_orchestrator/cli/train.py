@@ -23,8 +23,7 @@ if TYPE_CHECKING:
 
 
 @click.command("train")
-@click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
-@click.argument("extra", nargs=-1, type=click.UNPROCESSED, metavar="[-- SD_SCRIPTS_ARGS...]")
+@click.argument("args", nargs=-1, type=click.UNPROCESSED, metavar="DEST... [-- SD_SCRIPTS_ARGS...]")
 @click.option("--dry-run", is_flag=True, help="Print the command (and checks); run nothing.")
 @click.option("--smoke", is_flag=True, help="Two steps at 64x64 on a scratch copy, to test.")
 @click.option("--resume", is_flag=True, help="Continue from the newest *-state folder.")
@@ -43,12 +42,15 @@ if TYPE_CHECKING:
     help="The sd-scripts folder (else $KOHYA_SD_SCRIPTS, vendor/, ~/kohya_ss).",
 )
 @click.option("--python", "python", help="The Python of sd-scripts' environment.")
+@click.option(
+    "--stop-on-failure", is_flag=True, help="With several DESTs: stop at the first failed run."
+)
 @set_option("Override a setting for this run (repeatable).")
 @verbose_option
 @handle_errors
 def train(
-    dest: Path,
-    extra: tuple[str, ...],
+    args: tuple[str, ...],
+    stop_on_failure: bool,
     dry_run: bool,
     smoke: bool,
     resume: bool,
@@ -72,6 +74,10 @@ def train(
     code is the trainer's. Arguments after `--` go to the sd-scripts script. --dry-run
     prints the command, then any problem the checks found (exit 1 if there is one).
 
+    Several DESTs make a queue: every project is checked first, then they train one after
+    another; a failed run moves on to the next (--stop-on-failure stops), Ctrl-C stops
+    the current run and asks whether to go on, and a table of every run ends it.
+
     \b
     Examples:
       kohya-orch train ~/lora/hakone --dry-run
@@ -79,13 +85,15 @@ def train(
       kohya-orch train ~/lora/hakone --set epochs=10
       kohya-orch train ~/lora/hakone --resume
       kohya-orch train ~/lora/hakone --gpus 2 -- --max_train_steps 100
+      kohya-orch train ~/lora/hakone ~/lora/takeru ~/lora/misaki --stop-on-failure
     """
     from kohya_orchestrator.train.job import TrainRequest, run_train
 
     if smoke and resume:
         raise click.BadParameter("--smoke cannot be combined with --resume.", param_hint="--smoke")
+    dests, extra = split_dests(args)
     request = TrainRequest(
-        dest=dest,
+        dest=dests[0],
         extra=extra,
         dry_run=dry_run,
         smoke=smoke,
@@ -98,7 +106,19 @@ def train(
         python=python,
         overrides=overrides,
     )
-    outcome = run_train(request, _Events(), probe=_probe, stamp=_timestamp())
+    if len(dests) > 1:
+        from kohya_orchestrator.cli.queue import run_queue_command
+
+        run_queue_command(
+            request,
+            dests,
+            events=Events(),
+            probe=_probe,
+            stamp=_timestamp(),
+            stop_on_failure=stop_on_failure,
+        )
+        return
+    outcome = run_train(request, Events(), probe=_probe, stamp=_timestamp())
     if outcome.dry_run:
         for line in outcome.job.dry_run_lines():
             click.echo(line)
@@ -109,9 +129,37 @@ def train(
     raise click.exceptions.Exit(outcome.exit_code)
 
 
-class _Events:
-    """How a run's events are shown: notes and warnings on stderr, and the trainer's output
-    as the bytes it wrote (tqdm's carriage-return progress and any encoding pass through)."""
+def split_dests(args: tuple[str, ...]) -> tuple[list[Path], tuple[str, ...]]:
+    """DEST... then the sd-scripts arguments: the first argument starting with `-` (Click
+    has taken the `--` itself) begins those."""
+    dests: list[Path] = []
+    for i, arg in enumerate(args):
+        if arg.startswith("-"):
+            extra = tuple(args[i:])
+            break
+        dests.append(Path(arg))
+    else:
+        extra = ()
+    if not dests:
+        raise click.UsageError("Missing argument 'DEST...'.")
+    for dest in dests:
+        if dest.exists() and not dest.is_dir():
+            raise click.BadParameter(f"{dest} is not a folder.", param_hint="'DEST'")
+    return dests, extra
+
+
+class Events:
+    """How a run's events are shown: notes and warnings on stderr; the trainer's output as
+    the bytes it wrote (tqdm's carriage-return progress and any encoding pass through), or
+    on a terminal its lines with one status line (epoch, step / total, s/step, time left)
+    in place of tqdm's bar."""
+
+    def __init__(self, status: bool | None = None) -> None:
+        from kohya_orchestrator.train.progress import ProgressReader
+
+        self.status = sys.stdout.isatty() if status is None else status
+        self.reader = ProgressReader()
+        self.shown = False
 
     def note(self, text: str) -> None:
         click.echo(f"note: {text}", err=True)
@@ -124,7 +172,19 @@ class _Events:
 
     def output(self, chunk: bytes) -> None:
         stream = sys.stdout.buffer
-        stream.write(chunk)
+        if not self.status:
+            stream.write(chunk)
+            stream.flush()
+            return
+        lines, changed = self.reader.feed(chunk.decode("utf-8", errors="replace"))
+        clear = "\r\x1b[K" if self.shown else ""
+        out = "".join(f"{clear if i == 0 else ''}{line}\n" for i, line in enumerate(lines))
+        if lines:
+            self.shown = False
+        if changed or (lines and self.reader.progress.step is not None):
+            out += ("\r\x1b[K" if self.shown else "") + self.reader.progress.line()
+            self.shown = True
+        stream.write(out.encode("utf-8"))
         stream.flush()
 
 
@@ -221,4 +281,75 @@ def doctor(
         raise click.exceptions.Exit(1)
 
 
-COMMANDS: list[click.Command] = [train, doctor]
+@click.command("queue")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--stop-on-failure", is_flag=True, help="Stop at the first failed run.")
+@click.option("--dry-run", is_flag=True, help="Check every project and print the commands.")
+@click.option("--smoke", is_flag=True, help="A smoke run of each project instead.")
+@click.option("--resume", is_flag=True, help="Continue each from its newest *-state folder.")
+@click.option("--force", is_flag=True, help="Train even if it overwrites an earlier run.")
+@click.option(
+    "--sd-scripts",
+    "sd_scripts",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The sd-scripts folder (else $KOHYA_SD_SCRIPTS, vendor/, ~/kohya_ss).",
+)
+@click.option("--python", "python", help="The Python of sd-scripts' environment.")
+@set_option("Override a setting for every run (repeatable).")
+@verbose_option
+@handle_errors
+def queue_command(
+    file: Path,
+    stop_on_failure: bool,
+    dry_run: bool,
+    smoke: bool,
+    resume: bool,
+    force: bool,
+    sd_scripts: Path | None,
+    python: str | None,
+    overrides: tuple[str, ...],
+    verbose: bool,
+) -> None:
+    """Train the projects listed in FILE (one DEST per line), one after another.
+
+    The same as `kohya-orch train DEST1 DEST2 ...`: every project's preflight runs first,
+    so all problems are known before the first hour; then each trains with its own log
+    and run record. A failed run moves on to the next (--stop-on-failure stops); Ctrl-C
+    stops the current run and asks whether to go on. A table of every run's exit, time
+    and LoRA files ends it. Lines starting with # are comments; relative paths are taken
+    from FILE's folder.
+
+    \b
+    Examples:
+      kohya-orch queue tonight.txt
+      kohya-orch queue tonight.txt --dry-run
+    """
+    from kohya_orchestrator.train.job import TrainRequest
+    from kohya_orchestrator.train.queue import read_queue_file
+
+    if smoke and resume:
+        raise click.BadParameter("--smoke cannot be combined with --resume.", param_hint="--smoke")
+    dests = read_queue_file(file)
+    request = TrainRequest(
+        dest=dests[0],
+        dry_run=dry_run,
+        smoke=smoke,
+        resume=resume,
+        force=force,
+        sd_scripts=sd_scripts,
+        python=python,
+        overrides=overrides,
+    )
+    from kohya_orchestrator.cli.queue import run_queue_command
+
+    run_queue_command(
+        request,
+        dests,
+        events=Events(),
+        probe=_probe,
+        stamp=_timestamp(),
+        stop_on_failure=stop_on_failure,
+    )
+
+
+COMMANDS: list[click.Command] = [train, queue_command, doctor]

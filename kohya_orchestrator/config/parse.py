@@ -13,8 +13,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from kohya_orchestrator.config.concepts import coerce_concepts
 from kohya_orchestrator.config.schema import ALIASES, SPEC_BY_KEY
-from kohya_orchestrator.config.spec import Spec, parse_resolution
+from kohya_orchestrator.config.spec import AS_IS, FLAG, Spec, parse_resolution
 from kohya_orchestrator.config.tomlquote import toml_value
 from kohya_orchestrator.errors import SettingsError
 from kohya_orchestrator.units import decimal_comma
@@ -23,7 +24,7 @@ SD_SCRIPTS_TABLE = "sd_scripts"
 # `0,000025`: the decimal comma the user writes. Bare in TOML it is a syntax error, so the
 # file reader quotes the value of `key = 1,5` lines, which no valid TOML contains, and the
 # setting's kind decides: a number reads it as 1.5, `resolution = 768,768` as "768,768".
-_COMMA_LINE = re.compile(r"^(\s*[A-Za-z0-9_-]+\s*=\s*)([+-]?\d+\s*,\s*\d+)(\s*(?:#.*)?)$")
+_COMMA_LINE = re.compile(r"^(\s*[A-Za-z0-9_.-]+\s*=\s*)([+-]?\d+\s*,\s*\d+)(\s*(?:#.*)?)$")
 # sd-scripts option types that read `1,5` as the number 1.5 ([sd_scripts] keys).
 _NUMBER_TYPES = {"float", "int_or_float"}
 _TRUE = {"true", "yes", "on", "1"}
@@ -32,6 +33,9 @@ _FALSE = {"false", "no", "off", "0"}
 
 def did_you_mean(key: str) -> str:
     if key in ALIASES:
+        spec = SPEC_BY_KEY[ALIASES[key]]
+        if spec.render == FLAG and key in (spec.choices or ()):
+            return f" (did you mean {spec.key} = {fmt(key)}?)"
         return f" (did you mean {ALIASES[key]!r}?)"
     close = difflib.get_close_matches(key, list(SPEC_BY_KEY), n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
@@ -49,6 +53,8 @@ def _coerce(spec: Spec, value: Any, *, from_cli: bool) -> tuple[Any, str | None]
     kind = spec.kind
     if from_cli and isinstance(value, str):
         value = _cli_scalar(kind, value)
+    if kind == "concepts":
+        return coerce_concepts(value)
     if kind == "bool":
         if isinstance(value, bool):
             return value, None
@@ -91,6 +97,12 @@ def _coerce(spec: Spec, value: Any, *, from_cli: bool) -> tuple[Any, str | None]
     return result, None
 
 
+def coerce_setting(spec: Spec, value: Any, *, text: bool) -> tuple[Any, str | None]:
+    """A value converted to a setting's kind: (value, None) or (None, what is wrong and the
+    fix); `text` reads a string the way --set does (`768,768`, `0,000025`, `yes`)."""
+    return _coerce(spec, value, from_cli=text)
+
+
 def _cli_scalar(kind: str, text: str) -> Any:
     """A --set value read as the setting's kind: `768,768`, `0,000025`, `yes`, `cosine`."""
     raw = text.strip()
@@ -107,6 +119,8 @@ def _cli_scalar(kind: str, text: str) -> Any:
             return float(raw)
         except ValueError:
             return raw
+    if kind == "concepts":
+        return _toml_scalar(raw)
     if raw[:1] in {'"', "'"}:
         parsed = _toml_scalar(raw)
         if isinstance(parsed, str):
@@ -151,6 +165,48 @@ def split_override(item: str) -> tuple[str, str] | None:
     return (key, raw) if sep and key else None
 
 
+def _shadowed() -> dict[str, str]:
+    """sd-scripts keys a setting renders to (and the settings' own names) -> the setting."""
+    found = {spec.key: spec.key for spec in SPEC_BY_KEY.values()}
+    for spec in SPEC_BY_KEY.values():
+        if spec.arg:
+            found.setdefault(spec.arg, spec.key)
+        if spec.render == FLAG:
+            found |= {choice: spec.key for choice in spec.choices or ()}
+    return found
+
+
+# A raw key that is one of our settings is refused, not applied: `plan`, `xyz`, the notes
+# and `results` all follow the setting, so a raw network_dim would train one rank while
+# everything else speaks of another.
+SHADOWED = _shadowed()
+
+
+def shadow_problem(key: str, value: Any, *, from_cli: bool) -> str | None:
+    """Why a raw [sd_scripts] key is refused (it is a setting, or what one renders to)."""
+    setting = SHADOWED.get(key)
+    if setting is None:
+        return None
+    spec = SPEC_BY_KEY[setting]
+    if spec.render == FLAG and key != setting:
+        shown = fmt(key)
+    elif key == setting or (spec.arg == key and spec.render == AS_IS):
+        shown = fmt(value)
+    else:
+        shown = "..."
+    what = (
+        f"'{key}' is a kohya-orch setting, not an sd-scripts key"
+        if key == setting
+        else f"'{key}' is what the setting '{setting}' renders to"
+    )
+    if from_cli:
+        return f"sd_scripts.{key}: {what}; use --set {setting}={shown.strip(chr(34))} instead"
+    return (
+        f"[sd_scripts] {key}: {what}; set `{setting} = {shown}` at the top level instead "
+        "(above any [table] line)"
+    )
+
+
 def parse_overrides(overrides: Sequence[str]) -> tuple[dict[str, Any], list[str]]:
     """`--set` strings -> ({key: raw value}, problems). `sd_scripts.KEY=V` sets a raw key."""
     values: dict[str, Any] = {}
@@ -170,8 +226,45 @@ def parse_overrides(overrides: Sequence[str]) -> tuple[dict[str, Any], list[str]
     return values, problems
 
 
-def read_settings_file(path: Path) -> dict[str, Any]:
-    """The raw TOML document of a settings file (decimal commas accepted)."""
+_ASSIGNMENT = re.compile(r"^\s*([A-Za-z0-9_.-]+)\s*=")
+
+
+def _last_wins(text: str, name: str, notes: list[str] | None) -> str:
+    """A top-level key written twice: the later line wins (the earlier is commented out), as
+    a line appended to the file is meant to. Only one-line values; TOML reports the rest."""
+    lines = text.split("\n")
+    seen: dict[str, int] = {}
+    for i, line in enumerate(lines):
+        if line.lstrip().startswith("["):
+            break  # a table begins: its keys are not top-level keys
+        match = _ASSIGNMENT.match(line)
+        if match is None:
+            continue
+        key = match.group(1)
+        earlier = seen.get(key)
+        seen[key] = i
+        if earlier is None or not _one_line_value(lines[earlier]):
+            continue
+        lines[earlier] = "# " + lines[earlier]
+        if notes is not None:
+            notes.append(
+                f"{key} is set twice in {name} (lines {earlier + 1} and {i + 1}): the later "
+                "line wins; delete the other to silence this note."
+            )
+    return "\n".join(lines)
+
+
+def _one_line_value(line: str) -> bool:
+    try:
+        tomllib.loads(line)
+    except tomllib.TOMLDecodeError:
+        return False
+    return True
+
+
+def read_settings_file(path: Path, notes: list[str] | None = None) -> dict[str, Any]:
+    """The raw TOML document of a settings file (decimal commas accepted; a key written
+    twice: the later line wins, with a note appended to `notes`)."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -183,6 +276,7 @@ def read_settings_file(path: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise SettingsError(f"Cannot read the settings file {path}: {exc}", []) from None
     text = "\n".join(_COMMA_LINE.sub(r'\1"\2"\3', line) for line in text.split("\n"))
+    text = _last_wins(text, path.name, notes)
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -205,7 +299,10 @@ def collect(
                 problems.append(f"{source}: {key} must be a table ([{SD_SCRIPTS_TABLE}])")
                 continue
             for sub, sub_value in value.items():
-                if isinstance(sub_value, Mapping):
+                shadow = shadow_problem(sub, sub_value, from_cli=from_cli)
+                if shadow is not None:
+                    problems.append(f"{source}: {shadow}")
+                elif isinstance(sub_value, Mapping):
                     problems.append(
                         f"{source}: [{SD_SCRIPTS_TABLE}] {sub} is a table; sd-scripts reads "
                         "only plain keys there"

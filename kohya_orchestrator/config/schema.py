@@ -10,10 +10,12 @@ over `Spec.arg`), the names people carry over from the kohya_ss GUI or sd-script
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kohya_orchestrator.config.concepts import Concept
 from kohya_orchestrator.config.profiles import DEFAULT_PROFILE, PROFILES
 from kohya_orchestrator.config.spec import (
     CLIP_SKIP,
@@ -29,6 +31,9 @@ from kohya_orchestrator.config.spec import (
     spec_of,
 )
 from kohya_orchestrator.sdscripts.choices import SAMPLERS, SCHEDULERS, is_scheduler
+
+# The sample-prompt presets: each is the template sample_prompts<_preset>.txt.j2.
+SAMPLE_PRESETS = ("neutral", "pony")
 
 
 @dataclass
@@ -97,6 +102,24 @@ class Settings:
         arg=None,
         example="1boy, man, male focus, male, solo",
     )
+    concepts: Sequence[Concept] | None = setting(
+        "project",
+        "more image folders (the GUI's concepts), each img/<repeats>_<class_tokens>",
+        kind="concepts",
+        optional=True,
+        arg=None,
+        gui=None,
+        example=[Concept("/path/to/more_images", 3, "hakone_casual")],
+    )
+    reg_concepts: Sequence[Concept] | None = setting(
+        "project",
+        "more regularisation folders, each reg/<repeats>_<class_tokens>",
+        kind="concepts",
+        optional=True,
+        arg=None,
+        gui=None,
+        example=[Concept("/path/to/more_reg_images", 1, "1girl, woman")],
+    )
     profile: str = setting(
         "project",
         f"machine profile: {', '.join(PROFILES)} (sets the machine values below)",
@@ -117,30 +140,19 @@ class Settings:
         "dataset", "buckets: mixed aspect ratios without cropping", True, gui="enable_bucket"
     )
     bucket_reso_steps: int = setting(
-        "dataset",
-        "bucket size step (SDXL needs a multiple of 32)",
-        64,
-        minimum=8,
+        "dataset", "bucket size step (SDXL needs a multiple of 32)", 64, minimum=8
     )
     min_bucket_reso: int = setting(
-        "dataset",
-        "smallest bucket side (default: half the resolution)",
-        optional=True,
-        minimum=64,
+        "dataset", "smallest bucket side (default: half the resolution)", optional=True, minimum=64
     )
     max_bucket_reso: int = setting(
-        "dataset",
-        "largest bucket side (default: twice the resolution)",
-        optional=True,
-        minimum=64,
+        "dataset", "largest bucket side (default: twice the resolution)", optional=True, minimum=64
     )
     caption_extension: str = setting(
         "dataset", "caption files next to the images", ".txt", gui="caption_extension"
     )
     shuffle_caption: bool = setting(
-        "dataset",
-        "shuffle caption tags (the first keep_tokens stay)",
-        True,
+        "dataset", "shuffle caption tags (the first keep_tokens stay)", True
     )
     keep_tokens: int = setting(
         "dataset",
@@ -174,10 +186,7 @@ class Settings:
         gui="train_batch_size",
     )
     gradient_accumulation_steps: int = setting(
-        "training",
-        "raise to emulate a bigger batch",
-        1,
-        minimum=1,
+        "training", "raise to emulate a bigger batch", 1, minimum=1
     )
     learning_rate: float = setting(
         "training",
@@ -234,7 +243,10 @@ class Settings:
         "training", "fixed seed: the same settings give the same run", 42, minimum=0, gui="seed"
     )
     save_state: bool = setting(
-        "training", "also save resumable state folders (large)", False, gui="save_state"
+        "training", "resumable state, so Ctrl-C loses at most one epoch (train --resume)", True
+    )
+    save_last_n_epochs_state: int = setting(
+        "training", "state folders kept: the last N saved epochs (0 = all; each is large)", 1
     )
     clip_skip: int = setting(
         "training",
@@ -273,30 +285,19 @@ class Settings:
         arg="optimizer_type",
     )
     gradient_checkpointing: bool = setting(
-        "machine",
-        "saves memory, costs some speed",
-        profile=True,
+        "machine", "saves memory, costs some speed", profile=True
     )
     cache_latents: bool = setting(
-        "machine",
-        "encode images once (saves memory and time)",
-        profile=True,
+        "machine", "encode images once (saves memory and time)", profile=True
     )
     cache_latents_to_disk: bool = setting(
-        "machine",
-        "keep the cached latents between runs",
-        profile=True,
+        "machine", "keep the cached latents between runs", profile=True
     )
     max_data_loader_n_workers: int = setting(
-        "machine",
-        "data loader processes",
-        minimum=0,
-        profile=True,
+        "machine", "data loader processes", minimum=0, profile=True
     )
     persistent_data_loader_workers: bool = setting(
-        "machine",
-        "keep workers between epochs",
-        profile=True,
+        "machine", "keep workers between epochs", profile=True
     )
     # -- sampling
     sample_every_n_epochs: int = setting(
@@ -323,6 +324,14 @@ class Settings:
     sample_seed: int = setting(
         "sampling", "seed of the first prompt (+1 per prompt)", 1234, minimum=0, arg=None, gui=None
     )
+    sample_prompts_preset: str = setting(
+        "sampling",
+        "neutral, or pony: Pony's score tags before the trigger and the class prompt",
+        "neutral",
+        choices=SAMPLE_PRESETS,
+        arg=None,
+        gui=None,
+    )
     sample_size: str = setting(
         "sampling",
         "sample image size (default: the resolution)",
@@ -344,6 +353,17 @@ class Settings:
     def sampling(self) -> bool:
         """True when sample images are generated during training."""
         return self.sample_every_n_epochs > 0
+
+    @property
+    def train_concepts(self) -> list[Concept]:
+        """Every training image folder: `images` / `repeats` first, then `concepts`."""
+        return [Concept(self.images, self.repeats), *(self.concepts or [])]
+
+    @property
+    def reg_concept_list(self) -> list[Concept]:
+        """Every regularisation folder: `reg` / `reg_repeats` first, then `reg_concepts`."""
+        first = [Concept(self.reg, self.reg_repeats or 1)] if self.reg else []
+        return [*first, *(self.reg_concepts or [])]
 
     @property
     def width_height(self) -> tuple[int, int]:

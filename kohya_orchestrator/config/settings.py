@@ -62,8 +62,11 @@ def load_settings(layout: Layout, overrides: Sequence[str] = ()) -> Settings:
     collected and raised at once as SettingsError.
     """
     path = layout.settings_file
-    doc = read_settings_file(path)
-    return resolve_settings(doc, overrides, source=str(path), path=path)
+    file_notes: list[str] = []
+    doc = read_settings_file(path, file_notes)
+    settings = resolve_settings(doc, overrides, source=str(path), path=path)
+    settings.notes[:0] = file_notes
+    return settings
 
 
 def resolve_settings(
@@ -103,10 +106,14 @@ def resolve_settings(
         raise SettingsError(
             f"{count} problem{'s' if count != 1 else ''} in the settings:",
             problems,
-            "Fix them in kohya-orch.toml or in the --set values.",
+            "Fix them in kohya-orch.toml or in the --set values; `kohya-orch settings` lists "
+            "every setting with its kohya_ss GUI name.",
         )
     given = {key for key, origin in origins.items() if origin in ("file", "--set")}
     notes = _derive(merged, origins, given)
+    # Where each raw key came from, for messages that name their source.
+    origins |= {f"{SD_SCRIPTS_TABLE}.{k}": "file" for k in file_raw}
+    origins |= {f"{SD_SCRIPTS_TABLE}.{k}": "--set" for k in set_raw}
     return Settings(
         **merged, sd_scripts={**file_raw, **set_raw}, origins=origins, notes=notes, path=path
     )

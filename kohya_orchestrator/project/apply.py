@@ -98,6 +98,9 @@ def _apply(plan: PreparePlan, step: _Step) -> InitialSettings:
         reg=Path(os.path.realpath(request.reg)) if request.reg is not None else None,
         reg_repeats=request.reg_repeats if request.reg is not None else None,
         class_prompt=request.class_prompt,
+        concepts=[s.concept for s in plan.sources if not s.is_reg][1:],
+        reg_concepts=[s.concept for s in plan.sources if s.is_reg][1:],
+        imported=request.imported,
         overrides=request.overrides,
     )
     manifest = dict(plan.manifest) | plan.refresh

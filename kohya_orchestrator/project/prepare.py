@@ -19,18 +19,24 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from kohya_orchestrator.config.concepts import Concept
 from kohya_orchestrator.dataset.names import fold_name, validate_file_prefix
 from kohya_orchestrator.dataset.rename import require_no_pending_rename
-from kohya_orchestrator.dataset.scan import ImageEntry, scan_folder
-from kohya_orchestrator.errors import DatasetError, LayoutError
+from kohya_orchestrator.dataset.scan import ImageEntry
+from kohya_orchestrator.errors import LayoutError
 from kohya_orchestrator.fsutil import atomic_write_text
 from kohya_orchestrator.layout import Layout
+from kohya_orchestrator.project.prepare_concepts import check_folders, is_inside
 
+if TYPE_CHECKING:
+    from kohya_orchestrator.project.prepare_concepts import SourceFolder
+
+__all__ = ["check_folders"]
 MANIFEST_NAME = ".kohya-orch-prepare.json"
 MODES = ("symlink", "hardlink", "copy")
 CAPTION_SUFFIXES = (".txt", ".caption")
@@ -51,6 +57,11 @@ class PrepareRequest:
     class_prompt: str | None = None
     mode: str = "symlink"
     overrides: tuple[str, ...] = ()
+    # More concepts (the first is images/repeats, reg/reg_repeats), and settings imported
+    # with --from (under the command line's own values).
+    concepts: tuple[Concept, ...] = ()
+    reg_concepts: tuple[Concept, ...] = ()
+    imported: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -81,6 +92,7 @@ class PreparePlan:
     images: int = 0
     reg_images: int = 0
     layout: Layout | None = None
+    sources: list[SourceFolder] = field(default_factory=list)
     # Files the apply step left alone: they appeared in DEST, or were changed there,
     # between the plan and the apply.
     skipped: list[str] = field(default_factory=list)
@@ -88,29 +100,6 @@ class PreparePlan:
     @property
     def changes(self) -> int:
         return len(self.add) + len(self.replace) + len(self.remove)
-
-
-def _inside(child: Path, parent: Path) -> bool:
-    return child == parent or parent in child.parents
-
-
-def check_folders(images: Path, dest: Path, reg: Path | None) -> None:
-    """Refuse DEST inside a source folder or a source folder inside DEST (symlinks resolved)."""
-    real_dest = dest.resolve()
-    for what, folder in (("images", images), ("regularisation", reg)):
-        if folder is None:
-            continue
-        real = folder.resolve()
-        if _inside(real_dest, real):
-            raise LayoutError(
-                f"DEST {dest} is inside the {what} folder {folder}.",
-                "Choose a DEST outside the image folder, e.g. next to it.",
-            )
-        if _inside(real, real_dest):
-            raise LayoutError(
-                f"The {what} folder {folder} is inside DEST {dest}.",
-                "Keep the source images outside DEST; prepare links them in.",
-            )
 
 
 def _links(folder: Path, subdir: str, entries: list[ImageEntry], mode: str) -> list[Link]:
@@ -241,6 +230,7 @@ def unchanged(target: Path, record: dict[str, Any]) -> bool:
 def plan_prepare(request: PrepareRequest) -> PreparePlan:
     """Check everything and compute the sync; reads the sources and DEST, writes nothing."""
     from kohya_orchestrator.config.settings import resolve_settings
+    from kohya_orchestrator.project.prepare_concepts import source_folders
     from kohya_orchestrator.sdscripts.checkpoint import require_trainable
 
     validate_file_prefix(request.name, what="name")
@@ -250,39 +240,35 @@ def plan_prepare(request: PrepareRequest) -> PreparePlan:
         validate_file_prefix(request.class_prompt or "", what="class prompt")
     model = require_trainable(request.model)
     dest = Path(os.path.abspath(request.dest))
-    images = Path(os.path.realpath(request.images))
-    reg = Path(os.path.realpath(request.reg)) if request.reg is not None else None
-    entries = scan_folder(images)
-    if not entries:
-        raise DatasetError(
-            f"No images in {request.images}.",
-            "Images are files ending in .webp, .jpg, .jpeg or .png (any case).",
-        )
-    check_folders(images, dest, reg)
-    resolve_settings(_settings_values(request, images, reg), request.overrides, source="prepare")
-    require_no_pending_rename(images, "prepare")
+    train = [Concept(str(request.images), request.repeats), *request.concepts]
+    reg = [Concept(str(request.reg), request.reg_repeats)] if request.reg is not None else []
+    sources = source_folders(
+        train, [*reg, *request.reg_concepts], dest, request.name, request.class_prompt
+    )
+    resolve_settings(settings_values(request, sources), request.overrides, source="prepare")
+    for source in sources:
+        require_no_pending_rename(source.path, "prepare")
 
     layout = Layout(dest)
-    concept = layout.concept_dir(request.repeats, request.name).relative_to(dest).as_posix()
-    desired = _links(images, concept, entries, request.mode)
-    warnings = caption_warnings(entries, request.trigger or request.name, concept)
-    dirs = [concept, "model", "log"]
-    reg_entries: list[ImageEntry] = []
-    if reg is not None:
-        reg_entries = scan_folder(reg)
-        if not reg_entries:
-            raise DatasetError(f"No images in the regularisation folder {request.reg}.")
-        reg_sub = layout.reg_concept_dir(request.reg_repeats, request.class_prompt or "")
-        reg_rel = reg_sub.relative_to(dest).as_posix()
-        desired += _links(reg, reg_rel, reg_entries, request.mode)
-        dirs.append(reg_rel)
+    desired: list[Link] = []
+    warnings: list[str] = []
+    several = len([s for s in sources if not s.is_reg]) > 1
+    for source in sources:
+        desired += _links(source.path, source.subdir, source.entries, request.mode)
+        if not source.is_reg:
+            found = caption_warnings(source.entries, request.trigger or request.name, source.subdir)
+            warnings += [f"{source.subdir}: {w}" if several else w for w in found]
+    dirs = [sources[0].subdir, "model", "log", *(s.subdir for s in sources[1:])]
     _check_dest_dirs(dest, dirs)
     desired = _one_source_per_target(desired, dest)
 
     manifest = read_manifest(dest)
     plan = PreparePlan(request, dest, dirs, [], [], [], 0, desired, manifest, warnings)
     plan.layout = layout
-    plan.model_label, plan.images, plan.reg_images = model.label, len(entries), len(reg_entries)
+    plan.sources = sources
+    plan.model_label = model.label
+    plan.images = sum(len(s.entries) for s in sources if not s.is_reg)
+    plan.reg_images = sum(len(s.entries) for s in sources if s.is_reg)
     problems = _diff(plan)
     if problems:
         from kohya_orchestrator.errors import PlanConflictError
@@ -358,16 +344,25 @@ def _diff(plan: PreparePlan) -> list[str]:
     return problems
 
 
-def _settings_values(request: PrepareRequest, images: Path, reg: Path | None) -> dict[str, Any]:
-    values: dict[str, Any] = {
+def settings_values(request: PrepareRequest, sources: list[SourceFolder]) -> dict[str, Any]:
+    """The settings prepare writes (and checks first): the imported file's under the
+    command line's values."""
+    train = [s for s in sources if not s.is_reg]
+    reg = [s for s in sources if s.is_reg]
+    values: dict[str, Any] = dict(request.imported or {})
+    values |= {
         "name": request.name,
         "trigger": request.trigger or request.name,
-        "images": str(images),
+        "images": str(train[0].path),
         "model": str(Path(os.path.abspath(request.model))),
         "repeats": request.repeats,
     }
-    if reg is not None:
-        values.update(reg=str(reg), reg_repeats=request.reg_repeats)
+    if len(train) > 1:
+        values["concepts"] = [s.concept for s in train[1:]]
+    if reg:
+        values.update(reg=str(reg[0].path), reg_repeats=reg[0].repeats)
+    if len(reg) > 1:
+        values["reg_concepts"] = [s.concept for s in reg[1:]]
     if request.class_prompt is not None:
         values["class_prompt"] = request.class_prompt
     return values
@@ -378,7 +373,7 @@ def _check_dest_dirs(dest: Path, dirs: Sequence[str]) -> None:
     real_dest = dest.resolve()
     for rel in ("img", "reg", *dirs):
         path = dest / rel
-        if os.path.lexists(path) and not _inside(path.resolve(), real_dest / rel):
+        if os.path.lexists(path) and not is_inside(path.resolve(), real_dest / rel):
             raise LayoutError(
                 f"{path} leads outside DEST (to {path.resolve()}).",
                 "prepare writes only inside DEST; replace that link with a folder.",

@@ -14,14 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kohya_orchestrator.config.schema import SETTING_FOR_ARG, Settings
+from kohya_orchestrator.config.schema import ALIASES, SETTING_FOR_ARG, SPEC_BY_KEY, Settings
 from kohya_orchestrator.config.settings import load_settings
 from kohya_orchestrator.config.templates import Rendered, TemplateInfo, TrackingDict, render
 from kohya_orchestrator.config.tomlquote import toml_key, toml_value
 from kohya_orchestrator.errors import ConfigError, TemplateError
 from kohya_orchestrator.layout import Layout
 from kohya_orchestrator.lint.linter import lint
-from kohya_orchestrator.lint.report import LintReport
+from kohya_orchestrator.lint.report import LintReport, Problem
 from kohya_orchestrator.project.args import build_args
 from kohya_orchestrator.sdscripts.checkpoint import ModelInfo, require_trainable
 from kohya_orchestrator.sdscripts.contract import Contract, Flattened, flatten
@@ -29,6 +29,13 @@ from kohya_orchestrator.sdscripts.facts import FactsChoice, choose_facts
 from kohya_orchestrator.sdscripts.trainers import trainer
 
 SAMPLE_PROMPTS_TEMPLATE = "sample_prompts.txt.j2"
+
+
+def sample_prompts_template(settings: Settings) -> str:
+    """The sample prompts' template: sample_prompts.txt.j2 for the neutral preset, else
+    sample_prompts_<preset>.txt.j2 (`sample_prompts_preset = "pony"`)."""
+    preset = settings.sample_prompts_preset
+    return SAMPLE_PROMPTS_TEMPLATE if preset == "neutral" else f"sample_prompts_{preset}.txt.j2"
 
 
 @dataclass
@@ -197,7 +204,7 @@ def build_config(
     sample_info = None
     if settings.sampling:
         sample = render(
-            SAMPLE_PROMPTS_TEMPLATE,
+            sample_prompts_template(settings),
             _context(settings, model, script, TrackingDict(args_plain)),
             dest=dest,
             templates_dir=templates_dir,
@@ -224,16 +231,23 @@ def build_config(
 
 
 def _folder_notes(settings: Settings, layout: Layout) -> list[str]:
-    """sd-scripts reads repeats from the folder name: say so when it and the settings differ."""
-    concept = layout.concept_dir(settings.repeats, settings.name)
-    if not layout.img_dir.is_dir() or concept.is_dir():
+    """sd-scripts reads repeats from the folder name: say so when it and the settings differ
+    (for every concept)."""
+    if not layout.img_dir.is_dir():
         return []
     found = sorted(p.name for p in layout.img_dir.iterdir() if p.is_dir())
-    return [
-        f"repeats = {settings.repeats} but there is no {concept.relative_to(layout.dest)} "
-        f"(found: {', '.join(found) or 'nothing'}); sd-scripts takes the repeats from the "
-        "folder name, so run `kohya-orch prepare` again to apply the settings."
-    ]
+    notes = []
+    for i, c in enumerate(settings.train_concepts):
+        concept = layout.img_dir / c.folder_name(settings.name)
+        if concept.is_dir():
+            continue
+        what = f"repeats = {c.repeats}" if i == 0 else f"the concept {c.images} ({c.repeats})"
+        notes.append(
+            f"{what} but there is no {concept.relative_to(layout.dest)} "
+            f"(found: {', '.join(found) or 'nothing'}); sd-scripts takes the repeats from the "
+            "folder name, so run `kohya-orch prepare` again to apply the settings."
+        )
+    return notes
 
 
 def _require_options(args: Mapping[str, Any], settings: Settings, contract: Contract) -> None:
@@ -277,17 +291,46 @@ def _lint(
 
 
 def problem_lines(rendered: RenderedConfig) -> list[str]:
-    """The lint errors, each saying which setting (or [sd_scripts] key) to change."""
+    """The lint errors, each saying which setting (or raw key) to change, and where it
+    came from: --set, the settings file, the profile or the default."""
+    return settings_problem_sources(rendered.report.errors, rendered.settings)
+
+
+def settings_problem_sources(problems: Sequence[Problem], settings: Settings) -> list[str]:
+    """Each problem's text with the source of the value it is about."""
     lines = []
-    raw = rendered.settings.sd_scripts
-    for problem in rendered.report.errors:
+    for problem in problems:
         text = problem.render()
-        if problem.key in raw:
-            text += f"\n    (from [sd_scripts] {problem.key} in kohya-orch.toml)"
-        elif problem.key in SETTING_FOR_ARG:
-            text += f"\n    (setting {SETTING_FOR_ARG[problem.key]!r} in kohya-orch.toml)"
+        source = value_source(problem.key, settings)
+        if source:
+            text += f"\n    ({source})"
         lines.append(text)
     return lines
+
+
+def value_source(key: str, settings: Settings) -> str | None:
+    """Where the value of sd-scripts key `key` comes from, in words."""
+    raw_origin = settings.origins.get(f"sd_scripts.{key}")
+    if key in settings.sd_scripts:
+        where = (
+            f"from --set sd_scripts.{key}"
+            if raw_origin == "--set"
+            else f"from sd_scripts.{key} in kohya-orch.toml"
+        )
+        meant = ALIASES.get(key)
+        return f"{where}; kohya-orch's setting for it is {meant!r}" if meant else where
+    setting = SETTING_FOR_ARG.get(key) or (key if key in SPEC_BY_KEY else None)
+    if setting is None:
+        return None
+    origin = settings.origins.get(setting)
+    where = {
+        "--set": "from --set",
+        "file": "in kohya-orch.toml",
+        "profile": f"from the profile {settings.profile!r}",
+        "default": "its default",
+        "derived": "derived from the other settings",
+    }.get(origin or "", "in kohya-orch.toml")
+    return f"setting {setting!r}, {where}"
 
 
 def refuse_errors(rendered: RenderedConfig, outcome: str = "") -> None:

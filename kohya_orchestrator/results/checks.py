@@ -25,7 +25,7 @@ from kohya_orchestrator.sdscripts.epochs import epoch_of_stem, planned_lora_stem
 
 
 def check_files(
-    files: list[LoraFile], name: str | None, settings: RunSettings | None
+    files: list[LoraFile], name: str | None, settings: RunSettings | None, *, compare: bool = True
 ) -> list[Finding]:
     """Everything that looks wrong in one run's files (pure: works on what was read)."""
     out: list[Finding] = []
@@ -61,7 +61,7 @@ def check_files(
     out.extend(_check_sessions(files))
     out.extend(_check_steps(files))
     out.extend(_check_epochs(files, name, settings))
-    if settings is not None:
+    if settings is not None and compare:
         out.extend(compare_settings(files, settings))
     return out
 

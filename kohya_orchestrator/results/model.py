@@ -97,6 +97,8 @@ class Results:
     others: list[Path] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     settings: RunSettings | None = None
+    # Loss per epoch from the TensorBoard logs in DEST/log (empty without logs).
+    loss: dict[int, float] = field(default_factory=dict)
 
     @property
     def stems(self) -> list[str]:
@@ -106,7 +108,9 @@ class Results:
         return {
             "dest": str(self.dest),
             "name": self.name,
-            "files": [f.to_dict() for f in self.files],
+            "files": [
+                {**f.to_dict(), "loss": self.loss.get(f.shown_epoch or 0)} for f in self.files
+            ],
             "other_files": [p.name for p in self.others],
             "findings": [f.to_dict() for f in self.findings],
             "settings_compared": self.settings is not None,

@@ -48,21 +48,9 @@ def load_run_settings(layout: Layout) -> RunSettings | None:
     if not layout.settings_file.is_file():
         return None
     from kohya_orchestrator.config.settings import load_settings
+    from kohya_orchestrator.results.runs import run_settings_of
 
-    s = load_settings(layout)
-    return RunSettings(
-        name=s.name,
-        epochs=s.epochs,
-        save_every=s.save_every_n_epochs,
-        network_dim=s.network_dim,
-        network_alpha=s.network_alpha,
-        learning_rate=s.learning_rate,
-        unet_lr=s.unet_lr,
-        text_encoder_lr=s.text_encoder_lr,
-        model=str(s.model) if s.model else None,
-        trigger=s.trigger,
-        clip_skip=s.clip_skip,
-    )
+    return run_settings_of(load_settings(layout).values())
 
 
 def read_lora_files(
@@ -146,7 +134,8 @@ def scan_results(dest: Path, settings: RunSettings | None = None) -> Results:
     results = Results(dest, name, mine, others, findings, settings)
     if not files and not read_problems:
         findings.append(Finding("note", f"no LoRA files in {layout.model_dir} yet"))
-    findings.extend(check_files(mine, name, settings))
+    findings.extend(_checks(layout, mine, name, settings))
+    results.loss = _loss(layout, findings)
     if settings is not None and not mine and others:
         names = sorted({f.name for f in files if f.name != name})
         findings.append(
@@ -165,3 +154,43 @@ def scan_results(dest: Path, settings: RunSettings | None = None) -> Results:
         )
         findings.append(Finding("note", f"{path.name}: {what}, not part of the {name} epochs"))
     return results
+
+
+def _checks(
+    layout: Layout, files: list[LoraFile], name: str | None, settings: RunSettings | None
+) -> list[Finding]:
+    """The checks of the files; each file's settings compared with those of the run that
+    wrote it (its run record), and a note where that run's differ from today's."""
+    from kohya_orchestrator.results.checks import compare_settings
+    from kohya_orchestrator.results.runs import differs_note, recorded_runs, writer_of
+
+    writers = writer_of(recorded_runs(layout))
+    mine = [writers.get(f.path.name) for f in files]
+    newest = next((run for run in reversed(mine) if run is not None), None)
+    run_settings = newest.settings if newest is not None else settings
+    out = check_files(files, name, run_settings, compare=False)
+    groups: dict[str | None, list[LoraFile]] = {}
+    for f, run in zip(files, mine, strict=True):
+        groups.setdefault(run.stamp if run else None, []).append(f)
+    by_stamp = {run.stamp: run for run in mine if run is not None}
+    for stamp, group in groups.items():
+        run = by_stamp.get(stamp) if stamp else None
+        wanted = run.settings if run is not None else settings
+        if wanted is not None:
+            out.extend(compare_settings(group, wanted))
+        if run is not None and settings is not None:
+            note = differs_note([f.path.name for f in group], run, settings)
+            if note:
+                out.append(Finding("note", note))
+    return out
+
+
+def _loss(layout: Layout, findings: list[Finding]) -> dict[int, float]:
+    """The loss per epoch from DEST/log (a note when the logs cannot be read)."""
+    from kohya_orchestrator.results.loss import LossUnavailable, read_loss
+
+    try:
+        return read_loss(layout.log_dir).per_epoch
+    except LossUnavailable as exc:
+        findings.append(Finding("note", f"no loss column: {layout.log_dir} has logs; {exc}"))
+        return {}

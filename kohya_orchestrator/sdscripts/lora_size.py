@@ -68,6 +68,7 @@ class DiskEstimate:
     lora_files: int
     states: int
     latents: int
+    state_folders: int = 0  # the state folders left at the end (save_state)
 
     @property
     def total(self) -> int:
@@ -84,10 +85,25 @@ def estimate_disk(
     rank = args.get("network_dim")
     rank = rank if isinstance(rank, int) and not isinstance(rank, bool) and rank > 0 else 4
     one = lora_file_bytes(family, rank, args)
-    states = state_bytes(family, rank, args) * files if args.get("save_state") else 0
+    folders = state_folders(args, files)
+    states = state_bytes(family, rank, args) * folders
     latents = (
         latent_cache_bytes(buckets, bool(args.get("flip_aug")))
         if args.get("cache_latents_to_disk")
         else 0
     )
-    return DiskEstimate(one, one * files, states, latents)
+    return DiskEstimate(one, one * files, states, latents, folders)
+
+
+def state_folders(args: Mapping[str, Any], files: int) -> int:
+    """The state folders a run leaves: one per saved epoch but the last, each removed once
+    `save_last_n_epochs_state` newer ones exist (else `save_last_n_epochs`, as sd-scripts
+    falls back), plus the final `<name>-state` (train_util.save_and_remove_state_on_epoch_end,
+    save_state_on_train_end)."""
+    if not args.get("save_state") or files < 1:
+        return 0
+    keep = args.get("save_last_n_epochs_state") or args.get("save_last_n_epochs")
+    numbered = files - 1
+    if isinstance(keep, int) and not isinstance(keep, bool) and keep > 0:
+        numbered = min(numbered, keep)
+    return numbered + 1

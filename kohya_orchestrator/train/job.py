@@ -204,6 +204,11 @@ def run_train(
     if request.dry_run:
         # The command is shown either way; a run that could not start is still an error.
         return TrainOutcome(job, dry_run=True)
+    return execute_job(job, events)
+
+
+def execute_job(job: TrainJob, events: TrainEvents) -> TrainOutcome:
+    """Write the config (or the smoke project), launch, record: a planned job, run."""
     if job.smoke is not None:
         from kohya_orchestrator.train.smoke import apply_smoke
 
@@ -230,6 +235,9 @@ def _launch(job: TrainJob, config_text: str, events: TrainEvents) -> TrainOutcom
     layout, values, spec, smoke = job.layout, job.values, job.spec, job.smoke
     model_dir = smoke.layout.model_dir if smoke else Path(str(values["output_dir"]))
     data_dir = Path(str(values.get("train_data_dir") or layout.img_dir))
+    caption_ext = str(values.get("caption_extension") or ".caption")
+    reg_dir = values.get("reg_data_dir")
+    reg = {"reg_dataset": dataset_manifest(Path(str(reg_dir)), caption_ext)} if reg_dir else {}
     record = RunRecord(
         path=layout.runs_dir / (f"{job.stamp}-smoke.json" if smoke else f"{job.stamp}.json"),
         kind="smoke" if smoke else "train",
@@ -241,8 +249,9 @@ def _launch(job: TrainJob, config_text: str, events: TrainEvents) -> TrainOutcom
         settings=job.rendered.settings.values(),
         probe=job.report.probe.as_dict() if job.report.probe else None,
         sd_scripts_commit=job.report.commit,
-        dataset=dataset_manifest(data_dir, str(values.get("caption_extension") or ".caption")),
+        dataset=dataset_manifest(data_dir, caption_ext),
         started=time.time(),
+        extra=reg,
     )
     record.write()
     before = snapshot_loras(model_dir)
@@ -253,13 +262,16 @@ def _launch(job: TrainJob, config_text: str, events: TrainEvents) -> TrainOutcom
     if result.interrupts:
         extra["interrupted"] = result.interrupts
     summary: list[str] = []
-    if smoke is not None:
-        from kohya_orchestrator.train.smoke import summarize_smoke
+    from kohya_orchestrator.train.smoke import seconds_per_step, summarize_smoke
 
+    # Every run records the last rate tqdm printed: `plan` estimates the next run from it.
+    extra["seconds_per_step"] = seconds_per_step(result.tail)
+    if smoke is not None:
         found = summarize_smoke(result.tail, result.peak_rss_bytes, model_dir)
-        extra["seconds_per_step"] = found.seconds_per_step
         summary = found.lines()
     record.finish(exit_code=result.exit_code, ended=result.ended, loras=loras, **extra)
+    if smoke is not None and result.returncode == 0:
+        summary.append(_full_run_line(job))
     outcome = TrainOutcome(
         job,
         exit_code=result.exit_code if result.returncode != 0 else 0,
@@ -276,6 +288,20 @@ def _launch(job: TrainJob, config_text: str, events: TrainEvents) -> TrainOutcom
         diagnosis = diagnose_log(result.log_path)
         outcome.cause = diagnosis.line() if diagnosis is not None else None
     return outcome
+
+
+def _full_run_line(job: TrainJob) -> str:
+    """`full run: about 1h05m (...)`: the project's steps at the rate measured here."""
+    from kohya_orchestrator.errors import OrchError
+    from kohya_orchestrator.train.estimate import estimate_duration
+    from kohya_orchestrator.train.steps import count_steps
+
+    try:
+        total = count_steps(job.values, script=job.rendered.script).total_steps
+    except OrchError:
+        return "full run: unknown (the steps cannot be counted; see `kohya-orch plan`)"
+    found = estimate_duration(job.layout, total, job.values)
+    return f"full run ({total} steps): {found['text'] if found else 'unknown'}"
 
 
 def _not_found(given: Path | None) -> Path:

@@ -140,8 +140,16 @@ def _check_model(report: PreflightReport, values: Mapping[str, Any], script: str
             f"{raw} is {info.label}, which {wanted} trains, but the config is for {script}.",
         )
         return info.family
-    report.add("model", "ok", f"{Path(str(raw)).name}: {info.label}")
+    report.add("model", "ok", f"{Path(str(raw)).name}: {info.label}{_stand_in(Path(str(raw)))}")
     return info.family
+
+
+def _stand_in(path: Path) -> str:
+    """`(a stand-in: ...)` for a checkpoint kohya-orch's demo or tests made, else ""."""
+    from kohya_orchestrator.sdscripts.safetensors_header import read_header
+
+    note = read_header(path).metadata.get("kohya_orch_note")
+    return f" ({note})" if note else ""
 
 
 def _truncated(path: Path) -> str | None:

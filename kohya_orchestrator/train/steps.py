@@ -78,6 +78,10 @@ class StepCount:
     reg_images: int = 0
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    state_folders: int = 0
+    state_bytes: int = 0
+    # The full run's expected duration (train/estimate.py), for a project folder.
+    duration: dict[str, Any] | None = None
     # Which sd-scripts facts the rendered config was checked against (a project's plan).
     facts: str | None = None
 
@@ -268,8 +272,6 @@ def count_steps(
     family = family_of(args, script)
     _int(args, "network_dim", 4)
     disk = estimate_disk(args, family, len(stems), [(b.width, b.height, b.images) for b in buckets])
-    if args.get("save_state"):
-        notes.append("save_state: each state folder holds the weights and optimizer state")
 
     if total > MANY_STEPS:
         warnings.append(f"total steps {total} is more than {MANY_STEPS:,}: a very long run")
@@ -329,6 +331,8 @@ def count_steps(
         reg_images=reg_total,
         warnings=warnings,
         notes=notes,
+        state_folders=disk.state_folders,
+        state_bytes=disk.states,
     )
 
 
@@ -389,4 +393,7 @@ def count_project(
     )
     count.facts = rendered.report.facts
     count.warnings[:0] = [w.render() for w in rendered.report.warnings if not w.key]
+    from kohya_orchestrator.train.estimate import estimate_duration
+
+    count.duration = estimate_duration(layout, count.total_steps, rendered.flat)
     return count

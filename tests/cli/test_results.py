@@ -43,10 +43,12 @@ def test_results(runner: CliRunner, tmp_path: Path) -> None:
     assert result.exit_code == 0
     assert result.output == (
         f"yumoto_hakone: 3 LoRA file(s) in {tmp_path / 'model'}\n"
-        "  epoch   steps        size  written           file\n"
-        "      1      42     2.2 KiB  2025-11-23 22:10  yumoto_hakone-000001.safetensors\n"
-        "      2      84     2.2 KiB  2025-11-23 22:20  yumoto_hakone-000002.safetensors\n"
-        "      3     126     2.2 KiB  2025-11-23 22:30  yumoto_hakone.safetensors\n"
+        "  epoch   steps      loss        size  written           file\n"
+        "      1      42         -     2.2 KiB  2025-11-23 22:10  "
+        "yumoto_hakone-000001.safetensors\n"
+        "      2      84         -     2.2 KiB  2025-11-23 22:20  "
+        "yumoto_hakone-000002.safetensors\n"
+        "      3     126         -     2.2 KiB  2025-11-23 22:30  yumoto_hakone.safetensors\n"
         "\n"
         "Checks:\n"
         "  warning: network_dim: the settings say 32, the files say 16 (all files)\n"

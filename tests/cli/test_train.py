@@ -318,6 +318,22 @@ def test_resume_continues_from_newest_state(
 
 
 @needs_accelerate
+def test_state_of_the_last_epoch_is_kept_by_default(
+    runner: CliRunner, project: Path, sd_scripts: Path
+) -> None:
+    # Ctrl-C loses at most one epoch: save_state is on, and only the last epoch's state
+    # (and the final one) is kept, as sd-scripts' save_last_n_epochs_state = 1 does.
+    base = [str(project), "--sd-scripts", str(sd_scripts), "--python", sys.executable]
+    result = train(runner, *base)
+    assert result.exit_code == 0, result.output
+    states = sorted(p.name for p in (project / "model").glob("*-state"))
+    assert states == ["hakone-000002-state", "hakone-state"]
+    config = (project / "config.toml").read_text()
+    assert "save_state = true" in config
+    assert "save_last_n_epochs_state = 1" in config
+
+
+@needs_accelerate
 def test_smoke_run(runner: CliRunner, project: Path, sd_scripts: Path) -> None:
     result = runner.invoke(
         cli,
@@ -349,6 +365,11 @@ def test_smoke_run(runner: CliRunner, project: Path, sd_scripts: Path) -> None:
     assert "sample_every_n_epochs" not in config
     assert "  time per step: 0.40 s" in result.stdout
     assert "  LoRA written: smoke.safetensors" in result.stdout
+    notes = [ln for ln in result.stderr.splitlines() if ln.startswith(("note: ", "warning: "))]
+    assert notes and len(notes) == len(set(notes))  # each note once per command
+    [full] = [ln for ln in result.stdout.splitlines() if ln.startswith("  full run (")]
+    assert full.startswith("  full run (12 steps): at least 5s (0.40 s/step of the smoke run ")
+    assert full.endswith("-smoke at 64x64, batch 1; a full-size step is slower)")
     assert not (project / "model" / "hakone.safetensors").exists()
     assert not (project / "config.toml").exists()
     [record] = list((project / "runs").glob("*-smoke.json"))
@@ -482,11 +503,11 @@ def test_lint_errors_stop_train_and_name_the_setting(
         "--sd-scripts",
         str(sd_scripts),
         "--set",
-        "sd_scripts.optimizer_type=Nope",
+        "optimizer=Nope",
     )
     assert result.exit_code == 1
     assert result.stderr.startswith("Error: The rendered config has errors; nothing was run:\n")
-    assert "(from [sd_scripts] optimizer_type in kohya-orch.toml)" in result.stderr
+    assert "(setting 'optimizer', from --set)" in result.stderr
 
 
 def test_the_layout_is_built_once_per_command(

@@ -161,11 +161,12 @@ def test_bare_comma_value_is_read_by_the_settings_kind(tmp_path: Path) -> None:
     # `768,768` is a size, not 768.768; in [sd_scripts] only a float option reads `0,5` as 0.5.
     text = initial_settings_text(**BASE).replace('resolution = "512,512"', "resolution = 768,768")
     assert "resolution = 768,768" in text
-    text += "max_grad_norm = 0,5\nlr_warmup_steps = 0,1  # ratio\nlog_prefix = 1,5\n"
+    text += "sd_scripts.max_grad_norm = 0,5\nsd_scripts.scale_weight_norms = 0,1  # x\n"
+    text += "sd_scripts.log_prefix = 1,5\n"
     (tmp_path / "kohya-orch.toml").write_text(text)
     s = load_settings(Layout(tmp_path))
     assert s.resolution == "768,768"
-    assert s.sd_scripts == {"max_grad_norm": 0.5, "lr_warmup_steps": 0.1, "log_prefix": "1,5"}
+    assert s.sd_scripts == {"max_grad_norm": 0.5, "scale_weight_norms": 0.1, "log_prefix": "1,5"}
     s = load_settings(
         Layout(tmp_path),
         ("resolution=640,640", "sd_scripts.max_grad_norm=0,25", "sd_scripts.log_prefix=2,5"),
@@ -231,7 +232,8 @@ def test_all_problems_at_once() -> None:
         '  - --set: batch_size = "x" must be a whole number (without quotes)\n'
         '  - --set: shuffle_caption = "maybe" must be true or false (without quotes)\n'
         "  - --set: unknown setting 'optimzer' (did you mean 'optimizer'?)\n"
-        "  hint: Fix them in kohya-orch.toml or in the --set values."
+        "  hint: Fix them in kohya-orch.toml or in the --set values; `kohya-orch settings` lists "
+        "every setting with its kohya_ss GUI name."
     )
 
 
@@ -242,7 +244,8 @@ def test_types_in_the_file() -> None:
         '  - settings: flip_aug = "true" must be true or false (without quotes)\n'
         "  - settings: repeats = 0 must be at least 1\n"
         '  - settings: profile = "mac" must be one of apple-silicon, cuda, cpu\n'
-        "  hint: Fix them in kohya-orch.toml or in the --set values."
+        "  hint: Fix them in kohya-orch.toml or in the --set values; `kohya-orch settings` lists "
+        "every setting with its kohya_ss GUI name."
     )
 
 
@@ -272,7 +275,8 @@ def test_bad_set_syntax() -> None:
     assert _error(("epochs",)) == (
         "1 problem in the settings:\n"
         "  - --set 'epochs': expected KEY=VALUE, e.g. --set epochs=10\n"
-        "  hint: Fix them in kohya-orch.toml or in the --set values."
+        "  hint: Fix them in kohya-orch.toml or in the --set values; `kohya-orch settings` lists "
+        "every setting with its kohya_ss GUI name."
     )
 
 
@@ -315,7 +319,9 @@ def test_initial_file_with_reg_and_overrides(tmp_path: Path) -> None:
     text = (tmp_path / "kohya-orch.toml").read_text()
     assert "epochs = 10  # passes over the dataset" in text
     assert "learning_rate = 0.0001  # base learning rate" in text
-    assert text.endswith("[sd_scripts]\nmax_grad_norm = 1.0\n")
+    assert text.endswith(
+        'sd_scripts.network_args = ["conv_dim=4"]\nsd_scripts.max_grad_norm = 1.0\n'
+    )
     s = load_settings(Layout(tmp_path))
     assert (s.reg, s.reg_repeats, s.class_prompt, s.epochs) == ("/data/reg", 2, "1boy, man", 10)
 
@@ -373,7 +379,9 @@ def test_hostile_strings_round_trip_in_the_settings_file(tmp_path: Path, value: 
     text = (tmp_path / "kohya-orch.toml").read_text()
     doc = tomllib.loads(text)
     assert doc == toml.loads(text)
-    benign = initial_settings_text(**BASE, reg="r", reg_repeats=1, class_prompt="c")
+    benign = initial_settings_text(
+        **BASE, reg="r", reg_repeats=1, class_prompt="c", sd_scripts={"training_comment": "c"}
+    )
     assert set(doc) == set(tomllib.loads(benign))
     s = load_settings(Layout(tmp_path))
     assert (s.name, s.trigger, s.class_prompt) == (named,) * 3
@@ -391,12 +399,14 @@ def test_name_trigger_and_class_prompt_that_cannot_be_used_are_refused_at_once()
         'it contains characters not allowed in file names on Windows or macOS (").\n'
         "  - --set: The trigger 'a\\nb' contains a line break.\n"
         "  - settings: Invalid class prompt '1boy/man': it contains a path separator ('/').\n"
-        "  hint: Fix them in kohya-orch.toml or in the --set values."
+        "  hint: Fix them in kohya-orch.toml or in the --set values; `kohya-orch settings` lists "
+        "every setting with its kohya_ss GUI name."
     )
     assert _error((), **{**BASE, "trigger": "hero\x07"}) == (
         "1 problem in the settings:\n"
         "  - settings: The trigger 'hero\\x07' contains the control character U+0007 (BEL).\n"
-        "  hint: Fix them in kohya-orch.toml or in the --set values."
+        "  hint: Fix them in kohya-orch.toml or in the --set values; `kohya-orch settings` lists "
+        "every setting with its kohya_ss GUI name."
     )
     with pytest.raises(SettingsError):
         write_initial_settings(Layout(Path("/nonexistent")), **{**BASE, "name": "a/b"})

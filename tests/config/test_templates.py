@@ -25,7 +25,12 @@ from kohya_orchestrator.config.templates import (
 from kohya_orchestrator.config.tomlquote import TomlValueError, toml_value
 from kohya_orchestrator.errors import TemplateError
 
-SHIPPED = ["sample_prompts.txt.j2", "sd15_lora.toml.j2", "sdxl_lora.toml.j2"]
+SHIPPED = [
+    "sample_prompts.txt.j2",
+    "sample_prompts_pony.txt.j2",
+    "sd15_lora.toml.j2",
+    "sdxl_lora.toml.j2",
+]
 
 
 @pytest.fixture(autouse=True)
@@ -127,6 +132,7 @@ def test_search_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         ("sdxl_lora.toml.j2", "--templates-dir", True),
         ("sdxl_lora.toml.j2", "project", False),
         ("sample_prompts.txt.j2", "packaged", True),
+        ("sample_prompts_pony.txt.j2", "packaged", True),
         ("sd15_lora.toml.j2", "packaged", True),
         ("sdxl_lora.toml.j2", "packaged", False),
     ]
@@ -150,7 +156,8 @@ def test_missing_layers_and_names(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     with pytest.raises(TemplateError) as err:
         find_template("sdxl.toml.j2")
     assert err.value.hint == (
-        "Available: sample_prompts.txt.j2, sd15_lora.toml.j2, sdxl_lora.toml.j2; "
+        "Available: sample_prompts.txt.j2, sample_prompts_pony.txt.j2, sd15_lora.toml.j2, "
+        "sdxl_lora.toml.j2; "
         "see `kohya-orch templates ls`."
     )
 

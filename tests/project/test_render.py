@@ -154,7 +154,7 @@ def test_set_and_raw_sd_scripts_keys(tmp_path: Path) -> None:
     dest = make_project(tmp_path, overrides=("sd_scripts.noise_offset=0.05",))
     rendered = build_config(
         Layout.at(dest),
-        ("learning_rate=0,0001", "sd_scripts.max_grad_norm=1,0", "sd_scripts.seed=7"),
+        ("learning_rate=0,0001", "sd_scripts.max_grad_norm=1,0", "seed=7"),
     )
     v = rendered.flat
     assert (v["learning_rate"], v["noise_offset"], v["max_grad_norm"], v["seed"]) == (
@@ -321,6 +321,31 @@ def test_sampling_writes_prompts(tmp_path: Path) -> None:
     assert seeds == ["1234", "1235", "1236"]
 
 
+def test_the_pony_preset_puts_the_score_tags_before_the_trigger_and_class(
+    tmp_path: Path,
+) -> None:
+    dest = make_project(
+        tmp_path,
+        trigger="yumoto_hakone, glasses",
+        class_prompt="1boy, man",
+        overrides=("sample_every_n_epochs=1", "sample_prompts_preset=pony"),
+    )
+    rendered = build_config(Layout.at(dest))
+    assert rendered.sample_template is not None
+    assert rendered.sample_template.name == "sample_prompts_pony.txt.j2"
+    assert rendered.sample_prompts is not None
+    lines = [ln for ln in rendered.sample_prompts.splitlines() if ln and not ln.startswith("#")]
+    assert lines[0] == (
+        "score_9, score_8_up, score_7_up, source_anime, rating_safe, yumoto_hakone, glasses, "
+        "1boy, man, portrait, upper body, looking at viewer, simple background --d 1234 --w 512 "
+        "--h 512 --s 28 --l 7.0 --n score_4, score_5, score_6, lowres, bad anatomy, bad hands, "
+        "blurry, jpeg artifacts, watermark, text, nsfw"
+    )
+    neutral = build_config(Layout.at(dest), ("sample_prompts_preset=neutral",))
+    assert neutral.sample_prompts is not None
+    assert "score_9" not in neutral.sample_prompts  # the neutral default stays the default
+
+
 def test_sampling_refuses_a_trigger_that_breaks_prompt_lines(tmp_path: Path) -> None:
     dest = make_project(tmp_path, trigger="x --n evil", overrides=("sample_every_n_epochs=1",))
     with pytest.raises(TemplateError) as err:
@@ -340,7 +365,7 @@ def test_write_config_refuses_lint_errors(tmp_path: Path) -> None:
     assert err.value.problems == [
         "'epoch' is a kohya_ss GUI name, not an sd-scripts option: sd-scripts ignores it\n"
         "    hint: use max_train_epochs = 3\n"
-        "    (from [sd_scripts] epoch in kohya-orch.toml)"
+        "    (from --set sd_scripts.epoch; kohya-orch's setting for it is 'epochs')"
     ]
     assert not (dest / "config.toml").exists()
 
@@ -391,7 +416,8 @@ def test_cli_config_errors(runner: CliRunner, tmp_path: Path) -> None:
     assert result.stderr == (
         "Error: 1 problem in the settings:\n"
         "  - --set: unknown setting 'epoch' (did you mean 'epochs'?)\n"
-        "  hint: Fix them in kohya-orch.toml or in the --set values.\n"
+        "  hint: Fix them in kohya-orch.toml or in the --set values; `kohya-orch settings` lists "
+        "every setting with its kohya_ss GUI name.\n"
     )
     result = runner.invoke(cli, ["config", str(dest), "--set", "epochs"])
     assert result.exit_code == 2
@@ -405,7 +431,7 @@ def test_cli_config_errors(runner: CliRunner, tmp_path: Path) -> None:
         "Error: The rendered config has errors; nothing was written:\n"
         "  - 'epoch' is a kohya_ss GUI name, not an sd-scripts option: sd-scripts ignores it\n"
         "    hint: use max_train_epochs = 3\n"
-        "    (from [sd_scripts] epoch in kohya-orch.toml)\n"
+        "    (from --set sd_scripts.epoch; kohya-orch's setting for it is 'epochs')\n"
         "  hint: Fix the settings (kohya-orch.toml or --set) or the template.\n"
     )
 
@@ -418,7 +444,7 @@ def test_cli_dry_run_names_the_setting(runner: CliRunner, tmp_path: Path) -> Non
         "Error: The rendered config has errors:\n"
         "  - 'optimizer_type' = \"AdamW8bit\" needs bitsandbytes, which is NVIDIA-only\n"
         '    hint: use optimizer_type = "AdamW" (profile apple-silicon)\n'
-        "    (setting 'optimizer' in kohya-orch.toml)\n"
+        "    (setting 'optimizer', from --set)\n"
         "  hint: Fix the settings (kohya-orch.toml or --set) or the template.\n"
     )
     assert not (dest / "config.toml").exists()
@@ -442,12 +468,13 @@ def test_cli_templates_ls_and_cp(runner: CliRunner, tmp_path: Path) -> None:
     assert rows == [
         ("sdxl_lora.toml.j2", "project", True),
         ("sample_prompts.txt.j2", "packaged", True),
+        ("sample_prompts_pony.txt.j2", "packaged", True),
         ("sd15_lora.toml.j2", "packaged", True),
         ("sdxl_lora.toml.j2", "packaged", False),
     ]
     result = runner.invoke(cli, ["templates", "ls"], catch_exceptions=False)
     assert result.output.splitlines()[0].split() == ["NAME", "LAYER", "PATH"]
-    assert len(result.output.splitlines()) == 4
+    assert len(result.output.splitlines()) == 5
     # the project copy is what config renders now
     target.write_text(target.read_text().replace("# --- Network", "# --- Network (mine)"))
     assert "# --- Network (mine)" in build_config(Layout.at(dest)).text

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from kohya_orchestrator.cli import cli
 from kohya_orchestrator.config.profiles import PROFILES
 from kohya_orchestrator.layout import Layout
-from kohya_orchestrator.lint.linter import lint
+from kohya_orchestrator.lint.linter import lint, lint_file
 from kohya_orchestrator.project.render import build_config
 from kohya_orchestrator.sdscripts.checkout import sd_scripts_commit
 from kohya_orchestrator.sdscripts.contract import load_contract
@@ -100,14 +100,21 @@ def test_commands_choose_v0_9_1_and_render_a_number(runner: CliRunner, tmp_path:
 
 
 def test_a_list_is_refused_by_the_facts_of_v0_9_1(tmp_path: Path) -> None:
+    # A raw [sd_scripts] text_encoder_lr is refused in a project (it is a setting), so the
+    # list is written into a config file of its own and linted with each commit's facts.
     sd = fake_checkout(tmp_path / "sd-scripts", V091, real_parser=False)
-    dest = make_project(tmp_path, "sdxl", ("sd_scripts.text_encoder_lr=[1e-5, 2e-5]",))
-    rendered = build_config(Layout.at(dest), sd_scripts=sd)
-    assert [p.message for p in rendered.report.errors] == [
+    dest = make_project(tmp_path, "sdxl")
+    config = build_config(Layout.at(dest)).text.replace(
+        "text_encoder_lr = 2.5e-05", "text_encoder_lr = [1e-5, 2e-5]"
+    )
+    assert "text_encoder_lr = [1e-5, 2e-5]" in config
+    path = tmp_path / "config.toml"
+    path.write_text(config)
+    report = lint_file(path, sd_scripts=sd, check_files=False)
+    assert [p.message for p in report.errors] == [
         "'text_encoder_lr' must be a number, not a list ([1e-05, 2e-05])"
     ]
-    newest = build_config(Layout.at(dest))
-    assert newest.report.errors == []
+    assert lint_file(path, check_files=False).errors == []
 
 
 def test_an_unknown_commit_warns_and_names_the_fix(runner: CliRunner, tmp_path: Path) -> None:

@@ -463,14 +463,14 @@ def test_plan_project_uses_the_rendered_settings(tmp_path: Path, runner: CliRunn
 def test_plan_project_refuses_a_config_with_lint_errors(tmp_path: Path, runner: CliRunner) -> None:
     # `config` would refuse to write this config: `plan` must not plan it as if it could run.
     dest = _project(tmp_path)
-    result = runner.invoke(cli, ["plan", str(dest), "--set", "sd_scripts.optimizer_type=Nope"])
+    result = runner.invoke(cli, ["plan", str(dest), "--set", "optimizer=Nope"])
     assert result.exit_code == 1
     assert result.output == (
         "Error: The rendered config has errors; there is nothing to plan:\n"
         "  - 'optimizer_type' = \"Nope\" is not an optimizer sd-scripts knows: it stops with an "
         "AttributeError after loading the model\n"
         '    hint: use "AdamW" or a module.Class path\n'
-        "    (from [sd_scripts] optimizer_type in kohya-orch.toml)\n"
+        "    (setting 'optimizer', from --set)\n"
         "  hint: Fix the settings (kohya-orch.toml or --set) or the template.\n"
     )
 
