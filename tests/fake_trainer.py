@@ -6,7 +6,8 @@ and the final `<name>.safetensors` into output_dir (real safetensors files with 
 and `<name>-<epoch>-state/` folders with save_state. FAKE_TRAINER_MODE tells it what to do:
   ok (default) | fail:<key> (print the real error text of a known failure, exit 1) |
   crash (an unknown traceback) | hang (wait until SIGINT, then stop cleanly with 130) |
-  stubborn (ignore SIGINT; only SIGTERM/SIGKILL end it) | exit:<code>
+  stubborn (ignore SIGINT, printing 'ignoring SIGINT'; only SIGTERM/SIGKILL end it) |
+  exit:<code>
 FAKE_TRAINER_MODES: a JSON object {output_name: mode}, a mode per run (a queue).
 FAKE_TRAINER_PIDFILE: write our pid there (so tests can check the process really ended).
 """
@@ -192,7 +193,9 @@ def main() -> int:
         return int(mode.split(":", 1)[1])
     if mode in ("hang", "stubborn"):
         if mode == "stubborn":
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            # Ignores Ctrl-C, but says it got one: the test then knows the first Ctrl-C was
+            # forwarded before it sends the second (two sent at once would merge into one).
+            signal.signal(signal.SIGINT, lambda *_: print("ignoring SIGINT", flush=True))
         try:
             print("ready", flush=True)
             while True:

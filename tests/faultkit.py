@@ -211,9 +211,11 @@ def timed(argv: Sequence[str]) -> float:
     return elapsed
 
 
-def kill_after(argv: Sequence[str], delay: float) -> Killed:
+def kill_after(argv: Sequence[str], delay: float, env: dict[str, str] | None = None) -> Killed:
     """Start `argv`, SIGKILL it `delay` seconds later (unless it finished), wait for it."""
-    proc = subprocess.Popen(list(argv), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        list(argv), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
+    )
     try:
         proc.wait(timeout=delay)
         return Killed(delay, False, proc.returncode)
@@ -378,4 +380,64 @@ def checkpoint(path: Path) -> Path:
         "model.diffusion_model.input_blocks.0.0.weight",
     )
     save_file({k: np.zeros((2, 2), dtype=np.float16) for k in keys}, str(path))
+    return path
+
+
+def dead_pid() -> int:
+    """The pid of a process that has exited (and been reaped)."""
+    proc = subprocess.Popen([PYTHON, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def killed_run_leftovers(
+    folder: Path, *names: str, command: str = "caption", token: str = "0123456789ab"
+) -> list[Path]:
+    """What a run SIGKILLed while it held `folder`'s lock leaves: the lock file with its
+    record (pid, command, token, the folders of its temps) and its temps `names`."""
+    import json
+
+    from kohya_orchestrator.fsutil import session_temp_prefix
+    from kohya_orchestrator.locking import LOCK_NAME
+
+    temps = [folder / f"{session_temp_prefix(token)}{i}-{name}" for i, name in enumerate(names)]
+    for temp in temps:
+        temp.write_bytes(b"partial")
+    record = {
+        "pid": dead_pid(),
+        "command": command,
+        "since": int(time.time()),
+        "token": token,
+        "folders": [str(folder.resolve())],
+    }
+    (folder / LOCK_NAME).write_text(json.dumps(record), encoding="utf-8")
+    return temps
+
+
+_SD_PYTHON = r'''#!PYTHON
+"""A stand-in for sd-scripts' Python: answers kohya-orch's probe as a CPU torch setup
+would, and runs the training script given after `-m accelerate.commands.launch ...`
+directly (no accelerate in between)."""
+import json, os, runpy, sys
+
+args = sys.argv[1:]
+if args[:1] == ["-c"] and "KOHYA_ORCH_PROBE" in args[1]:
+    probe = {"python": sys.version.split()[0], "executable": sys.executable,
+             "machine": "x86_64", "system": "Linux", "errors": {}, "torch": "2.13.0",
+             "cuda": False, "gpu_count": 0, "gpus": [], "mps": False, "device": "cpu",
+             "torchvision": "0.28.0", "accelerate": "1.15.0", "missing": []}
+    print("KOHYA_ORCH_PROBE " + json.dumps(probe))
+    sys.exit(0)
+script = next((n for n, a in enumerate(args) if a.endswith(".py")), None)
+if script is None:
+    os.execv(sys.executable, [sys.executable, *args])
+sys.argv = args[script:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+'''
+
+
+def fake_sd_python(path: Path) -> Path:
+    """Write the stand-in for sd-scripts' Python (see `_SD_PYTHON`) and return it."""
+    path.write_text(_SD_PYTHON.replace("PYTHON", PYTHON, 1), encoding="utf-8")
+    path.chmod(0o755)
     return path

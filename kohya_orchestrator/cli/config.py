@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -56,17 +57,25 @@ def config_command(
     from kohya_orchestrator.project.render import build_config, refuse_errors, write_config
 
     layout = Layout.at(dest)
-    rendered = build_config(layout, overrides, templates_dir, sd_scripts=sd_scripts, python=python)
-    click.echo(f"note: checked against {rendered.report.facts}", err=True)
-    for note in rendered.notes:
-        click.echo(f"note: {note}", err=True)
-    for problem in rendered.report.warnings:
-        warn(problem.render())
-    if dry_run:
-        click.echo(rendered.text, nl=False)
-        refuse_errors(rendered)
-        return
-    path = write_config(rendered, layout)
+    with contextlib.ExitStack() as stack:
+        if not dry_run:
+            from kohya_orchestrator.locking import folder_lock
+
+            # Rendered under the lock too: what is written is what the settings say now.
+            stack.enter_context(folder_lock(layout.dest, "config"))
+        rendered = build_config(
+            layout, overrides, templates_dir, sd_scripts=sd_scripts, python=python
+        )
+        click.echo(f"note: checked against {rendered.report.facts}", err=True)
+        for note in rendered.notes:
+            click.echo(f"note: {note}", err=True)
+        for problem in rendered.report.warnings:
+            warn(problem.render())
+        if dry_run:
+            click.echo(rendered.text, nl=False)
+            refuse_errors(rendered)
+            return
+        path = write_config(rendered, layout)
     template = rendered.template
     click.echo(
         f"Wrote {path} ({rendered.model.label}: {rendered.script}; "

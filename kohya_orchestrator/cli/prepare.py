@@ -123,8 +123,7 @@ def prepare_command(
       kohya-orch prepare yumoto_hakone --images imgs --dest train --model sdxl.safetensors \\
           --reg reg_imgs --reg-repeats 1 --class-prompt "1boy, man"
     """
-    from kohya_orchestrator.project.apply import apply_prepare, left_untouched_error
-    from kohya_orchestrator.project.prepare import plan_prepare
+    from kohya_orchestrator.project.apply import left_untouched_error, run_prepare
 
     request, import_notes = _request(
         name,
@@ -142,11 +141,10 @@ def prepare_command(
     )
     for note in import_notes:
         warn(note)
-    plan = plan_prepare(request)
+    plan, settings = run_prepare(request, dry_run=dry_run)
     settings_note: list[str] = []
     settings_written: bool | None = None
-    if not dry_run:
-        settings = apply_prepare(plan)
+    if settings is not None:
         settings_written = settings.written
         settings_note = settings.notes
     if as_json:

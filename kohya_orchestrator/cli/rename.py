@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -79,12 +81,27 @@ def rename_command(
         prefix = None
     # Absolute in messages, so "Undo with: ..." works from any folder.
     where = Path(os.path.abspath(folder or Path(".")))
-    if undo:
-        _undo(where, dry_run=dry_run, verbose=verbose, as_json=as_json)
-        return
-    if prefix is None:
+    if prefix is None and not undo:
         raise click.UsageError("Missing argument 'PREFIX'.")
-    _rename(prefix, where, dry_run, yes, verbose, as_json)
+    with _locked(where, "rename --undo" if undo else "rename", dry_run=dry_run):
+        if undo:
+            _undo(where, dry_run=dry_run, verbose=verbose, as_json=as_json)
+        else:
+            assert prefix is not None
+            _rename(prefix, where, dry_run, yes, verbose, as_json)
+
+
+@contextmanager
+def _locked(folder: Path, command: str, *, dry_run: bool) -> Iterator[None]:
+    """The folder's lock for a run that changes it (a dry run only reads)."""
+    from kohya_orchestrator.dataset.scan import require_folder
+    from kohya_orchestrator.locking import folder_lock
+
+    if dry_run:
+        yield
+        return
+    with folder_lock(require_folder(folder), command):
+        yield
 
 
 def _rename(

@@ -348,12 +348,12 @@ def export_command(
       kohya-orch export runs/yumoto_hakone --to ~/forge/models/Lora
       kohya-orch export runs/yumoto_hakone --to ~/forge/models/Lora --link
     """
-    from kohya_orchestrator.results.export import apply_export, plan_export
+    from kohya_orchestrator.results.export import run_export
     from kohya_orchestrator.results.scan import scan_results
 
     results = scan_results(dest)
-    plan = plan_export([f.path for f in results.files], to, link=link, force=force)
-    actions = plan.actions if dry_run else apply_export(plan)
+    sources = [f.path for f in results.files]
+    plan, actions = run_export(sources, to, link=link, force=force, dry_run=dry_run)
     prefix = "would " if dry_run else ""
     verbs = {"copy": "copy", "link": "link", "replace": "replace", "skip": "skip"}
     past = {"copy": "copied", "link": "linked", "replace": "replaced", "skip": "skipped"}

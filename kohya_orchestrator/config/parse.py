@@ -18,6 +18,7 @@ from kohya_orchestrator.config.schema import ALIASES, SPEC_BY_KEY
 from kohya_orchestrator.config.spec import AS_IS, FLAG, Spec, parse_resolution
 from kohya_orchestrator.config.tomlquote import toml_value
 from kohya_orchestrator.errors import SettingsError
+from kohya_orchestrator.fsutil import read_regular_text
 from kohya_orchestrator.units import decimal_comma
 
 SD_SCRIPTS_TABLE = "sd_scripts"
@@ -27,6 +28,8 @@ SD_SCRIPTS_TABLE = "sd_scripts"
 _COMMA_LINE = re.compile(r"^(\s*[A-Za-z0-9_.-]+\s*=\s*)([+-]?\d+\s*,\s*\d+)(\s*(?:#.*)?)$")
 # sd-scripts option types that read `1,5` as the number 1.5 ([sd_scripts] keys).
 _NUMBER_TYPES = {"float", "int_or_float"}
+# What an sd-scripts option (an argparse dest) is called: `max_grad_norm`, `v2`.
+_OPTION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
 
@@ -266,7 +269,8 @@ def read_settings_file(path: Path, notes: list[str] | None = None) -> dict[str, 
     """The raw TOML document of a settings file (decimal commas accepted; a key written
     twice: the later line wins, with a note appended to `notes`)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        # utf-8-sig: an editor's byte-order mark is not a TOML statement.
+        text = read_regular_text(path, encoding="utf-8-sig")
     except FileNotFoundError:
         raise SettingsError(
             f"No settings file: {path}",
@@ -300,7 +304,12 @@ def collect(
                 continue
             for sub, sub_value in value.items():
                 shadow = shadow_problem(sub, sub_value, from_cli=from_cli)
-                if shadow is not None:
+                if not _OPTION_NAME.fullmatch(sub):
+                    problems.append(
+                        f"{source}: [{SD_SCRIPTS_TABLE}] key {sub!r} is not an sd-scripts "
+                        "option name (letters, digits and _); it cannot go into config.toml"
+                    )
+                elif shadow is not None:
                     problems.append(f"{source}: {shadow}")
                 elif isinstance(sub_value, Mapping):
                     problems.append(

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 
 from kohya_orchestrator.config.tomlquote import TomlValueError, toml_value
 from kohya_orchestrator.errors import TemplateError
+from kohya_orchestrator.fsutil import read_regular_bytes
 
 ENV_VAR = "KOHYA_ORCH_TEMPLATES"
 TEMPLATE_SUFFIX = ".j2"
@@ -76,9 +76,20 @@ def search_path(
     return layers
 
 
+def is_template_name(name: str) -> bool:
+    """A template is a plain `*.j2` file name: never a path, a hidden file or a temp."""
+    return (
+        name.endswith(TEMPLATE_SUFFIX)
+        and not name.startswith(".")
+        and "/" not in name
+        and "\\" not in name
+        and name not in (".", "..")
+    )
+
+
 def _template_files(folder: Path) -> Iterator[Path]:
     if folder.is_dir():
-        yield from sorted(p for p in folder.iterdir() if p.name.endswith(TEMPLATE_SUFFIX))
+        yield from sorted(p for p in folder.iterdir() if is_template_name(p.name) and p.is_file())
 
 
 def list_templates(
@@ -98,6 +109,12 @@ def find_template(
     name: str, dest: Path | None = None, templates_dir: Path | None = None
 ) -> TemplateInfo:
     """The template `name` would render from; TemplateError naming the folders searched."""
+    if not is_template_name(name):
+        raise TemplateError(
+            f"{name!r} is not a template name: a template is a file name ending in "
+            f"{TEMPLATE_SUFFIX} from the template folders, never a path.",
+            "See `kohya-orch templates ls` for the names.",
+        )
     layers = search_path(dest, templates_dir)
     for layer, folder in layers:
         path = folder / name
@@ -133,18 +150,37 @@ def copy_template(
     source = find_template(name, None, templates_dir)
     target = copy_target(dest, name)
     if target.exists() and not force:
-        raise TemplateError(
-            f"{target} already exists; not overwritten.",
-            "Use --force to replace it with a fresh copy.",
-        )
+        raise _exists(target)
     if target.resolve() == source.path.resolve():
         raise TemplateError(f"{target} is the template itself; nothing to copy.")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    from kohya_orchestrator.fsutil import atomic_write_bytes
+    from kohya_orchestrator.fsutil import ABSENT, FileChangedError, atomic_write_bytes
+    from kohya_orchestrator.layout import SETTINGS_FILE
+    from kohya_orchestrator.locking import folder_lock
 
-    atomic_write_bytes(target, source.path.read_bytes())
-    shutil.copymode(source.path, target)
+    project = (dest / SETTINGS_FILE).is_file()
+    if not project:
+        target.parent.mkdir(parents=True, exist_ok=True)  # a new folder: nobody else's yet
+    with folder_lock(dest if project else target.parent, "templates cp"):
+        target.parent.mkdir(exist_ok=True)
+        if target.exists() and not force:
+            raise _exists(target)
+        try:
+            atomic_write_bytes(
+                target,
+                read_regular_bytes(source.path),
+                mode=source.path.stat().st_mode & 0o7777,
+                expect=None if force else ABSENT,
+            )
+        except FileChangedError:
+            raise _exists(target) from None
     return target
+
+
+def _exists(target: Path) -> TemplateError:
+    return TemplateError(
+        f"{target} already exists; not overwritten.",
+        "Use --force to replace it with a fresh copy.",
+    )
 
 
 # -- rendering ---------------------------------------------------------------------------

@@ -14,7 +14,7 @@ processed.
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -32,6 +32,12 @@ from kohya_orchestrator.dataset.caption_check import (
     require_images,
     shared_stems,
 )
+from kohya_orchestrator.dataset.caption_write import (
+    Target,
+    os_message,
+    still_being_written,
+    write_captioned,
+)
 from kohya_orchestrator.dataset.captions import (
     Trigger,
     caption_with_trigger,
@@ -40,6 +46,7 @@ from kohya_orchestrator.dataset.captions import (
 )
 from kohya_orchestrator.dataset.rename import require_no_pending_rename
 from kohya_orchestrator.errors import CaptionError, InputError, OrchError
+from kohya_orchestrator.locking import leftover_temps
 
 CaptionSource = Literal["txt", "embedded", "tags", "empty"]
 
@@ -153,6 +160,15 @@ class CaptionResult:
     captions_written: list[Path] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
     removed_temps: list[Path] = field(default_factory=list)
+    interrupted: bool = False
+
+    # How many of the plan's pending images were handled (written or failed).
+    handled: int = 0
+
+    @property
+    def not_begun(self) -> int:
+        """Pending images left as they were because the run was interrupted first."""
+        return len(self.plan.pending) - self.handled
 
 
 def plan_captions(
@@ -175,7 +191,7 @@ def plan_captions(
     require_no_pending_rename(folder, "caption")
     entries = require_images(folder)
     shared = shared_stems(entries)
-    stale = tuple(sorted(p for p in folder.iterdir() if p.name.startswith(fsutil.TEMP_PREFIX)))
+    stale = tuple(leftover_temps(folder))
     items = []
     cache: dict[Path, bytes] = {}
     cached = 0
@@ -202,24 +218,40 @@ def apply_captions(
 
     Images are handled by `workers` threads: each image is still written before its
     caption file, but the fsyncs of different files overlap, which the file system can
-    commit together. On an interrupt, files already started are finished (each write is
-    atomic anyway) and the rest are not begun.
+    commit together. On Ctrl-C, files already started are finished (each write is atomic
+    anyway), the rest are not begun, and the result says so (`interrupted`). The caller
+    holds the folder's lock (locking.folder_lock), which also removed any temps a killed
+    run left.
     """
     result = CaptionResult(plan, failures=plan.failures)
-    result.removed_temps = fsutil.remove_stale_temps(plan.folder)
     folders: set[Path] = set()
     pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="caption")
+    futures: list[Future[_Outcome]] = []
+    seen: set[int] = set()
+
+    def take(index: int, outcome: _Outcome) -> None:
+        seen.add(index)
+        result.handled += 1
+        if outcome.image_written:
+            result.images_written.append(outcome.item.image)
+        if outcome.caption_written:
+            result.captions_written.append(outcome.item.caption_file)
+        if outcome.failure is not None:
+            result.failures.append(outcome.failure)
+        folders.update(outcome.folders)
+
     try:
-        futures = [pool.submit(_apply_one, item, plan) for item in plan.pending]
-        for future in iterate(futures) if iterate else futures:
-            outcome = future.result()
-            if outcome.image_written:
-                result.images_written.append(outcome.item.image)
-            if outcome.caption_written:
-                result.captions_written.append(outcome.item.caption_file)
-            if outcome.failure is not None:
-                result.failures.append(outcome.failure)
-            folders.update(outcome.folders)
+        futures.extend(pool.submit(_apply_one, item, plan) for item in plan.pending)
+        indexed = list(enumerate(futures))
+        for index, future in iterate(indexed) if iterate else indexed:
+            take(index, future.result())
+    except KeyboardInterrupt:
+        result.interrupted = True
+        pool.shutdown(wait=True, cancel_futures=True)
+        for index, future in enumerate(futures):
+            finished = future.done() and not future.cancelled()
+            if index not in seen and finished and future.exception() is None:
+                take(index, future.result())
     except BaseException:
         pool.shutdown(wait=True, cancel_futures=True)
         raise
@@ -244,6 +276,8 @@ def _plan_one(
         data, stamp = read_stamped(image)
         info = read_embedded(data)
         item = replace(item, format=info.format, embedded=info.caption, image_stamp=stamp)
+        if still_written := still_being_written(list(info.warnings), stamp):
+            raise CaptionError(still_written, None)
         warnings = list(info.warnings)
         label = mislabel_warning(image, info.format)
         if label:
@@ -272,7 +306,7 @@ def _plan_one(
     except OrchError as exc:
         return replace(item, error=exc.message), None
     except OSError as exc:
-        return replace(item, error=_os_message(exc, image)), None
+        return replace(item, error=os_message(exc, image)), None
 
 
 def _read_caption_file(path: Path) -> tuple[str | None, FileStamp | None]:
@@ -317,62 +351,17 @@ class _Outcome:
 
 
 def _apply_one(item: ImageCaption, plan: CaptionPlan) -> _Outcome:
-    outcome = _Outcome(item)
-    try:
-        _write_one(item, plan, outcome)
-    except OrchError as exc:
-        outcome.failure = Failure(item.image, exc.message)
-    except OSError as exc:
-        outcome.failure = Failure(item.image, _os_message(exc, item.image))
-    return outcome
-
-
-def _write_one(item: ImageCaption, plan: CaptionPlan, outcome: _Outcome) -> None:
-    from kohya_orchestrator.dataset.metadata import embed_caption
-
     assert item.caption is not None
-    if item.image_changes:
-        data, stamp = read_stamped(item.image)
-        if stamp != item.image_stamp:
-            raise _changed("the image")
-        new = plan.embedded_data.get(item.image)
-        if new is None:
-            embedded = embed_caption(
-                data, item.caption, overwrite_generation_info=plan.overwrite_generation_info
-            )
-            new = embedded.data if embedded.changed else None
-        if new is not None:
-            # Last look just before replacing: a change since the read above would be lost.
-            st = os.stat(item.image)
-            if (st.st_size, st.st_mtime_ns) != (stamp.size, stamp.mtime_ns):
-                raise _changed("the image")
-            fsutil.atomic_write_bytes(item.image, new, sync_dir=False)
-            outcome.folders.add(Path(os.path.realpath(item.image)).parent)
-            outcome.image_written = True
-    if item.txt_changes:
-        now = read_stamped(item.caption_file)[1] if os.path.lexists(item.caption_file) else None
-        if now != item.txt_stamp:
-            raise _changed(item.caption_file.name)
-        fsutil.atomic_write_text(item.caption_file, f"{item.caption}\n", sync_dir=False)
-        outcome.folders.add(Path(os.path.realpath(item.caption_file)).parent)
-        outcome.caption_written = True
-
-
-def _changed(what: str) -> CaptionError:
-    return CaptionError(
-        f"{what} changed since it was read; left untouched",
-        "Run the command again once nothing else is writing to the folder.",
+    done = write_captioned(
+        Target(item.image, item.caption_file, item.image_stamp, item.txt_stamp),
+        item.caption,
+        image_changes=item.image_changes,
+        txt_changes=item.txt_changes,
+        embedded=plan.embedded_data.get(item.image),
+        overwrite_generation_info=plan.overwrite_generation_info,
     )
-
-
-def _os_message(exc: OSError, image: Path) -> str:
-    reason = exc.strerror or str(exc)
-    if not exc.filename:
-        return reason
-    where = Path(os.fsdecode(exc.filename))
-    if where.name.startswith(fsutil.TEMP_PREFIX):
-        return f"cannot write in {where.parent}: {reason}"
-    return reason if where.name == image.name else f"{where.name}: {reason}"
+    failure = Failure(item.image, done.failure) if done.failure is not None else None
+    return _Outcome(item, done.image_written, done.caption_written, failure, done.folders)
 
 
 def source_name(source: CaptionSource) -> str:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from kohya_orchestrator import fsutil
 from kohya_orchestrator.dataset.captions import (
     Trigger,
     guess_trigger,
@@ -28,7 +29,12 @@ from kohya_orchestrator.dataset.captions import (
 )
 from kohya_orchestrator.dataset.names import fold_name
 from kohya_orchestrator.dataset.rename import require_no_pending_rename
-from kohya_orchestrator.dataset.scan import IMAGE_EXTENSIONS, ImageEntry, scan_folder
+from kohya_orchestrator.dataset.scan import (
+    IMAGE_EXTENSIONS,
+    ImageEntry,
+    scan_folder,
+    shown_folder,
+)
 from kohya_orchestrator.errors import CaptionError, DatasetError, InputError, OrchError
 
 TriggerSource = Literal["given", "guessed"]
@@ -41,7 +47,8 @@ _FORMAT_OF_SUFFIX = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png", ".webp": "w
 
 @dataclass(frozen=True)
 class FileStamp:
-    """What a file looked like when it was read: size, mtime and a checksum of its bytes.
+    """What a file looked like when it was read: inode, size, mtime and a checksum of its
+    bytes (`stamp` is the part a stat shows, checked again just before a replacing rename).
 
     CRC-32 rather than a cryptographic hash: it guards against another program changing
     the file between planning and writing (which also changes size or mtime), not against
@@ -51,6 +58,7 @@ class FileStamp:
     size: int
     mtime_ns: int
     crc32: int
+    stamp: fsutil.Stamp | None = None
 
 
 def normalise_ext(ext: str) -> str:
@@ -75,7 +83,7 @@ def require_images(folder: Path) -> list[ImageEntry]:
     entries = scan_folder(folder)
     if not entries:
         raise DatasetError(
-            f"No images in {folder}.",
+            f"No images in {shown_folder(folder)}.",
             "Images are files ending in .webp, .jpg, .jpeg or .png (any case).",
         )
     return entries
@@ -106,11 +114,10 @@ def shared_stems(entries: list[ImageEntry]) -> dict[Path, str]:
 
 
 def read_stamped(path: Path) -> tuple[bytes, FileStamp]:
-    """A file's bytes and its stamp, read through one open file."""
-    with open(path, "rb") as fh:
-        st = os.fstat(fh.fileno())
-        data = fh.read()
-    return data, FileStamp(len(data), st.st_mtime_ns, zlib.crc32(data))
+    """A file's bytes and its stamp, read through one descriptor; only a regular file (or
+    a link to one) is opened (fsutil.NotRegularFileError otherwise, never a blocked read)."""
+    data, stamp = fsutil.read_regular(path)
+    return data, FileStamp(len(data), stamp.mtime_ns, zlib.crc32(data), stamp)
 
 
 def dangling_link_problem(path: Path) -> str | None:

@@ -7,10 +7,12 @@ open, which also reads only the header.
 
 from __future__ import annotations
 
+import os
 import struct
 from pathlib import Path
 
 from kohya_orchestrator.errors import ImageFormatError
+from kohya_orchestrator.fsutil import open_regular
 
 _HEAD = 64 * 1024
 # Pillow's default Image.MAX_IMAGE_PIXELS; above twice that Image.open refuses a file with
@@ -98,7 +100,7 @@ def image_size(path: Path) -> tuple[int, int]:
     """(width, height) of the image at `path`, from its header; ImageFormatError if unreadable."""
     path = Path(path)
     try:
-        with path.open("rb") as fh:
+        with os.fdopen(open_regular(path), "rb") as fh:
             data = fh.read(32)
         size = _png(data) or _webp(data) or _bmp(data)
         if size is None and data[:2] == b"\xff\xd8":

@@ -11,7 +11,6 @@ completing or reversing idempotent: it can be interrupted and run again at any p
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 from collections.abc import Iterator, Sequence
@@ -20,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from kohya_orchestrator.errors import FileSystemError, JournalError
-from kohya_orchestrator.fsutil import TEMP_PREFIX, atomic_write_text, fsync_dir
+from kohya_orchestrator.fsutil import TEMP_PREFIX, atomic_write_text, fsync_dir, read_regular_text
 
 JOURNAL_NAME = ".kohya-orch-rename.json"
-# Distinct from fsutil.TEMP_PREFIX: stale atomic-write temps may be deleted by other
-# commands, while these temporary names hold the user's own files mid-rename.
+# Distinct from fsutil.TEMP_PREFIX: a killed run's atomic-write temps are deleted by the
+# next lock holder, while these temporary names hold the user's own files mid-rename.
 RENAME_TEMP_PREFIX = ".kohya-orch-rename-"
 JOURNAL_VERSION = 1
 
@@ -85,7 +84,7 @@ def read_journal(folder: Path) -> Journal | None:
     """The journal of `folder`, or None when there is none."""
     path = journal_path(folder)
     try:
-        raw = path.read_text(encoding="utf-8")
+        raw = read_regular_text(path)
     except FileNotFoundError:
         return None
     except OSError as exc:
@@ -204,19 +203,7 @@ def finish(folder: Path, journal: Journal, *, forward: bool) -> Iterator[int]:
         write_journal(folder, replace(journal, state=APPLIED if forward else UNDONE))
     except OSError as exc:
         raise stopped_error(folder, journal, exc, forward=forward) from exc
-    remove_journal_temps(folder)
     yield 1
-
-
-def remove_journal_temps(folder: Path) -> None:
-    """Delete what a kill inside an atomic journal write left: `<TEMP_PREFIX>...-<journal>`.
-
-    Such a temp never holds the only copy of anything (the journal is replaced atomically),
-    and the user's own files are never named like it.
-    """
-    for temp in folder.glob(f"{TEMP_PREFIX}*-{JOURNAL_NAME}"):
-        with contextlib.suppress(OSError):
-            temp.unlink()
 
 
 def os_reason(exc: OSError) -> str:

@@ -28,9 +28,12 @@ from kohya_orchestrator.dataset import journal as jr
 from kohya_orchestrator.dataset.names import fold_name, validate_file_prefix
 from kohya_orchestrator.dataset.scan import (
     ImageEntry,
+    escaped,
     group_sidecars,
     natural_key,
     require_folder,
+    shown_folder,
+    undecodable,
 )
 from kohya_orchestrator.errors import DatasetError, JournalError, PlanConflictError
 from kohya_orchestrator.fsutil import NAME_MAX
@@ -123,7 +126,8 @@ def plan_rename(folder: Path, listing: Listing, prefix: str) -> RenamePlan:
 
     present = set(listing.files) | set(listing.others)
     moves += _lower_kept_sidecars(entries, set(kept), present)
-    problems = _shared_stems(entries, set(kept)) + _too_long(moves) + _collisions(listing, moves)
+    problems = _undecodable(moves) + _shared_stems(entries, set(kept)) + _too_long(moves)
+    problems += _collisions(listing, moves)
     return RenamePlan(folder, prefix, width, tuple(moves), tuple(kept), tuple(problems))
 
 
@@ -163,6 +167,16 @@ def _shared_stems(entries: Iterable[ImageEntry], kept: set[str]) -> list[str]:
         "(one caption file for two images)"
         for group in by_stem.values()
         if len(group) > 1 and not all(e.image.name in kept for e in group)
+    ]
+
+
+def _undecodable(moves: Iterable[RenameMove]) -> list[str]:
+    # Checked first: such a name cannot go into the journal, so nothing may move.
+    return [
+        f"{escaped(m.src)}: the name is not valid UTF-8 (shown with \\x escapes); rename it "
+        "by hand first"
+        for m in moves
+        if undecodable(m.src)
     ]
 
 
@@ -213,7 +227,7 @@ def plan_folder(folder: Path, prefix: str) -> RenamePlan:
     plan = plan_rename(folder, list_folder(folder), prefix)
     if plan.images == 0:
         raise DatasetError(
-            f"No images in {folder}.",
+            f"No images in {shown_folder(folder)}.",
             "Images are files ending in .webp, .jpg, .jpeg or .png (any case).",
         )
     return plan

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -42,6 +43,26 @@ class ImageEntry:
     @property
     def stem(self) -> str:
         return self.image.stem
+
+
+def shown_folder(folder: Path) -> str:
+    """A folder as messages name it: absolute, so `.` never reads as "No images in .."."""
+    return os.path.abspath(folder)
+
+
+def undecodable(name: str) -> bool:
+    """True for a file name whose bytes are not valid UTF-8 (Python keeps them as lone
+    surrogates): it cannot go into a journal, a manifest or a settings file."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def escaped(name: str) -> str:
+    """A file name as messages show it: bytes that are not UTF-8 as \\xNN escapes."""
+    return os.fsencode(name).decode("utf-8", errors="backslashreplace")
 
 
 def require_folder(folder: Path) -> Path:

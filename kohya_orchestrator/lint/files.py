@@ -62,6 +62,20 @@ def paths(r: RuleInput) -> None:
             report.error(key, f"'{key}' = {shown(raw)} is not a file", "point it at a file")
 
 
+RESYNC_HINT = "run `kohya-orch prepare` again (the same command) to sync DEST"
+
+
+def gone_links_text(folder: Path, broken: list[Path]) -> str:
+    """Images in DEST that are links to files no longer there (renamed or removed in the
+    source folder since prepare linked them)."""
+    shown_names = ", ".join(p.name for p in broken[:3]) + (" ..." if len(broken) > 3 else "")
+    where = ", ".join(sorted({f"{p.parent.name}/" for p in broken}))
+    return (
+        f"{len(broken)} image(s) in {folder} ({where}) are links to files that are gone "
+        f"({shown_names}): the source folder changed since prepare linked them"
+    )
+
+
 def _usable_dir(values: Mapping[str, Any], key: str) -> Path | None:
     raw = values.get(key)
     if not isinstance(raw, str) or "dataset_config" in values:
@@ -76,7 +90,10 @@ def folders(r: RuleInput) -> None:
     if train is not None:
         concepts = scan_concepts(train)
         used = _report_concepts(concepts, "train_data_dir", report)
-        if not any(c.images for c in used):
+        broken = [p for c in used for p in c.broken]
+        if broken:
+            report.error("train_data_dir", gone_links_text(train, broken), RESYNC_HINT)
+        elif not any(c.images for c in used):
             loose = list_images(train)
             hint = (
                 f"move the {len(loose)} image{'s' * (len(loose) != 1)} into a subfolder such "

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from kohya_orchestrator.config import profiles as _profiles
+from kohya_orchestrator.fsutil import read_regular_bytes, read_regular_text
 from kohya_orchestrator.lint.keys import GUI_NAMES, typed_values
 from kohya_orchestrator.lint.registry import apply_rules
 from kohya_orchestrator.lint.report import LintReport, Problem, RuleInput, shown
@@ -94,7 +95,7 @@ def read_toml_file(path: Path, report: LintReport) -> dict[str, Any] | None:
     import toml
 
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = read_regular_text(path)
     except UnicodeDecodeError as exc:
         report.error("", f"{path} is not UTF-8 text (byte {exc.start})", "save it as UTF-8")
         return None
@@ -195,7 +196,7 @@ def lint_file(
     text = ""
     if path.is_file():
         try:
-            text = path.read_text(encoding="utf-8", errors="replace")
+            text = read_regular_bytes(path).decode("utf-8", errors="replace")
         except OSError:
             text = ""
     named_script, named_profile = header_hints(text)

@@ -16,15 +16,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kohya_orchestrator.errors import FileSystemError, PlanConflictError
-from kohya_orchestrator.fsutil import fsync_dir, remove_stale_temps, temp_path_for
+from kohya_orchestrator.fsutil import fsync_dir, temp_path_for
 from kohya_orchestrator.layout import Layout
-from kohya_orchestrator.project.prepare import (
+from kohya_orchestrator.locking import folder_lock
+from kohya_orchestrator.project.manifest import (
     MANIFEST_NAME,
     Link,
-    PreparePlan,
+    expected_record,
     record_of,
     unchanged,
     write_manifest,
+)
+from kohya_orchestrator.project.prepare import (
+    PreparePlan,
+    PrepareRequest,
+    cross_device_error,
+    plan_prepare,
 )
 
 if TYPE_CHECKING:
@@ -37,6 +44,39 @@ class _Step:
 
     doing: str = ""
     made: int = 0
+
+
+def run_prepare(
+    request: PrepareRequest, *, dry_run: bool = False
+) -> tuple[PreparePlan, InitialSettings | None]:
+    """The `prepare` command: plan, then (unless `dry_run`) apply, with DEST's lock held.
+
+    The plan that is applied is always made under the lock, so a `prepare` that ran
+    meanwhile is never half-overwritten. A DEST that does not exist yet is only created
+    once a first plan has checked everything (bad input leaves nothing behind)."""
+    dest = Path(os.path.abspath(request.dest))
+    if dry_run:
+        return plan_prepare(request), None
+    made = not os.path.isdir(dest)
+    if made:
+        plan_prepare(request)  # every check, before DEST exists
+        try:
+            dest.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise FileSystemError(
+                f"Cannot create DEST {dest}: {exc.strerror or exc}; nothing was changed.",
+                "Check the path and the permissions of the folder it goes in, then run the "
+                "command again.",
+            ) from exc
+    try:
+        with folder_lock(dest, "prepare"):
+            plan = plan_prepare(request)
+            return plan, apply_prepare(plan)
+    except BaseException:
+        if made:
+            with contextlib.suppress(OSError):
+                dest.rmdir()  # only when nothing was made in it
+        raise
 
 
 def apply_prepare(plan: PreparePlan) -> InitialSettings:
@@ -54,6 +94,8 @@ def apply_prepare(plan: PreparePlan) -> InitialSettings:
         where = step.doing
         if where.endswith("/") and exc.filename is not None:
             where = os.fsdecode(exc.filename)  # the folder mkdir could not make (DEST itself?)
+        if exc.errno == errno.EXDEV:
+            raise cross_device_error(plan.request.images, plan.dest) from exc
         raise FileSystemError(
             f"prepare stopped in {plan.dest} at {where}: {exc.strerror or exc}. "
             f"{step.made} of {total} files were made; the source folders were not changed.",
@@ -80,10 +122,6 @@ def _apply(plan: PreparePlan, step: _Step) -> InitialSettings:
     for rel in plan.dirs:
         step.doing = f"{rel}/"
         (dest / rel).mkdir(parents=True, exist_ok=True)
-        remove_stale_temps(dest / rel)
-    # The manifest and the settings are written atomically in DEST itself: a kill there
-    # leaves its temp beside them.
-    remove_stale_temps(dest)
     # Settings first: they were validated in the plan, and a project with settings but
     # half its links is re-synced by the next run anyway.
     layout = plan.layout or Layout(dest)
@@ -105,7 +143,7 @@ def _apply(plan: PreparePlan, step: _Step) -> InitialSettings:
     )
     manifest = dict(plan.manifest) | plan.refresh
     for link in plan.add:  # recorded before they exist: a kill leaves nothing unowned
-        manifest[link.target] = {"source": str(link.source), "mode": link.mode}
+        manifest[link.target] = expected_record(link)
     step.doing = MANIFEST_NAME
     write_manifest(dest, manifest)
     touched = set()
@@ -158,7 +196,11 @@ def _make(link: Link, target: Path, old: dict[str, Any] | None) -> dict[str, Any
         elif link.mode == "hardlink":
             os.link(link.source, tmp)
         else:
+            source = os.stat(link.source)
             shutil.copyfile(link.source, tmp)
+            # The copy keeps the source's time, so the record written before it was made
+            # (expected_record) already describes it if a kill comes before the next one.
+            os.utime(tmp, ns=(source.st_atime_ns, source.st_mtime_ns))
             with open(tmp, "rb") as fh:
                 os.fsync(fh.fileno())
         if old is None:

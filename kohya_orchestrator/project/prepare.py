@@ -17,7 +17,6 @@ here; the apply step is in prepare_apply.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,17 +26,30 @@ from typing import TYPE_CHECKING, Any
 from kohya_orchestrator.config.concepts import Concept
 from kohya_orchestrator.dataset.names import fold_name, validate_file_prefix
 from kohya_orchestrator.dataset.rename import require_no_pending_rename
-from kohya_orchestrator.dataset.scan import ImageEntry
-from kohya_orchestrator.errors import LayoutError
-from kohya_orchestrator.fsutil import atomic_write_text
+from kohya_orchestrator.dataset.scan import ImageEntry, escaped, undecodable
+from kohya_orchestrator.errors import InputError, LayoutError
 from kohya_orchestrator.layout import Layout
+from kohya_orchestrator.project.manifest import (
+    MANIFEST_NAME,
+    Link,
+    matches,
+    read_manifest,
+    record_of,
+    unchanged,
+)
 from kohya_orchestrator.project.prepare_concepts import check_folders, is_inside
 
 if TYPE_CHECKING:
     from kohya_orchestrator.project.prepare_concepts import SourceFolder
 
-__all__ = ["check_folders"]
-MANIFEST_NAME = ".kohya-orch-prepare.json"
+__all__ = [
+    "MANIFEST_NAME",
+    "Link",
+    "PreparePlan",
+    "PrepareRequest",
+    "check_folders",
+    "plan_prepare",
+]
 MODES = ("symlink", "hardlink", "copy")
 CAPTION_SUFFIXES = (".txt", ".caption")
 
@@ -62,15 +74,6 @@ class PrepareRequest:
     concepts: tuple[Concept, ...] = ()
     reg_concepts: tuple[Concept, ...] = ()
     imported: Mapping[str, Any] | None = None
-
-
-@dataclass(frozen=True)
-class Link:
-    """One file DEST should hold: `target` (relative to DEST) made from `source`."""
-
-    target: str
-    source: Path
-    mode: str
 
 
 @dataclass
@@ -165,68 +168,6 @@ def _few(names: list[str], limit: int = 5) -> str:
     return shown + (f" (and {len(names) - limit} more)" if len(names) > limit else "")
 
 
-def read_manifest(dest: Path) -> dict[str, dict[str, Any]]:
-    """The files an earlier `prepare` made in DEST: {target: record}."""
-    path = dest / MANIFEST_NAME
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        files = data["files"]
-        if not isinstance(files, dict):
-            raise TypeError("files is not a table")
-        return {str(k): dict(v) for k, v in files.items()}
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise LayoutError(
-            f"The prepare manifest {path} is damaged ({exc}).",
-            "Delete it and the img/ and reg/ folders in DEST, then run prepare again.",
-        ) from exc
-
-
-def write_manifest(dest: Path, files: dict[str, dict[str, Any]]) -> None:
-    text = json.dumps({"version": 1, "files": files}, ensure_ascii=False, indent=1, sort_keys=True)
-    atomic_write_text(dest / MANIFEST_NAME, text + "\n")
-
-
-def _matches(link: Link, target: Path, record: dict[str, Any] | None) -> bool:
-    """True when `target` already is what `link` asks for."""
-    try:
-        if link.mode == "symlink":
-            return target.is_symlink() and os.readlink(target) == str(link.source)
-        if target.is_symlink():
-            return False
-        if link.mode == "hardlink":
-            return os.path.samefile(target, link.source)
-        src, dst = link.source.stat(), target.stat()
-        if (src.st_ino, src.st_dev) == (dst.st_ino, dst.st_dev):
-            return False  # a hard link is not a copy: editing it would edit the source
-        if record is not None and record.get("mode") == "copy" and "size" in record:
-            return (
-                record.get("size") == dst.st_size
-                and record.get("mtime_ns") == dst.st_mtime_ns
-                and record.get("source_size") == src.st_size
-                and record.get("source_mtime_ns") == src.st_mtime_ns
-            )
-        return src.st_size == dst.st_size and link.source.read_bytes() == target.read_bytes()
-    except OSError:
-        return False
-
-
-def unchanged(target: Path, record: dict[str, Any]) -> bool:
-    """True when a file prepare made is still as prepare left it (safe to remove/replace)."""
-    try:
-        if record.get("mode") == "symlink":
-            return target.is_symlink() and os.readlink(target) == record.get("source")
-        if target.is_symlink():
-            return False
-        st = target.stat()
-        if record.get("mode") == "hardlink":
-            return st.st_ino == record.get("ino") and st.st_dev == record.get("dev")
-        return st.st_size == record.get("size") and st.st_mtime_ns == record.get("mtime_ns")
-    except OSError:
-        return False
-
-
 def plan_prepare(request: PrepareRequest) -> PreparePlan:
     """Check everything and compute the sync; reads the sources and DEST, writes nothing."""
     from kohya_orchestrator.config.settings import resolve_settings
@@ -245,6 +186,7 @@ def plan_prepare(request: PrepareRequest) -> PreparePlan:
     sources = source_folders(
         train, [*reg, *request.reg_concepts], dest, request.name, request.class_prompt
     )
+    _check_paths(request, sources, dest)
     resolve_settings(settings_values(request, sources), request.overrides, source="prepare")
     for source in sources:
         require_no_pending_rename(source.path, "prepare")
@@ -261,6 +203,7 @@ def plan_prepare(request: PrepareRequest) -> PreparePlan:
     dirs = [sources[0].subdir, "model", "log", *(s.subdir for s in sources[1:])]
     _check_dest_dirs(dest, dirs)
     desired = _one_source_per_target(desired, dest)
+    _check_names(desired, dest)
 
     manifest = read_manifest(dest)
     plan = PreparePlan(request, dest, dirs, [], [], [], 0, desired, manifest, warnings)
@@ -319,14 +262,15 @@ def _diff(plan: PreparePlan) -> list[str]:
         record = plan.manifest.get(link.target)
         if not os.path.lexists(path):
             plan.add.append(link)
-        elif _matches(link, path, record):
+        elif matches(link, path, record):
             plan.kept += 1
             # A file made by a run stopped before its last manifest write has a record
-            # without its stat fields: refresh it, or the next run cannot tell it unchanged.
-            if record is not None:
-                fresh = record_of(link, path)
-                if fresh != record:
-                    plan.refresh[link.target] = fresh
+            # without all its stat fields, and one that is already right but has no record
+            # (DEST copied with `cp -a`) is adopted: record both, or a later run could not
+            # tell them unchanged (and links to removed sources would dangle for ever).
+            fresh = record_of(link, path)
+            if fresh != record:
+                plan.refresh[link.target] = fresh
         elif record is not None and unchanged(path, record):
             plan.replace.append(link)
         else:
@@ -380,11 +324,46 @@ def _check_dest_dirs(dest: Path, dirs: Sequence[str]) -> None:
             )
 
 
-def record_of(link: Link, target: Path) -> dict[str, Any]:
-    """The manifest record of a file in DEST made from `link` (stats it and its source)."""
-    record: dict[str, Any] = {"source": str(link.source), "mode": link.mode}
-    if link.mode != "symlink":
-        st, src = target.stat(), link.source.stat()
-        record.update(ino=st.st_ino, dev=st.st_dev, size=st.st_size, mtime_ns=st.st_mtime_ns)
-        record.update(source_size=src.st_size, source_mtime_ns=src.st_mtime_ns)
-    return record
+def cross_device_error(images: Path, dest: Path) -> LayoutError:
+    """--hardlink between two file systems (EXDEV): no space to free, another mode to pick."""
+    return LayoutError(
+        f"--hardlink cannot work here: {images} and {dest} are on different file systems, "
+        "and a hard link cannot cross from one to another; nothing was linked.",
+        "Use --symlink (the default) or --copy instead.",
+    )
+
+
+def _check_paths(request: PrepareRequest, sources: list[SourceFolder], dest: Path) -> None:
+    """Paths that cannot go into the settings file, and hard links across file systems."""
+    named = [("--dest", dest), ("--model", request.model)]
+    named += [("--reg" if s.is_reg else "--images", s.path) for s in sources]
+    for what, path in named:
+        if undecodable(str(path)):
+            raise InputError(
+                f"{what} {escaped(str(path))}: the path is not valid UTF-8 (shown with \\x "
+                "escapes); it cannot be written into the settings file.",
+                "Rename that folder or file by hand, then run prepare again.",
+            )
+    if request.mode != "hardlink":
+        return
+    there = dest
+    while not there.exists() and there != there.parent:
+        there = there.parent
+    for source in sources:
+        if source.path.stat().st_dev != there.stat().st_dev:
+            raise cross_device_error(source.path, dest)
+
+
+def _check_names(desired: list[Link], dest: Path) -> None:
+    """File names that are not UTF-8 cannot go into the manifest: refuse before anything."""
+    bad = [link.source for link in desired if undecodable(link.source.name)]
+    if bad:
+        from kohya_orchestrator.errors import PlanConflictError
+
+        raise PlanConflictError(
+            f"Cannot prepare {dest}: {len(bad)} file name(s) are not valid UTF-8 (shown with "
+            "\\x escapes), nothing was changed.",
+            [f"{escaped(str(p))}" for p in bad],
+            "Rename those files by hand (e.g. with only letters, digits and _), then run "
+            "prepare again.",
+        )

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from kohya_orchestrator.config.concepts import Concept
 from kohya_orchestrator.dataset.names import fold_name, validate_file_prefix
-from kohya_orchestrator.dataset.scan import ImageEntry, scan_folder
+from kohya_orchestrator.dataset.scan import ImageEntry, scan_folder, shown_folder
 from kohya_orchestrator.errors import DatasetError, LayoutError
 
 
@@ -72,7 +72,7 @@ def source_folders(
             if not entries:
                 what = "the regularisation folder " if is_reg else ""
                 raise DatasetError(
-                    f"No images in {what}{concept.images}.",
+                    f"No images in {what}{shown_folder(Path(concept.images))}.",
                     "Images are files ending in .webp, .jpg, .jpeg or .png (any case).",
                 )
             check_folders(None if is_reg else real, dest, real if is_reg else None)

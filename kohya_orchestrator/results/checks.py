@@ -8,7 +8,6 @@ the metadata contradicts.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -221,9 +220,11 @@ def _show(value: object) -> str:
 
 def _floats(text: str) -> list[float] | None:
     """ss_* numbers: "16", "8.0", "2.5e-05", or a list "[2.5e-05, 1e-05]" (text encoder LRs)."""
+    from kohya_orchestrator.sdscripts.safetensors_header import loads_bounded
+
     try:
-        value = json.loads(text)
-    except json.JSONDecodeError:
+        value = loads_bounded(text)
+    except ValueError:  # not JSON, or past the depth and number limits
         return None
     items = value if isinstance(value, list) else [value]
     if not items or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in items):

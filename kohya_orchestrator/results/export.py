@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kohya_orchestrator.errors import ResultsError
-from kohya_orchestrator.fsutil import fsync_dir, temp_path_for
+from kohya_orchestrator.fsutil import fsync_dir, open_regular, temp_path_for
+from kohya_orchestrator.locking import folder_lock
 
 # Actions: what happens to one file.
 COPY = "copy"
@@ -83,6 +84,20 @@ def plan_export(
     return ExportPlan(to, link, actions)
 
 
+def run_export(
+    sources: list[Path], to: Path, *, link: bool = False, force: bool = False, dry_run: bool = False
+) -> tuple[ExportPlan, list[ExportAction]]:
+    """The `export` command: plan (the checks), then, unless `dry_run`, take the lock of the
+    Forge folder, plan again and apply (what to skip and what is in the way is decided
+    with nobody else writing there); returns the plan and the actions done."""
+    plan = plan_export(sources, to, link=link, force=force)
+    if dry_run:
+        return plan, plan.actions
+    with folder_lock(to, "export"):
+        plan = plan_export(sources, to, link=link, force=force)
+        return plan, apply_export(plan)
+
+
 def apply_export(plan: ExportPlan) -> list[ExportAction]:
     """Carry out a plan without conflicts; returns the actions done (skips included)."""
     if plan.conflicts:
@@ -109,7 +124,7 @@ def apply_export(plan: ExportPlan) -> list[ExportAction]:
 def _copy_atomic(source: Path, target: Path) -> None:
     tmp = temp_path_for(target)
     try:
-        with source.open("rb") as src, tmp.open("xb") as dst:
+        with os.fdopen(open_regular(source), "rb") as src, tmp.open("xb") as dst:
             shutil.copyfileobj(src, dst, length=1024 * 1024)
             dst.flush()
             os.fsync(dst.fileno())

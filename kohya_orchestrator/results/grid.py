@@ -16,8 +16,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kohya_orchestrator.errors import ResultsError
-from kohya_orchestrator.fsutil import atomic_write_bytes
+from kohya_orchestrator.fsutil import (
+    ABSENT,
+    FileChangedError,
+    atomic_write_bytes,
+    read_regular_text,
+)
 from kohya_orchestrator.layout import Layout
+from kohya_orchestrator.locking import folder_lock
 
 if TYPE_CHECKING:
     from PIL import Image as PILImage
@@ -104,7 +110,7 @@ def read_prompts(path: Path) -> list[str]:
     (unstripped) is not `#`; per-line options start at " --".
     """
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = read_regular_text(path).splitlines()
     except (FileNotFoundError, IsADirectoryError):
         return []
     except (OSError, UnicodeDecodeError) as exc:
@@ -250,12 +256,23 @@ def write_grid(
         )
     if target.suffix.lower() != ".png":
         raise ResultsError(f"{target}: the grid is a PNG; give a file name ending in .png.")
-    plan = plan_grid(layout)
-    sheet, notes = render_grid(plan)
-    buf = io.BytesIO()
-    sheet.save(buf, format="PNG", optimize=False)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(target, buf.getvalue())
+    if not layout.dest.is_dir():
+        raise ResultsError(f"Not a project folder: {layout.dest}")
+    with folder_lock(layout.dest, "grid"):
+        plan = plan_grid(layout)
+        sheet, notes = render_grid(plan)
+        buf = io.BytesIO()
+        sheet.save(buf, format="PNG", optimize=False)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # An --out file that appeared while drawing is not ours to replace without --force.
+        expect = ABSENT if out is not None and not force and not target.exists() else None
+        try:
+            atomic_write_bytes(target, buf.getvalue(), expect=expect)
+        except FileChangedError:
+            raise ResultsError(
+                f"{target} appeared while the grid was drawn; not overwritten.",
+                "Use --force to replace it, or give another --out.",
+            ) from None
     return target, plan, plan.notes + notes
 
 

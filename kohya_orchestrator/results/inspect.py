@@ -7,7 +7,6 @@ is inspected as fast as a 20 MB LoRA. Named lora_inspect so it never shadows the
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -15,7 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from kohya_orchestrator.results.checks import steps_per_epoch
-from kohya_orchestrator.sdscripts.safetensors_header import SafetensorsHeader, read_header
+from kohya_orchestrator.sdscripts.safetensors_header import (
+    SafetensorsHeader,
+    loads_bounded,
+    read_header,
+)
 
 DEFAULT_TOP_TAGS = 15
 # Key fragments that only LoRA-style networks have (kohya, diffusers/PEFT, LyCORIS).
@@ -224,8 +227,8 @@ def _json(text: str | None) -> Any:
     if not text:
         return None
     try:
-        return json.loads(text)
-    except json.JSONDecodeError:
+        return loads_bounded(text)
+    except ValueError:  # not JSON, or past the depth and number limits
         return None
 
 

@@ -7,15 +7,65 @@ data. Only those first 8 + N bytes are read, so a 7 GB checkpoint is inspected i
 from __future__ import annotations
 
 import json
+import os
+import re
 import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from kohya_orchestrator.errors import ModelError
+from kohya_orchestrator.fsutil import NotRegularFileError, open_regular
 
-# A real header is at most a few MB (tens of thousands of tensor names); refuse absurd sizes.
+# A real header is at most a few MB (tens of thousands of tensor names); refuse absurd sizes
+# (100 MB is also the safetensors library's own limit).
 MAX_HEADER_BYTES = 100 * 1024 * 1024
+# A header is an object of objects holding lists of numbers: 3 levels deep. Metadata values
+# are strings, some of them JSON again (ss_tag_frequency, 3 levels). Far more is hostile,
+# and Python's parser would end in a RecursionError.
+MAX_JSON_DEPTH = 64
+# Shapes and offsets fit in 20 digits (2**64); a 5,000-digit number is hostile (and past
+# Python's int-from-text limit of 4,300 digits, a ValueError).
+MAX_NUMBER_DIGITS = 40
+
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NOT_BRACKET = re.compile(rb"[^\[\]{}]+")
+_PAIR = re.compile(rb"\[\]|\{\}")
+
+
+class JsonLimitError(ValueError):
+    """JSON past the limits on nesting depth or number length."""
+
+
+def _check_depth(raw: bytes) -> None:
+    brackets = _NOT_BRACKET.sub(b"", _STRING.sub(b"", raw))
+    for _ in range(MAX_JSON_DEPTH):
+        if not brackets:
+            return
+        shorter = _PAIR.sub(b"", brackets)
+        if shorter == brackets:
+            return  # unbalanced: the parser reports where
+        brackets = shorter
+    if brackets:
+        raise JsonLimitError(f"nested more than {MAX_JSON_DEPTH} levels deep")
+
+
+def _number(text: str) -> int | float:
+    digits = sum(c.isdigit() for c in text)
+    if digits > MAX_NUMBER_DIGITS:
+        raise JsonLimitError(f"a number with {digits:,} digits (at most {MAX_NUMBER_DIGITS})")
+    return float(text) if any(c in text for c in ".eE") else int(text)
+
+
+def loads_bounded(raw: bytes | str) -> Any:
+    """json.loads within MAX_JSON_DEPTH and MAX_NUMBER_DIGITS: JsonLimitError past them,
+    json.JSONDecodeError (a ValueError too) for text that is not JSON."""
+    data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
+    _check_depth(data)
+    try:
+        return json.loads(raw, parse_int=_number, parse_float=_number)
+    except RecursionError:  # only if the depth check was fooled
+        raise JsonLimitError(f"nested more than {MAX_JSON_DEPTH} levels deep") from None
 
 
 @dataclass(frozen=True)
@@ -46,8 +96,8 @@ def read_header(path: Path) -> SafetensorsHeader:
     """Parse the header of `path`; raise ModelError saying what is wrong if it is not one."""
     hint = "Give a .safetensors file (a checkpoint or a LoRA), not a .ckpt or a folder."
     try:
-        size = path.stat().st_size
-        with path.open("rb") as fh:
+        with os.fdopen(open_regular(path), "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
             head = fh.read(8)
             if len(head) < 8:
                 raise ModelError(f"{path}: not a safetensors file (only {len(head)} bytes).", hint)
@@ -65,8 +115,12 @@ def read_header(path: Path) -> SafetensorsHeader:
         raise ModelError(f"{path} is a folder, not a model file.", hint) from None
     except PermissionError:
         raise ModelError(f"{path}: permission denied.", "Make the file readable.") from None
+    except NotRegularFileError as exc:
+        raise ModelError(f"{path}: {exc.strerror}.", hint) from None
     try:
-        doc = json.loads(raw.decode("utf-8"))
+        doc = loads_bounded(raw.decode("utf-8"))
+    except JsonLimitError as exc:
+        raise ModelError(f"{path}: not a safetensors file (its header is {exc}).", hint) from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelError(
             f"{path}: not a safetensors file (header is not JSON: {exc}).", hint

@@ -10,8 +10,9 @@ from kohya_orchestrator.errors import OrchError
 from kohya_orchestrator.layout import Layout
 from kohya_orchestrator.sdscripts.facts import FactsChoice, choose_facts
 from kohya_orchestrator.sdscripts.trainers import default_script
+from kohya_orchestrator.train.environment import PreflightReport, check_environment
 from kohya_orchestrator.train.platform_info import PlatformInfo, detect_platform
-from kohya_orchestrator.train.preflight import PreflightReport, check_environment, run_preflight
+from kohya_orchestrator.train.preflight import run_preflight
 from kohya_orchestrator.train.probe import Probe
 
 

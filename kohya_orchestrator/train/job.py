@@ -112,6 +112,7 @@ def plan_train(
     *,
     probe: Callable[[str], Probe] | None,
     stamp: str,
+    layout: Layout | None = None,
 ) -> TrainJob:
     """Render, check and build the command (writes nothing). `probe=None` skips the probe."""
     from kohya_orchestrator.train.launch import (
@@ -125,7 +126,7 @@ def plan_train(
 
     # Before the config and the slow probe: a bad --gpus/--gpu-ids is reported at once.
     processes = resolve_processes(request.gpus, request.gpu_ids, request.accelerate_config)
-    layout = Layout.at(request.dest)
+    layout = layout or Layout.at(request.dest)
     rendered = build_config(
         layout,
         request.overrides,
@@ -199,16 +200,30 @@ def run_train(
     probe: Callable[[str], Probe] | None,
     stamp: str,
 ) -> TrainOutcome:
-    """The whole `train` command: plan, then (unless --dry-run) write, launch and record."""
-    job = plan_train(request, events, probe=probe, stamp=stamp)
-    if request.dry_run:
-        # The command is shown either way; a run that could not start is still an error.
-        return TrainOutcome(job, dry_run=True)
-    return execute_job(job, events)
+    """The whole `train` command: plan, then (unless --dry-run) write, launch and record.
+
+    A real run holds DEST's lock from the config it writes to the record it finishes (a
+    second `train`, `config`, `prepare` or `grid` there is refused meanwhile), and its log
+    and record get names no earlier run took (`stamp`, else `stamp-2`, ...)."""
+    layout = Layout.at(request.dest)
+    if request.dry_run or not layout.dest.is_dir():
+        # A missing DEST is reported by the plan (no settings file).
+        job = plan_train(request, events, probe=probe, stamp=stamp, layout=layout)
+        if request.dry_run:
+            # The command is shown either way; a run that could not start is still an error.
+            return TrainOutcome(job, dry_run=True)
+    from kohya_orchestrator.locking import folder_lock
+    from kohya_orchestrator.train.runrecord import free_stamp
+
+    with folder_lock(layout.dest, "train"):
+        stamp = free_stamp(layout, stamp)
+        job = plan_train(request, events, probe=probe, stamp=stamp, layout=layout)
+        return execute_job(job, events)
 
 
 def execute_job(job: TrainJob, events: TrainEvents) -> TrainOutcome:
-    """Write the config (or the smoke project), launch, record: a planned job, run."""
+    """Write the config (or the smoke project), launch, record: a planned job, run. The
+    caller holds DEST's lock (run_train, the queue)."""
     if job.smoke is not None:
         from kohya_orchestrator.train.smoke import apply_smoke
 

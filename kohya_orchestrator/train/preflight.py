@@ -12,69 +12,39 @@ import os
 import re
 import shutil
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from kohya_orchestrator.errors import OrchError, PreflightError
-from kohya_orchestrator.sdscripts.checkout import (
-    PINNED_PACKAGES,
-    locate_python,
-    locate_sd_scripts,
-    requirement_pins,
-    sd_scripts_commit,
-)
-from kohya_orchestrator.sdscripts.concepts import NO_REPEATS, scan_concepts
+from kohya_orchestrator.errors import OrchError
+from kohya_orchestrator.lint.files import RESYNC_HINT, gone_links_text
+from kohya_orchestrator.sdscripts.concepts import NO_REPEATS, caption_path, scan_concepts
+from kohya_orchestrator.train.environment import PreflightReport, check_environment
 from kohya_orchestrator.train.launch import STATE_SUFFIX
-from kohya_orchestrator.train.probe import (
-    Probe,
-    accelerate_default_configs,
-    run_probe,
-)
+from kohya_orchestrator.train.probe import Probe, run_probe
 from kohya_orchestrator.units import human_size
 
-Status = Literal["ok", "warn", "fail"]
+__all__ = ["PreflightReport", "check_environment", "disk_needed", "run_preflight"]
 
 
-@dataclass(frozen=True)
-class Check:
-    """One line of the checklist."""
+def _source_caption(image: Path, ext: str, train_dir: Path) -> Path | None:
+    """The caption file beside the image's source (a link's target, else the file prepare
+    copied it from, by DEST's manifest), when there is one."""
+    if image.is_symlink():
+        source = Path(os.path.realpath(image))
+    else:
+        from kohya_orchestrator.project.manifest import read_manifest
 
-    name: str
-    status: Status
-    detail: str
-
-
-@dataclass
-class PreflightReport:
-    """The checklist, and what it found out along the way (for the launch and the run record)."""
-
-    checks: list[Check] = field(default_factory=list)
-    sd_scripts: Path | None = None
-    python: str | None = None
-    probe: Probe | None = None
-    commit: str | None = None
-
-    def add(self, name: str, status: Status, detail: str) -> None:
-        self.checks.append(Check(name, status, detail))
-
-    @property
-    def problems(self) -> list[str]:
-        return [c.detail for c in self.checks if c.status == "fail"]
-
-    @property
-    def warnings(self) -> list[str]:
-        return [c.detail for c in self.checks if c.status == "warn"]
-
-    def require_ok(self) -> None:
-        """Raise PreflightError listing every failed check."""
-        problems = self.problems
-        if problems:
-            raise PreflightError(
-                f"training cannot start: the preflight found {len(problems)} problem(s).",
-                problems,
-                hint="Fix these and run again; `kohya-orch doctor DEST` shows the whole checklist.",
-            )
+        try:
+            records = read_manifest(train_dir.parent)
+        except OrchError:
+            return None
+        rel = image.relative_to(train_dir.parent).as_posix()
+        raw = records.get(rel, {}).get("source")
+        if not raw:
+            return None
+        source = Path(str(raw))
+    caption = caption_path(source, ext)
+    return caption if caption.is_file() else None
 
 
 def _check_dataset(report: PreflightReport, values: Mapping[str, Any]) -> None:
@@ -91,6 +61,10 @@ def _check_dataset(report: PreflightReport, values: Mapping[str, Any]) -> None:
     concepts = [c for c in scanned if not c.skipped]
     skipped = [c.path.name for c in scanned if c.skipped == NO_REPEATS]
     count = sum(len(c.images) for c in concepts)
+    broken = [p for c in concepts for p in c.broken]
+    if broken:
+        report.add("dataset", "fail", f"{gone_links_text(folder, broken)}; {RESYNC_HINT}.")
+        return
     if count == 0:
         names = f" (skipped: {', '.join(skipped)})" if skipped else ""
         report.add(
@@ -103,10 +77,18 @@ def _check_dataset(report: PreflightReport, values: Mapping[str, Any]) -> None:
     missing = [p for c in concepts for p in c.uncaptioned(ext)]
     if missing:
         shown = ", ".join(p.name for p in missing[:3]) + (" ..." if len(missing) > 3 else "")
+        in_source = sum(1 for p in missing if _source_caption(p, ext, folder) is not None)
+        later = (
+            f"; {in_source} of them have one in the source folder now, which prepare has not "
+            f"linked yet: {RESYNC_HINT}"
+            if in_source
+            else ""
+        )
         report.add(
             "captions",
             "fail",
-            f"{len(missing)} of {count} image(s) in {folder} have no {ext} caption: {shown}",
+            f"{len(missing)} of {count} image(s) in {folder} have no {ext} caption: {shown}"
+            + later,
         )
     else:
         report.add("captions", "ok", f"every image has a {ext} caption")
@@ -250,111 +232,6 @@ def disk_needed(values: Mapping[str, Any], script: str) -> int:
         )
     )
     return estimate_disk(values, family_of(values, script), files).total
-
-
-def _check_python(
-    report: PreflightReport, probe: Probe, values: Mapping[str, Any], gpus: int
-) -> None:
-    for module in ("torch", "torchvision", "accelerate"):
-        error = probe.errors.get(module)
-        if error:
-            report.add(module, "fail", f"{probe.python} cannot import {module}: {error}")
-    if probe.torch:
-        gpu_text = f": {', '.join(probe.gpus)}" if probe.gpus else ""
-        vision = f", torchvision {probe.torchvision}" if probe.torchvision else ""
-        report.add("torch", "ok", f"torch {probe.torch}{vision}, device {probe.device}{gpu_text}")
-    if probe.accelerate:
-        report.add("accelerate", "ok", f"accelerate {probe.accelerate}")
-    if probe.missing:
-        report.add(
-            "requirements",
-            "fail",
-            f"{probe.python} lacks sd-scripts' module(s) {', '.join(probe.missing)}: install its "
-            "requirements.txt there.",
-        )
-    precision = str(values.get("mixed_precision") or "no")
-    if probe.device == "mps" and precision in ("fp16", "bf16"):
-        report.add(
-            "device", "warn", f"mixed_precision {precision} often fails on Apple Silicon; use no."
-        )
-    elif probe.device == "cpu":
-        report.add("device", "warn", "no GPU found: training runs on the CPU, very slowly.")
-    if gpus > 1 and probe.gpu_count < gpus:
-        report.add(
-            "device", "fail", f"--gpus {gpus} but {probe.python} sees {probe.gpu_count} GPU(s)."
-        )
-
-
-def _check_pins(report: PreflightReport, probe: Probe, folder: Path) -> None:
-    """The trainer Python's packages against the versions the checkout's requirements pin."""
-    pins = requirement_pins(folder)
-    for name in PINNED_PACKAGES:
-        have, want = probe.versions.get(name), pins.get(name)
-        if have and want and have.split("+", 1)[0] != want:
-            report.add(
-                "requirements",
-                "warn",
-                f"{name} {have} in {probe.python}, but {folder / 'requirements.txt'} pins "
-                f"{want}: sd-scripts is tested with the pinned version (pip install "
-                f"{name}=={want})",
-            )
-
-
-def check_environment(
-    script: str,
-    *,
-    values: Mapping[str, Any] | None = None,
-    sd_scripts: Path | None = None,
-    python: str | None = None,
-    gpus: int = 1,
-    environ: Mapping[str, str] | None = None,
-    home: Path | None = None,
-    probe: Callable[[str], Probe] | None = run_probe,
-) -> PreflightReport:
-    """sd-scripts, the Python that runs it (probed unless `probe` is None), accelerate's config."""
-    env = os.environ if environ is None else environ
-    home = Path.home() if home is None else home
-    report = PreflightReport()
-    folder, source = locate_sd_scripts(script, sd_scripts, env, home)
-    if folder is None:
-        report.add(
-            "sd-scripts",
-            "fail",
-            f"sd-scripts not found (tried {source}); "
-            "give --sd-scripts DIR or set KOHYA_SD_SCRIPTS.",
-        )
-    elif not folder.is_dir():
-        report.add(
-            "sd-scripts",
-            "fail",
-            f"sd-scripts not found: {folder} (from {source}) does not exist.",
-        )
-    elif not (folder / script).is_file():
-        report.add("sd-scripts", "fail", f"{folder} (from {source}) has no {script}.")
-    else:
-        report.sd_scripts = folder
-        report.commit = sd_scripts_commit(folder)
-        commit = f" at {report.commit[:10]}" if report.commit else ""
-        report.add("sd-scripts", "ok", f"{folder}{commit} (from {source})")
-    report.python, py_source = locate_python(python, report.sd_scripts)
-    if probe is not None:
-        try:
-            report.probe = probe(report.python)
-        except PreflightError as exc:
-            report.add("python", "fail", f"{exc.message} {' '.join(exc.problems)}".strip())
-        else:
-            report.add("python", "ok", f"{report.python} ({py_source})")
-            _check_python(report, report.probe, values or {}, gpus)
-            if report.sd_scripts is not None:
-                _check_pins(report, report.probe, report.sd_scripts)
-    for path in accelerate_default_configs(env, home):
-        report.add(
-            "accelerate config",
-            "warn",
-            f"{path} exists: kohya-orch passes accelerate a config of its own, so this file "
-            "is not used for the run; to use it on purpose, pass --accelerate-config.",
-        )
-    return report
 
 
 def run_preflight(

@@ -98,7 +98,9 @@ def plan_queue(
 ) -> list[QueuedRun]:
     """Plan and check every run (nothing written); PreflightError listing every problem of
     every project when any has one."""
+    from kohya_orchestrator.layout import Layout
     from kohya_orchestrator.train.job import plan_train
+    from kohya_orchestrator.train.runrecord import free_stamp
 
     seen: set[str] = set()
     for request in requests:
@@ -113,7 +115,9 @@ def plan_queue(
         run = QueuedRun(Path(request.dest))
         events.note(f"queue: checking {n}/{len(requests)}, {request.dest}")
         try:
-            run.job = plan_train(request, events, probe=check, stamp=stamp)
+            layout = Layout.at(request.dest)
+            free = free_stamp(layout, stamp) if layout.dest.is_dir() else stamp
+            run.job = plan_train(request, events, probe=check, stamp=free, layout=layout)
             if not request.dry_run:
                 run.job.report.require_ok()
         except OrchError as exc:

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import json
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
 from typing import Any
 
 from kohya_orchestrator import __version__
-from kohya_orchestrator.fsutil import atomic_write_text
+from kohya_orchestrator.fsutil import atomic_write_text, open_regular, read_regular_text
+from kohya_orchestrator.layout import Layout
 from kohya_orchestrator.sdscripts.concepts import caption_path, used_concepts
 
 RECORD_VERSION = 1
@@ -26,13 +29,34 @@ def timestamp(moment: dt.datetime | None = None) -> str:
     return (moment or dt.datetime.now()).strftime("%Y%m%d-%H%M%S")
 
 
+def free_stamp(layout: Layout, stamp: str) -> str:
+    """`stamp`, else `stamp-2`, `stamp-3`...: the first that no run's record or log in DEST
+    has taken (two runs in one second must not share `runs/<stamp>.json`). Called with
+    DEST's lock held, so no other kohya-orch can take the name meanwhile."""
+    from kohya_orchestrator.train.smoke import SMOKE_DIR
+
+    smoke_logs = layout.dest / SMOKE_DIR / layout.log_dir.relative_to(layout.dest)
+    for n in itertools.count(1):
+        name = stamp if n == 1 else f"{stamp}-{n}"
+        taken = (
+            layout.runs_dir / f"{name}.json",
+            layout.runs_dir / f"{name}-smoke.json",
+            layout.log_dir / f"train-{name}.log",
+            layout.log_dir / f"train-{name}.accelerate.yaml",
+            smoke_logs / f"train-{name}.log",
+        )
+        if not any(os.path.lexists(p) for p in taken):
+            return name
+    raise AssertionError("unreachable")
+
+
 def _iso(seconds: float) -> str:
     return dt.datetime.fromtimestamp(seconds, dt.UTC).isoformat(timespec="seconds")
 
 
 def _sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
+    with os.fdopen(open_regular(path), "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
@@ -142,5 +166,5 @@ class RunRecord:
 
 def load_record(path: Path) -> dict[str, Any]:
     """A record as written (a plain dict)."""
-    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    data: dict[str, Any] = json.loads(read_regular_text(path))
     return data

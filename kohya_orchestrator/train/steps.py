@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from kohya_orchestrator.errors import ConfigError, DatasetError
+from kohya_orchestrator.fsutil import read_regular_text
 from kohya_orchestrator.sdscripts.buckets import BucketSelector, Reso, parse_resolution
 from kohya_orchestrator.sdscripts.concepts import ConceptFolder, scan_concepts
 from kohya_orchestrator.sdscripts.epochs import EPOCH_FILE, planned_lora_stems, saved_epochs
@@ -344,7 +345,7 @@ def count_file(path: Path, *, num_processes: int = 1, script: str | None = None)
     from kohya_orchestrator.sdscripts.contract import flatten_like_sd_scripts
 
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = read_regular_text(path)
         doc = toml.loads(text)
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}", []) from exc

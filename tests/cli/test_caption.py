@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from faultkit import killed_run_leftovers
 from PIL import Image
 
 from kohya_orchestrator.cli import cli
@@ -334,9 +335,12 @@ def test_unwritable_folder(runner: CliRunner, folder: Path) -> None:
     finally:
         subprocess.run(unlock, check=True)
     assert result.exit_code == 1
-    names = ["yumoto_hakone_1.jpg", "yumoto_hakone_2.png", "yumoto_hakone_3.webp"]
-    assert result.stderr == "Error: 3 of 3 images failed and were left untouched:\n" + "".join(
-        f"  - {name}: cannot write in {folder}: {reason}\n" for name in names
+    # The lock file is the first thing written: nothing is begun in a folder it cannot hold.
+    assert result.stderr == (
+        f"Error: Cannot work in {folder}: cannot create the lock file .kohya-orch.lock there: "
+        f"{reason}; nothing was changed.\n"
+        "  hint: The folder must be writable: fix its permissions (or free some space), then "
+        "run the command again.\n"
     )
     assert not (folder / "yumoto_hakone_2.txt").exists()
 
@@ -379,8 +383,9 @@ def test_progress_bar_on_a_terminal(tmp_path: Path) -> None:
 
 def test_dry_run_mentions_stale_temp_files(runner: CliRunner, folder: Path) -> None:
     runner.invoke(cli, ["caption", "yumoto_hakone", str(folder), "-q"], catch_exceptions=False)
-    stale = folder / ".kohya-orch-tmp-0123456789ab-yumoto_hakone_1.jpg"
-    stale.write_bytes(b"partial")
+    (stale,) = killed_run_leftovers(folder, "yumoto_hakone_1.jpg")
+    notes = folder / ".kohya-orch-tmp-my-notes.txt"
+    notes.write_text("the user's own file", encoding="utf-8")
     result = runner.invoke(
         cli, ["caption", "yumoto_hakone", str(folder), "-n"], catch_exceptions=False
     )
@@ -395,6 +400,8 @@ def test_dry_run_mentions_stale_temp_files(runner: CliRunner, folder: Path) -> N
         f"Removed a temp file left by an interrupted run: {stale.name}\n"
     )
     assert not stale.exists()
+    assert notes.read_text(encoding="utf-8") == "the user's own file"
+    assert not (folder / ".kohya-orch.lock").exists()
 
 
 def test_a_250_byte_file_name_is_captioned(runner: CliRunner, tmp_path: Path) -> None:

@@ -290,6 +290,39 @@ def test_trainer_exit_code_is_ours(
     assert "training failed with exit code 3." in result.stderr
 
 
+@pytest.mark.usefixtures("fixed_stamp")
+def test_two_runs_in_one_second_keep_two_records_and_two_logs(
+    runner: CliRunner, project: Path, sd_scripts: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two runs within one second wrote one runs/<ts>.json and one log: the second took the
+    first one's names. Now the second gets `<ts>-2`."""
+    launcher = project.parent / "launcher.py"
+    launcher.write_text(
+        "import runpy, sys\n"
+        "i = next(n for n, a in enumerate(sys.argv) if a.endswith('.py') and n > 0)\n"
+        "sys.argv = sys.argv[i:]\n"
+        "runpy.run_path(sys.argv[0], run_name='__main__')\n"
+    )
+    wrapper = project.parent / "py"
+    wrapper.write_text(f'#!/bin/sh\nexec {sys.executable} {launcher} "$@"\n')
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("FAKE_TRAINER_MODE", "exit:0")
+    for _ in range(2):
+        result = train(
+            runner, str(project), "--sd-scripts", str(sd_scripts), "--python", str(wrapper)
+        )
+        assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (project / "runs").iterdir()) == [
+        f"{STAMP}-2.json",
+        f"{STAMP}.json",
+    ]
+    logs = sorted(p.name for p in (project / "log").glob("train-*.log"))
+    assert logs == [f"train-{STAMP}-2.log", f"train-{STAMP}.log"]
+    second = json.loads((project / "runs" / f"{STAMP}-2.json").read_text())
+    assert second["log"] == str(project / "log" / f"train-{STAMP}-2.log")
+    assert not (project / ".kohya-orch.lock").exists()
+
+
 def test_resume_without_state(runner: CliRunner, project: Path, sd_scripts: Path) -> None:
     result = train(runner, str(project), "--resume", "--dry-run", "--sd-scripts", str(sd_scripts))
     assert result.exit_code == 1

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
+from faultkit import killed_run_leftovers
 from imagefactory import ALL_KINDS, KINDS, default_name, make_image
 from PIL import Image
 
@@ -14,6 +16,7 @@ from kohya_orchestrator.dataset.caption_apply import CaptionPlan, apply_captions
 from kohya_orchestrator.dataset.caption_check import normalise_ext
 from kohya_orchestrator.dataset.metadata import read_embedded
 from kohya_orchestrator.errors import InputError
+from kohya_orchestrator.locking import folder_lock
 
 FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP"}
 
@@ -317,14 +320,19 @@ def test_changed_since_planning(tmp_path: Path) -> None:
 
 
 def test_stale_temp_files_are_removed(tmp_path: Path) -> None:
+    """Only temps a killed run recorded in the lock file; never a user's file that merely
+    starts like one (it was deleted as "a temp file" before)."""
     save(tmp_path / "a.jpg")
-    stale = tmp_path / f"{fsutil.TEMP_PREFIX}0123456789ab-a.jpg"
-    stale.write_bytes(b"half")
+    (stale,) = killed_run_leftovers(tmp_path, "a.jpg")
+    notes = tmp_path / f"{fsutil.TEMP_PREFIX}my-notes.txt"
+    notes.write_text("mine", encoding="utf-8")
     plan = plan_captions(tmp_path, "yumoto_hakone")
     assert plan.stale_temps == (stale,)
-    result = apply_captions(plan)
-    assert result.removed_temps == [stale]
+    with folder_lock(tmp_path, "caption") as held:
+        apply_captions(plan)
+    assert held.removed == [stale]
     assert not stale.exists()
+    assert notes.read_text(encoding="utf-8") == "mine"
 
 
 def test_symlink_stays_a_link_and_mode_is_kept(tmp_path: Path) -> None:
@@ -379,6 +387,9 @@ _MISLABELLED = {
 def test_every_kind_of_file(tmp_path: Path) -> None:
     for kind in ALL_KINDS:
         make_image(kind, tmp_path)
+    # A JPEG cut in its scan is captioned with a warning once nobody is writing it.
+    old = time.time() - 60
+    os.utime(tmp_path / default_name("jpeg_truncated_scan"), (old, old))
     originals = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
     before_pixels = {
         default_name(k): pixels(tmp_path / default_name(k))

@@ -144,6 +144,9 @@ class CountingReader(io.RawIOBase):
         self.inner.close()
         super().close()
 
+    def fileno(self) -> int:
+        return int(self.inner.fileno())
+
 
 def test_reads_only_the_header_of_a_7_gb_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -162,8 +165,14 @@ def test_reads_only_the_header_of_a_7_gb_file(
     def plain_open(file: Any, *args: Any, **kwargs: Any) -> Any:
         return CountingReader(real_open(file, *args, **kwargs), counter)
 
+    real_fdopen = os.fdopen
+
+    def fd_open(fd: int, *args: Any, **kwargs: Any) -> Any:
+        return CountingReader(real_fdopen(fd, *args, **kwargs), counter)
+
     monkeypatch.setattr(pathlib.Path, "open", path_open)
     monkeypatch.setattr(builtins, "open", plain_open)
+    monkeypatch.setattr(os, "fdopen", fd_open)
     info = inspect_file(path)
     monkeypatch.undo()
     assert info.family == "sdxl"

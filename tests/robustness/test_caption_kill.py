@@ -27,6 +27,7 @@ from PIL import Image
 
 from kohya_orchestrator import fsutil
 from kohya_orchestrator.dataset.caption_apply import apply_captions, plan_captions
+from kohya_orchestrator.locking import LOCK_NAME
 
 TRIGGER = "yumoto_hakone"
 KINDS = [
@@ -89,6 +90,8 @@ def _wait_for_first_change(folder: Path, before: State, proc: subprocess.Popen[b
     while proc.poll() is None:
         with os.scandir(folder) as entries:
             for entry in entries:
+                if entry.name == LOCK_NAME:
+                    continue  # taken before anything is written
                 if entry.name not in before or entry.stat().st_mtime_ns != stamps[entry.name]:
                     return
 
@@ -101,7 +104,7 @@ def _check(folder: Path, before: State, after: State, where: str) -> None:
         if now is not None and not name.endswith(".txt"):
             with Image.open(path) as img:
                 img.load()
-    extra = [p.name for p in folder.iterdir() if p.name not in after]
+    extra = [p.name for p in folder.iterdir() if p.name not in after and p.name != LOCK_NAME]
     assert all(n.startswith(fsutil.TEMP_PREFIX) for n in extra), extra
 
 
@@ -123,6 +126,7 @@ def _trial(tmp_path: Path, pristine: tuple[Path, State, State, float], seed: int
     _check(folder, before, after, where)
     rerun = _command(folder)
     assert rerun.wait() == 0, where
+    # The re-run removed the killed run's temps and its lock file: exactly the new files.
     assert _state(folder) == after, where
 
 

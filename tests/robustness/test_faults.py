@@ -11,8 +11,10 @@ result must equal an uninterrupted run.
 
 `make faults` runs 150 trials per command (prepare: a third per link mode) and 50 of
 `rename --undo`;
-`make test` runs a few. The counts of trials and invariants checked, and of lost, corrupt
-and duplicated files found, are printed in the terminal summary.
+`make test` runs a few. After every re-run no temp and no lock file may be left. The
+counts of trials and invariants checked, and of lost, corrupt and duplicated files and
+temps left, are printed in the terminal summary (faultrun.py; test_faults_more.py and
+test_concurrency.py count into it too).
 """
 
 from __future__ import annotations
@@ -20,11 +22,10 @@ from __future__ import annotations
 import errno
 import json
 import os
-import random
 import shutil
 import subprocess
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +33,11 @@ import pytest
 from faultkit import (
     CLI,
     TRIGGER,
-    checkpoint,
     decodes,
     image_data,
     image_format,
     kill_after,
-    make_dataset,
+    killed_run_leftovers,
     run,
     sha,
     shim_env,
@@ -45,133 +45,40 @@ from faultkit import (
     tree,
     tree_with_modes,
 )
+from faultrun import (
+    FAST_SEEDS,
+    IMAGES,
+    PREFIX,
+    STATS,
+    TOOL_NAMES,
+    Checker,
+    Pristine,
+    make_pristine,
+    no_temps_left,
+    summary,  # noqa: F401 (the session fixture that prints the totals)
+)
+from faultrun import diff as _diff
+from faultrun import draw as _draw
+from faultrun import files as _files
+from faultrun import halfway as _halfway
+from faultrun import measure as _measure
+from faultrun import planned as _planned
+from faultrun import record as _record
 
 from kohya_orchestrator.dataset.journal import JOURNAL_NAME, RENAME_TEMP_PREFIX
 from kohya_orchestrator.dataset.rename import plan_folder
 from kohya_orchestrator.dataset.scan import is_image_name
 from kohya_orchestrator.fsutil import TEMP_PREFIX
+from kohya_orchestrator.locking import LOCK_NAME
 from kohya_orchestrator.project.prepare import MANIFEST_NAME
 
-IMAGES = 240
-PREFIX = "fault"
 FULL_TRIALS = 150
-FAST_SEEDS = (1, 2, 3)
 MODES = ("symlink", "copy", "hardlink")
-# Files a kill may leave that belong to the tool, not the user.
-TOOL_NAMES = (JOURNAL_NAME, MANIFEST_NAME)
-
-STATS: Counter[str] = Counter()
-PROBLEMS: Counter[str] = Counter()
-
-
-class _Summary:
-    """Prints the totals at the end of the session (registered by the `summary` fixture)."""
-
-    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if not STATS:
-            return
-        tr = terminalreporter
-        tr.section("fault injection")
-        for command in ("rename", "rename --undo", "caption", "prepare"):
-            if STATS[f"trials {command}"]:
-                tr.write_line(
-                    f"{command}: {STATS[f'trials {command}']} kill trials "
-                    f"({STATS[f'killed {command}']} killed mid-run, "
-                    f"{STATS[f'finished {command}']} finished first; "
-                    f"{STATS[f'halfway {command}']} left the job half done), "
-                    f"{STATS[f'invariants {command}']} invariants checked"
-                )
-        if STATS["trials disk"]:
-            tr.write_line(
-                f"full disk / read-only: {STATS['trials disk']} runs, "
-                f"{STATS['invariants disk']} invariants checked"
-            )
-        total = sum(v for k, v in STATS.items() if k.startswith("invariants"))
-        trials = sum(v for k, v in STATS.items() if k.startswith("trials"))
-        tr.write_line(
-            f"total: {trials} trials, {total} invariants checked; "
-            f"{PROBLEMS['lost']} lost, {PROBLEMS['corrupt']} corrupt, "
-            f"{PROBLEMS['duplicated']} duplicated, {PROBLEMS['other']} other problems"
-        )
-
-
-_SUMMARY = _Summary()
-
-
-@pytest.fixture(scope="session", autouse=True)
-def summary(pytestconfig: pytest.Config) -> None:
-    if not pytestconfig.pluginmanager.is_registered(_SUMMARY):
-        pytestconfig.pluginmanager.register(_SUMMARY, "fault-summary")
-
-
-@dataclass
-class Checker:
-    """Counts invariants checked and collects every violation of a trial."""
-
-    command: str
-    where: str
-    problems: list[str] = field(default_factory=list)
-
-    def __call__(self, ok: bool, kind: str, message: str) -> None:
-        STATS[f"invariants {self.command}"] += 1
-        if not ok:
-            PROBLEMS[kind if kind in ("lost", "corrupt", "duplicated") else "other"] += 1
-            self.problems.append(f"{kind}: {message}")
-
-    def done(self) -> None:
-        assert not self.problems, f"{self.where}:\n" + "\n".join(self.problems[:30])
-
-
-@dataclass
-class Pristine:
-    root: Path
-    source: Path
-    model: Path
-    files: dict[str, bytes]
 
 
 @pytest.fixture(scope="module")
 def pristine(tmp_path_factory: pytest.TempPathFactory) -> Pristine:
-    root = tmp_path_factory.mktemp("faults")
-    source = make_dataset(root / "pristine", IMAGES)
-    model = checkpoint(root / "sdxl.safetensors")
-    files = {p.name: p.read_bytes() for p in source.iterdir()}
-    return Pristine(root, source, model, files)
-
-
-def _measure(argv_for: Any, scratch: Path, source: Path) -> float:
-    """One uninterrupted run's duration, after a warm-up run (fresh .pyc files, cold cache)."""
-    shutil.copytree(source, scratch)
-    timed(argv_for(scratch))
-    shutil.rmtree(scratch)
-    shutil.copytree(source, scratch)
-    return timed(argv_for(scratch))
-
-
-def _files(folder: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
-
-
-def _draw(seed: int, duration: float, planned: float) -> float:
-    """Even seeds: anywhere in the run. Odd seeds: after the planning (timed with --dry-run),
-    where the writes happen, so that more trials stop the command halfway through."""
-    low = min(planned, duration) if seed % 2 else 0.0
-    return random.Random(seed).uniform(low, duration)
-
-
-def _planned(argv: list[str]) -> float:
-    """How long the command takes to start, read and plan: its --dry-run (it must succeed)."""
-    return timed([*argv, "--dry-run"])
-
-
-def _record(command: str, killed: bool) -> None:
-    STATS[f"trials {command}"] += 1
-    STATS[f"{'killed' if killed else 'finished'} {command}"] += 1
-
-
-def _halfway(command: str, halfway: bool) -> None:
-    """Count a kill that left the data between the old and the new state."""
-    STATS[f"halfway {command}"] += int(halfway)
+    return make_pristine(tmp_path_factory)
 
 
 # --------------------------------------------------------------------------------- rename
@@ -211,7 +118,7 @@ def check_rename(check: Checker, folder: Path, pristine: Pristine, mapping: dict
     origin = {sha(data): name for name, data in pristine.files.items()}
     seen: Counter[str] = Counter()
     for name, data in _files(folder).items():
-        if name == JOURNAL_NAME or name.startswith(TEMP_PREFIX):
+        if name in TOOL_NAMES or name.startswith(TEMP_PREFIX):
             continue
         digest = sha(data)
         src = origin.get(digest)
@@ -241,7 +148,7 @@ def _rename_trial(tmp_path: Path, pristine: Pristine, base: RenameBaseline, seed
     _record("rename", killed.killed)
     check = Checker("rename", where)
     check_rename(check, folder, pristine, base.mapping)
-    now = {n: d for n, d in _files(folder).items() if n != JOURNAL_NAME}
+    now = {n: d for n, d in _files(folder).items() if n not in TOOL_NAMES}
     _halfway("rename", now not in (pristine.files, base.final))
     again = run(_rename_argv(folder))
     check(again.returncode == 0, "other", f"second run failed: {again.stderr}")
@@ -251,14 +158,8 @@ def _rename_trial(tmp_path: Path, pristine: Pristine, base: RenameBaseline, seed
     check(journal is not None and json.loads(journal)["state"] == "applied", "other", "journal")
     check(final == base.final, "other", f"final state differs: {_diff(final, base.final)}")
     check_rename(check, folder, pristine, base.mapping)
+    no_temps_left(check, folder)
     check.done()
-
-
-def _diff(now: dict[str, Any], want: dict[str, Any]) -> str:
-    extra = sorted(set(now) - set(want))[:5]
-    missing = sorted(set(want) - set(now))[:5]
-    changed = sorted(n for n in set(now) & set(want) if now[n] != want[n])[:5]
-    return f"extra {extra}, missing {missing}, changed {changed}"
 
 
 @pytest.mark.parametrize("seed", FAST_SEEDS)
@@ -289,7 +190,7 @@ def _undo_trial(tmp_path: Path, pristine: Pristine, base: RenameBaseline, seed: 
     _record("rename --undo", killed.killed)
     check = Checker("rename --undo", where)
     check_rename(check, folder, pristine, base.mapping)
-    now = {n: d for n, d in _files(folder).items() if n != JOURNAL_NAME}
+    now = {n: d for n, d in _files(folder).items() if n not in TOOL_NAMES}
     _halfway("rename --undo", now not in (pristine.files, base.final))
     state = json.loads((folder / JOURNAL_NAME).read_text(encoding="utf-8"))["state"]
     if state != "undone":  # killed before the undo was recorded as finished
@@ -299,6 +200,7 @@ def _undo_trial(tmp_path: Path, pristine: Pristine, base: RenameBaseline, seed: 
     journal = final.pop(JOURNAL_NAME, None)
     check(journal is not None and json.loads(journal)["state"] == "undone", "other", "journal")
     check(final == pristine.files, "other", f"not restored: {_diff(final, pristine.files)}")
+    no_temps_left(check, folder)
     check.done()
 
 
@@ -356,7 +258,7 @@ def check_caption(
         if old is not None and image_format(old):
             check(decodes(data), "corrupt", f"{name} does not decode")
             check(image_data(data) == image_data(old), "corrupt", f"{name}: image data changed")
-    extra = [n for n in now if n not in pristine.files and n not in final]
+    extra = [n for n in now if n not in pristine.files and n not in final and n != LOCK_NAME]
     check(all(n.startswith(TEMP_PREFIX) for n in extra), "other", f"unexpected files {extra[:5]}")
 
 
@@ -369,12 +271,14 @@ def _caption_trial(tmp_path: Path, pristine: Pristine, base: CaptionBaseline, se
     _record("caption", killed.killed)
     check = Checker("caption", where)
     check_caption(check, folder, pristine, base.final)
-    _halfway("caption", _files(folder) not in (pristine.files, base.final))
+    between = {n: d for n, d in _files(folder).items() if n != LOCK_NAME}
+    _halfway("caption", between not in (pristine.files, base.final))
     again = run(_caption_argv(folder))
     check(again.returncode == 0, "other", f"second run failed: {again.stderr}")
     final = _files(folder)
     check(final == base.final, "other", f"final state differs: {_diff(final, base.final)}")
     check_caption(check, folder, pristine, base.final)
+    no_temps_left(check, folder)
     check.done()
 
 
@@ -506,9 +410,10 @@ def check_prepare(
         return
     entries, manifest, settings = _dest_state(dest, source)
     for rel, entry in entries.items():
-        if Path(rel).name.startswith(TEMP_PREFIX):
-            # An interrupted atomic write's temp: harmless, but the next run must remove it.
-            check(not finished, "other", f"temp file left: DEST/{rel}")
+        if Path(rel).name.startswith(TEMP_PREFIX) or rel == LOCK_NAME:
+            # An interrupted atomic write's temp, and the lock file recording it: harmless,
+            # but the next run must remove both.
+            check(not finished, "temps", f"left after the re-run: DEST/{rel}")
             continue
         want = base.dest.get(rel)
         kind = "corrupt" if entry[0] == "file" else "other"
@@ -544,6 +449,7 @@ def _prepare_trial(
     again = run(argv)
     check(again.returncode == 0, "other", f"second run failed: {again.stderr}")
     check_prepare(check, top, source_tree, base, finished=True)
+    no_temps_left(check, top)
     check.done()
 
 
@@ -569,7 +475,8 @@ def _no_temps(check: Checker, top: Path) -> None:
     temps = [
         p
         for p in top.rglob("*")
-        if p.name.startswith((TEMP_PREFIX, RENAME_TEMP_PREFIX)) or p.name == "fault-shim"
+        if p.name.startswith((TEMP_PREFIX, RENAME_TEMP_PREFIX))
+        or p.name in ("fault-shim", LOCK_NAME)
     ]
     check(not temps, "other", f"temp files left: {temps[:5]}")
 
@@ -800,22 +707,26 @@ def test_real_full_tmpfs_caption(
 
 def test_rename_removes_a_journal_temp(tmp_path: Path, pristine: Pristine) -> None:
     """The kill trials hit this now and then: a kill inside the journal's atomic write
-    leaves `.kohya-orch-tmp-<hex>-.kohya-orch-rename.json`; the next run must remove it."""
+    leaves a temp of the journal, recorded in the lock file; the next run removes it (and
+    nothing else that merely starts like a temp)."""
     folder = tmp_path / "data"
     shutil.copytree(pristine.source, folder)
-    temp = folder / f"{TEMP_PREFIX}0123456789ab-{JOURNAL_NAME}"
-    temp.write_text('{"version": 1, "sta', encoding="utf-8")
+    (temp,) = killed_run_leftovers(folder, JOURNAL_NAME, command="rename")
+    notes = folder / f"{TEMP_PREFIX}my-notes.txt"
+    notes.write_text("mine", encoding="utf-8")
     done = run(_rename_argv(folder))
     assert done.returncode == 0, done.stderr
     assert not temp.exists()
+    assert notes.read_text(encoding="utf-8") == "mine"
+    assert not (folder / LOCK_NAME).exists()
 
 
 def test_prepare_removes_a_manifest_temp(tmp_path: Path, pristine: Pristine) -> None:
     """Likewise for prepare's manifest, which lives in DEST itself, not in img/."""
     dest = tmp_path / "dest"
     dest.mkdir()
-    temp = dest / f"{TEMP_PREFIX}0123456789ab-{MANIFEST_NAME}"
-    temp.write_text("", encoding="utf-8")
+    (temp,) = killed_run_leftovers(dest, MANIFEST_NAME, command="prepare")
     done = run(_prepare_argv(pristine.source, dest, pristine.model, "symlink"))
     assert done.returncode == 0, done.stderr
     assert not temp.exists()
+    assert not (dest / LOCK_NAME).exists()

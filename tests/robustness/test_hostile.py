@@ -746,7 +746,8 @@ def _inspect_junk(root: Path) -> list[str]:
 
 @case(
     "templates-cp-escaping-name",
-    "Error: Template '../../etc/passwd' not found (searched ",
+    "Error: '../../etc/passwd' is not a template name: a template is a file name ending in "
+    ".j2 from the template folders, never a path.",
 )
 def _template_escape(root: Path) -> list[str]:
     return ["templates", "cp", "../../etc/passwd", str(project(root))]

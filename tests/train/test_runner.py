@@ -205,18 +205,31 @@ def test_known_failure_diagnosed_from_log(tmp_path: Path, key: str) -> None:
     assert found.key == key
 
 
-def interrupt_when_ready(dest: Path, times: int, gap: float = 0.2) -> threading.Thread:
-    """Send SIGINT to ourselves (as a terminal's Ctrl-C would) once the child said 'ready'."""
+def interrupt_when_ready(
+    dest: Path, times: int, gap: float = 0.2, heard: bytes | None = None
+) -> threading.Thread:
+    """Send SIGINT to ourselves (as a terminal's Ctrl-C would) once the child said 'ready'.
 
-    def worker() -> None:
+    With `heard`, each Ctrl-C but the last waits until the child has printed `heard` once
+    more: proof that we handled it and forwarded it. Two SIGINTs sent before a loaded
+    machine runs our handler merge into one (a signal is pending or not), which made a
+    test that needs two of them flaky."""
+
+    def wait_for(text: bytes, count: int) -> None:
         log = dest / "log" / "train-1.log"
         for _ in range(600):
-            if log.exists() and b"ready" in log.read_bytes():
-                break
+            if log.exists() and log.read_bytes().count(text) >= count:
+                return
             time.sleep(0.05)
-        for _ in range(times):
+
+    def worker() -> None:
+        wait_for(b"ready", 1)
+        for i in range(times):
             os.kill(os.getpid(), signal.SIGINT)
-            time.sleep(gap)
+            if heard is not None and i + 1 < times:
+                wait_for(heard, i + 1)
+            else:
+                time.sleep(gap)
         kill_if_still_running(dest / "pid")
 
     thread = threading.Thread(target=worker, daemon=True)
@@ -301,9 +314,11 @@ def test_ctrl_c_forwarded_and_child_stops(tmp_path: Path, make_spec: object) -> 
 
 def test_second_ctrl_c_ends_a_stubborn_child(tmp_path: Path) -> None:
     env = {"FAKE_TRAINER_MODE": "stubborn", "FAKE_TRAINER_PIDFILE": str(tmp_path / "pid")}
-    thread = interrupt_when_ready(tmp_path, times=2)
-    result = run_launch(direct_spec(tmp_path, env), grace_seconds=5)
+    thread = interrupt_when_ready(tmp_path, times=2, heard=b"ignoring SIGINT")
+    # The grace before SIGKILL is long, so only our SIGTERM (the second Ctrl-C) can end it.
+    result = run_launch(direct_spec(tmp_path, env), grace_seconds=60)
     thread.join()
+    assert "ignoring SIGINT" in result.tail  # the first Ctrl-C reached it, and was ignored
     assert result.interrupts == 2
     assert result.returncode == -signal.SIGTERM
     assert result.exit_code == 128 + signal.SIGTERM

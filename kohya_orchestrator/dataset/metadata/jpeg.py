@@ -143,13 +143,46 @@ def read(data: bytes) -> Found:
 
 def _segment(marker: int, payload: bytes, what: str, caption: str) -> bytes:
     if len(payload) > MAX_PAYLOAD:
-        raise CaptionError(
-            f"caption too long for a JPEG: the {what} segment would be {len(payload) + 2:,} "
-            f"bytes, over the 65,535-byte limit of one JPEG segment "
-            f"({len(caption):,} characters)",
-            hint="shorten the caption (about 10,900 ASCII or 7,270 CJK characters fit)",
-        )
+        raise CaptionError(_too_long(len(payload), what, caption), hint=_TOO_LONG_HINT)
     return bytes([0xFF, marker]) + struct.pack(">H", len(payload) + 2) + payload
+
+
+def _exif_full(seen: Inspected, new_size: int, caption: str) -> CaptionError:
+    """The error when the image's own EXIF leaves no room: blame what takes the room.
+
+    Existing EXIF bytes never move (maker notes hold absolute offsets), so the caption goes
+    in a tail after them; when the block is already near the 64 KB of one segment, even a
+    short caption does not fit, and the caption is not what is too long.
+    """
+    assert seen.exif_seg is not None
+    old = len(seen.exif_seg.payload) + 2
+    added = new_size + 2 - old
+    if added > MAX_PAYLOAD // 2:  # the caption itself is long: the usual message
+        return CaptionError(_too_long(new_size, "EXIF", caption), _TOO_LONG_HINT)
+    note = ""
+    if seen.tiff is not None and seen.tiff.exif is not None:
+        maker = seen.tiff.entry(seen.tiff.exif, exif.TAG_MAKER_NOTE)
+        size = maker.size() if maker is not None else None
+        if size:
+            note = f", {size:,} of them a camera maker note"
+    return CaptionError(
+        f"no room for the caption in this JPEG's EXIF: its EXIF segment is already "
+        f"{old:,} bytes{note}; with the caption ({len(caption):,} characters, {added:,} "
+        f"bytes) it would be {new_size + 2:,}, over the 65,535-byte limit of one JPEG segment",
+        "remove the large EXIF data (e.g. the maker note: exiftool -MakerNotes:All= FILE) "
+        "or caption a copy without it",
+    )
+
+
+def _too_long(size: int, what: str, caption: str) -> str:
+    return (
+        f"caption too long for a JPEG: the {what} segment would be {size + 2:,} "
+        f"bytes, over the 65,535-byte limit of one JPEG segment "
+        f"({len(caption):,} characters)"
+    )
+
+
+_TOO_LONG_HINT = "shorten the caption (about 10,900 ASCII or 7,270 CJK characters fit)"
 
 
 def embed(data: bytes, caption: str, overwrite: bool) -> tuple[bytes, list[str]]:
@@ -162,6 +195,8 @@ def embed(data: bytes, caption: str, overwrite: bool) -> tuple[bytes, list[str]]
         warnings.append(generation_kept_warning("EXIF UserComment"))
     tags = caption_tags(caption)
     block = exif.embed_caption_fields(seen.tiff, caption, tags, write_uc)
+    if exif_seg is not None and len(EXIF_ID + block) > MAX_PAYLOAD:
+        raise _exif_full(seen, len(EXIF_ID + block), caption)
     new_exif = _segment(0xE1, EXIF_ID + block, "EXIF", caption)
     new_xmp = _segment(0xE1, XMP_ID + xmp.merge(seen.packet, caption, tags), "XMP", caption)
 
