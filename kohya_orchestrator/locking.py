@@ -24,6 +24,7 @@ import fcntl
 import json
 import os
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,9 @@ from kohya_orchestrator.errors import FileSystemError, LockError
 
 LOCK_NAME = ".kohya-orch.lock"
 _ATTEMPTS = 20
+# A holder writes its record just after taking the flock: a racer that finds the lock taken
+# reads again for up to this long before naming the holder without its pid.
+_RECORD_WAIT_S = 0.5
 
 # Folders this process holds, by real path.
 _HELD: dict[str, HeldLock] = {}
@@ -80,6 +84,17 @@ def _write(fd: int, record: dict[str, Any]) -> None:
     os.fsync(fd)
 
 
+def _holder(fd: int) -> dict[str, Any]:
+    """The record of the live process holding the lock (it may still be writing it)."""
+    deadline = time.monotonic() + _RECORD_WAIT_S
+    while True:
+        holder = _read(fd)
+        pid = holder.get("pid")
+        if (isinstance(pid, int) and _alive(pid)) or time.monotonic() >= deadline:
+            return holder
+        time.sleep(0.02)
+
+
 def busy_message(folder: Path, holder: dict[str, Any]) -> str:
     """`another kohya-orch (pid 123: caption) is working in DIR since 10:04:05`."""
     pid, command, since = holder.get("pid"), holder.get("command"), holder.get("since")
@@ -118,7 +133,7 @@ def _open_locked(folder: Path, real: str) -> int:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = _read(fd)
+            holder = _holder(fd)
             os.close(fd)
             raise LockError(
                 busy_message(folder, holder),

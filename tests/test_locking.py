@@ -59,6 +59,35 @@ def test_a_second_command_is_refused_naming_the_holder(tmp_path: Path) -> None:
         _stop(proc)
 
 
+SLOW_WRITER = """
+import fcntl, json, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o644)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print("flocked", flush=True)
+time.sleep(0.2)  # the window between taking the flock and writing the record
+os.pwrite(fd, json.dumps({"pid": os.getpid(), "command": "caption", "since": 0}).encode(), 0)
+time.sleep(60)
+"""
+
+
+def test_a_holder_still_writing_its_record_is_named(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SLOW_WRITER, str(tmp_path / LOCK_NAME)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    try:
+        assert proc.stdout.readline() == "flocked\n"
+        with pytest.raises(LockError) as info, folder_lock(tmp_path, "rename"):
+            raise AssertionError("the lock was taken twice")
+        assert info.value.message.startswith(
+            f"another kohya-orch (pid {proc.pid}: caption) is working in {tmp_path} since "
+        )
+    finally:
+        _stop(proc)
+
+
 def test_a_killed_holder_never_blocks(tmp_path: Path) -> None:
     proc = _holder(tmp_path)
     os.kill(proc.pid, signal.SIGKILL)
