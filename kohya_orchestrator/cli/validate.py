@@ -88,18 +88,27 @@ def validate_command(
     else:
         shown = f", profile {report.profile}" if report.profile else ""
         click.echo(f"{file}: checked against {report.contract}{shown}")
+        if report.script_reason:
+            click.echo(f"script: {report.script} ({report.script_reason})")
         if report.facts:
             click.echo(f"facts: {report.facts}")
-        for title, problems in (("error", report.errors), ("warning", report.warnings)):
+        for title, problems in (
+            ("error", report.errors),
+            ("warning", report.warnings),
+            ("note", report.notes),
+        ):
             for p in problems:
                 click.echo(f"{title}: {p.message}")
                 if p.hint:
                     click.echo(f"  hint: {p.hint}")
-        n_err, n_warn = len(report.errors), len(report.warnings)
+        n_err, n_warn, n_note = len(report.errors), len(report.warnings), len(report.notes)
+        notes = f", {n_note} note{'s' * (n_note != 1)}" if n_note else ""
         if report.ok and not n_warn:
-            click.echo("ok: no problems found")
+            click.echo(f"ok: no problems found{notes}")
         else:
-            click.echo(f"{n_err} error{'s' * (n_err != 1)}, {n_warn} warning{'s' * (n_warn != 1)}")
+            click.echo(
+                f"{n_err} error{'s' * (n_err != 1)}, {n_warn} warning{'s' * (n_warn != 1)}{notes}"
+            )
     if not report.ok:
         click.get_current_context().exit(1)
 

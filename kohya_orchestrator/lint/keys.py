@@ -13,6 +13,7 @@ from typing import Any
 
 from kohya_orchestrator.config.schema import SPECS
 from kohya_orchestrator.lint.report import LintReport, shown
+from kohya_orchestrator.sdscripts import choices
 from kohya_orchestrator.sdscripts.contract import Contract, Option
 from kohya_orchestrator.units import decimal_comma
 
@@ -21,7 +22,6 @@ from kohya_orchestrator.units import decimal_comma
 _GUI_ONLY: dict[str, str] = {
     "epochs": "max_train_epochs",
     "LoRA_type": "network_module",
-    "lr_restart_cycles": "lr_scheduler_num_cycles",
     "learning_rate_te": "text_encoder_lr",
     "model_list": "pretrained_model_name_or_path",
     "network_rank": "network_dim",
@@ -33,6 +33,12 @@ _GUI_ONLY: dict[str, str] = {
     "num_cpu_threads_per_process": "",
     "additional_parameters": "",
     "use_wandb": "log_with",
+    "noise_offset_type": "",
+}
+# Names other tools write into a training TOML, what they are, and the sd-scripts key meant.
+ELSEWHERE: dict[str, tuple[str, str]] = {
+    "lr_restart_cycles": ("lora-scripts' old name", "lr_scheduler_num_cycles"),
+    "batch_size": ("a dataset config key ([[datasets]])", "train_batch_size"),
 }
 # Names the kohya_ss GUI saves in its own configs, and the sd-scripts key each one means:
 # every setting whose GUI field is not its sd-scripts key (from the settings' one
@@ -209,6 +215,15 @@ def _check_choices(
         return
     if key == "dynamo_backend" and not flat.get("torch_compile"):
         return
+    if key == "max_token_length" and isinstance(value, int) and value > 75:
+        used = token_length_used(value)
+        report.warn(
+            key,
+            f"'max_token_length' = {value} is not 75, 150 or 225: sd-scripts reads captions "
+            f"in chunks of 75 tokens and uses {used}",
+            f"write max_token_length = {used}",
+        )
+        return
     listed = ", ".join(shown(c) for c in allowed)
     hint = f"use one of: {listed}"
     if isinstance(value, str):
@@ -224,14 +239,8 @@ def _check_choices(
 def _unknown_key(
     report: LintReport, key: str, value: Any, contract: Contract, flat: Mapping[str, Any]
 ) -> None:
-    if key in GUI_NAMES:
-        message, hint = _gui_problem(key, value, contract)
-        target = GUI_NAMES[key]
-        if _gui_target_set(key, value, target, flat):
-            # A GUI config carries both names; sd-scripts uses its own and the run is right.
-            report.warn(key, message, f"remove it: {target} = {shown(flat[target])} is set")
-        else:
-            report.error(key, message, hint)
+    if key in GUI_NAMES or key in ELSEWHERE:
+        _foreign_name(report, key, value, contract, flat)
         return
     if key in ("datasets", "general") or (
         isinstance(value, list) and value and isinstance(value[0], dict)
@@ -241,6 +250,16 @@ def _unknown_key(
             f"unknown key '{key}': [[{key}]] tables belong in a dataset config, "
             "not in the training TOML; sd-scripts ignores them here",
             'move them into a separate file and set dataset_config = "/path/to/it.toml"',
+        )
+        return
+    if value is False or value == "":
+        # A switch the script lacks, turned off, or an empty field: ignored, and it would
+        # change nothing if it were read.
+        report.note(
+            key,
+            f"'{key}' = {shown(value)} is not an option of {contract.script}: sd-scripts "
+            f"ignores it, and {shown(value)} changes nothing",
+            "remove it",
         )
         return
     names = contract.names
@@ -254,6 +273,49 @@ def _unknown_key(
     else:
         hint = f"remove it, or check the name in `{contract.script} --help`"
     report.error(key, f"unknown key '{key}': sd-scripts ignores it silently", hint)
+
+
+def _foreign_name(
+    report: LintReport, key: str, value: Any, contract: Contract, flat: Mapping[str, Any]
+) -> None:
+    """A name the kohya_ss GUI (or another tool) writes: an error only where sd-scripts
+    then trains something other than what the file says."""
+    if key in ELSEWHERE:
+        what, target = ELSEWHERE[key]
+        message = f"'{key}' is {what}, not an sd-scripts option: sd-scripts ignores it"
+        hint = f"use {target} = {shown(value)}"
+    else:
+        target = GUI_NAMES[key]
+        message, hint = _gui_problem(key, value, contract)
+    opt = contract.options.get(target)
+    if key == "noise_offset_type":
+        report.warn(
+            key,
+            f"{message}; it applies noise_offset and multires_noise_iterations whenever "
+            "they are set, whichever type this names",
+            "remove it; set noise_offset (Original) or multires_noise_iterations (Multires)",
+        )
+    elif key == "epoch" and target not in flat and "max_train_steps" in flat:
+        report.warn(
+            key,
+            f"{message} and runs max_train_steps = {shown(flat['max_train_steps'])} steps "
+            "(the kohya_ss GUI computed them from it); the saved files are numbered by epoch",
+            f"use max_train_epochs = {shown(value)} instead of max_train_steps",
+        )
+    elif _gui_target_set(key, value, target, flat):
+        # A GUI config carries both names; sd-scripts uses its own and the run is right.
+        report.note(key, message, f"remove it: {target} = {shown(flat[target])} is set")
+    elif opt is not None and value == opt.default:
+        used = (
+            f"sd-scripts uses {target} = {shown(flat[target])}"
+            if target in flat
+            else "so nothing changes"
+        )
+        report.note(key, f"{message}; {shown(value)} is {target}'s default, {used}", "remove it")
+    elif value is False or value == "":
+        report.note(key, f"{message}; {shown(value)} changes nothing", "remove it")
+    else:
+        report.error(key, message, hint)
 
 
 def _gui_target_set(key: str, value: Any, target: str, flat: Mapping[str, Any]) -> bool:
@@ -302,6 +364,33 @@ def _gui_problem(key: str, value: Any, contract: Contract) -> tuple[str, str]:
     return message, f"use {target}"
 
 
+def token_length_used(value: int) -> int:
+    """The caption length sd-scripts' tokenizer really uses for a max_token_length (chunks
+    of 75 tokens, as strategy_base._get_input_ids cuts them)."""
+    return 75 * len(range(1, value + 2 - 77 + 2, 75))
+
+
+def _ignored_as_unset(report: LintReport, key: str, opt: Option, value: Any) -> bool:
+    """Values sd-scripts reads as "not set": `false` for a path it tests by truth (`if not
+    args.resume`), "" for a list option it loops over (no arguments)."""
+    if value is False and key in choices.TESTED_BY_TRUTH:
+        report.note(
+            key,
+            f"'{key}' = false is not {_TYPE_WORDS.get(opt.type or 'str', ('a string',))[0]}, "
+            f"but sd-scripts reads it as unset (it tests `if not args.{key}`)",
+            f"remove {key}",
+        )
+        return True
+    if value == "" and opt.is_list:
+        report.note(
+            key,
+            f"'{key}' = \"\" is not a list, but sd-scripts reads it as no arguments",
+            f"write {key} = [] or remove it",
+        )
+        return True
+    return False
+
+
 def typed_values(
     flat: Mapping[str, Any], contract: Contract, report: LintReport, nested: set[str]
 ) -> dict[str, Any]:
@@ -320,6 +409,8 @@ def typed_values(
                 good[key] = value
             elif isinstance(value, int) and value in (0, 1):
                 good[key] = bool(value)
+            continue
+        if _ignored_as_unset(report, key, opt, value):
             continue
         ok = (
             _check_list(report, key, opt, value)

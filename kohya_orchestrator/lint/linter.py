@@ -99,9 +99,27 @@ def read_toml_file(path: Path, report: LintReport) -> dict[str, Any] | None:
     except UnicodeDecodeError as exc:
         report.error("", f"{path} is not UTF-8 text (byte {exc.start})", "save it as UTF-8")
         return None
+    if text.lstrip("\ufeff \t\r\n").startswith("{") and _json_object(text) is not None:
+        report.error(
+            "",
+            f"{path} is a kohya_ss GUI file (JSON), not a training TOML: sd-scripts reads "
+            "only TOML with --config_file",
+            f"use `kohya-orch import {path}` to turn it into kohya-orch settings, or validate "
+            "the TOML the GUI generated from it",
+        )
+        return None
+    bom = text.startswith("\ufeff")
     try:
         doc: dict[str, Any] = toml.loads(text)
     except toml.TomlDecodeError as exc:
+        if bom:
+            report.error(
+                "",
+                f"{path} starts with a UTF-8 BOM (byte order mark): sd-scripts' parser "
+                f"(toml) stops there (line 1, column 1): {exc.msg}",
+                "save the file as UTF-8 without BOM (in Notepad: UTF-8, not UTF-8 with BOM)",
+            )
+            return None
         hint = "fix the syntax there; strings need quotes, tables [name]"
         try:
             tomllib.loads(text)
@@ -126,6 +144,16 @@ def read_toml_file(path: Path, report: LintReport) -> dict[str, Any] | None:
             "fix the syntax; strings need quotes, tables [name]",
         )
         return None
+    first = next(iter(doc), "")
+    if bom and first.startswith("\ufeff"):
+        report.error(
+            first[1:],
+            f"{path} starts with a UTF-8 BOM (byte order mark): sd-scripts' parser (toml) "
+            f"reads the first key as '\\ufeff{first[1:]}', so '{first[1:]}' is never read",
+            "save the file as UTF-8 without BOM (in Notepad: UTF-8, not UTF-8 with BOM)",
+        )
+        del doc[first]
+        return doc
     try:
         strict_doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -142,6 +170,16 @@ def read_toml_file(path: Path, report: LintReport) -> dict[str, Any] | None:
             "simplify the values (plain strings, numbers, arrays of one type)",
         )
     return doc
+
+
+def _json_object(text: str) -> dict[str, Any] | None:
+    import json
+
+    try:
+        doc = json.loads(text.lstrip("\ufeff"))
+    except json.JSONDecodeError:
+        return None
+    return doc if isinstance(doc, dict) else None
 
 
 def _normalise(value: Any) -> Any:
@@ -233,6 +271,5 @@ def lint_file(
         profile=profile,
         check_files=check_files,
     )
-    report.errors.extend(full.errors)
-    report.warnings.extend(full.warnings)
+    report.extend(full)
     return report
