@@ -16,7 +16,8 @@ from typing import Any
 
 from kohya_orchestrator.config import profiles as _profiles
 from kohya_orchestrator.fsutil import read_regular_bytes, read_regular_text
-from kohya_orchestrator.lint.keys import GUI_NAMES, typed_values
+from kohya_orchestrator.lint.keys import typed_values
+from kohya_orchestrator.lint.names import GUI_NAMES
 from kohya_orchestrator.lint.registry import apply_rules
 from kohya_orchestrator.lint.report import LintReport, Problem, RuleInput, shown
 from kohya_orchestrator.sdscripts.contract import (
