@@ -14,7 +14,7 @@ from typing import Any
 from kohya_orchestrator.lint.names import ELSEWHERE, GUI_NAMES, foreign_name
 from kohya_orchestrator.lint.report import LintReport, shown
 from kohya_orchestrator.sdscripts import choices
-from kohya_orchestrator.sdscripts.contract import Contract, Option
+from kohya_orchestrator.sdscripts.contract import Contract, Option, scripts_with_option
 from kohya_orchestrator.units import decimal_comma
 
 
@@ -229,6 +229,16 @@ def _unknown_key(
             f"'{key}' = {shown(value)} is not an option of {contract.script}: sd-scripts "
             f"ignores it, and {shown(value)} changes nothing",
             "remove it",
+        )
+        return
+    others = [s for s in scripts_with_option(key) if s != contract.script]
+    if others:
+        # The GUI writes every model family's fields; this script never reads them.
+        report.warn(
+            key,
+            f"'{key}' is an option of {' and '.join(others)}, not of {contract.script}: "
+            "sd-scripts ignores it here",
+            f"remove it (or train with {others[0]})",
         )
         return
     names = contract.names

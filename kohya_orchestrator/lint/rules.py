@@ -23,7 +23,9 @@ REQUIRED_HINTS = {
 
 
 def clip_skip(r: RuleInput) -> None:
-    if not r.trainer.uses_clip_skip and "clip_skip" in r.values:
+    # Only SDXL's script is known to ignore it (sdxl_train_util logs it); Flux and SD3 are
+    # not judged here.
+    if r.trainer.family == "sdxl" and "clip_skip" in r.values:
         r.report.warn(
             "clip_skip",
             f"'clip_skip' = {r.values['clip_skip']} does nothing when training "

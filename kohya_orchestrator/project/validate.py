@@ -7,6 +7,7 @@ of the sd-scripts checkout in use.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from kohya_orchestrator.layout import Layout
@@ -22,11 +23,18 @@ def validate_target(
     facts: Path | None = None,
     sd_scripts: Path | None = None,
     python: str | None = None,
+    launcher_args: Mapping[str, str | bool] | None = None,
 ) -> tuple[Path, LintReport]:
     """(the file judged, its report) for a TOML file or a project folder."""
     if not target.is_dir():
         return target, lint_file(
-            target, script, profile=profile, facts=facts, sd_scripts=sd_scripts, python=python
+            target,
+            script,
+            profile=profile,
+            facts=facts,
+            sd_scripts=sd_scripts,
+            python=python,
+            launcher_args=launcher_args,
         )
     layout = Layout.at(target)
     if layout.config_file.is_file() or not layout.settings_file.is_file():
@@ -37,6 +45,7 @@ def validate_target(
             facts=facts,
             sd_scripts=sd_scripts,
             python=python,
+            launcher_args=launcher_args,
         )
     from kohya_orchestrator.project.render import build_config
 

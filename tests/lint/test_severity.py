@@ -247,8 +247,16 @@ def test_max_token_length_is_cut_in_chunks_of_75(value: int, used: int) -> None:
     ]
 
 
-def test_a_switch_the_script_lacks_is_an_error_when_on() -> None:
-    report = lint({"cache_text_encoder_outputs": True}, script="train_network.py")
-    assert [p.message for p in report.errors if p.key == "cache_text_encoder_outputs"] == [
-        "unknown key 'cache_text_encoder_outputs': sd-scripts ignores it silently"
+def test_another_scripts_key_is_a_warning_and_an_unknown_one_an_error() -> None:
+    report = lint(
+        {"guidance_scale": 3.5, "gradient_checkpointng": True},
+        script="sd3_train_network.py",
+        check_files=False,
+    )
+    assert [p.message for p in report.warnings if p.key == "guidance_scale"] == [
+        "'guidance_scale' is an option of flux_train_network.py, not of sd3_train_network.py: "
+        "sd-scripts ignores it here"
+    ]
+    assert [p.message for p in report.errors if p.key == "gradient_checkpointng"] == [
+        "unknown key 'gradient_checkpointng': sd-scripts ignores it silently"
     ]
