@@ -16,6 +16,7 @@ from typing import Any
 
 from kohya_orchestrator.config import profiles as _profiles
 from kohya_orchestrator.fsutil import read_regular_bytes, read_regular_text
+from kohya_orchestrator.lint.dataset import is_dataset_config, lint_dataset_config
 from kohya_orchestrator.lint.keys import typed_values
 from kohya_orchestrator.lint.names import GUI_NAMES
 from kohya_orchestrator.lint.registry import apply_rules
@@ -183,6 +184,29 @@ def read_toml_file(path: Path, report: LintReport) -> dict[str, Any] | None:
     return doc
 
 
+def _dataset_report(
+    path: Path,
+    doc: dict[str, Any],
+    parsed: LintReport,
+    given: Mapping[str, str | bool],
+    profile: str | None,
+    check_files: bool,
+) -> LintReport:
+    """A dataset config judged alone (masked_loss only when --arg says so)."""
+    from kohya_orchestrator.sdscripts.versions import NEWEST
+
+    report = LintReport(
+        script="dataset config",
+        contract=f"library/config_util.py (dataset config) at sd-scripts {NEWEST.describe()}",
+        config_path=str(path),
+        profile=profile,
+    )
+    report.extend(parsed)
+    masked = given.get("masked_loss") not in (None, False, "false", "0")
+    lint_dataset_config(doc, report, masked_loss=masked, check_files=check_files, alone=True)
+    return report
+
+
 def _json_object(text: str) -> dict[str, Any] | None:
     import json
 
@@ -260,6 +284,8 @@ def lint_file(
     flattened = flatten(doc) if doc is not None else None
     given = dict(launcher_args or {})
     flat = {**(flattened.values if flattened else {}), **given}
+    if doc is not None and is_dataset_config(doc):
+        return _dataset_report(path, doc, parsed, given, profile, check_files)
     trainer = None
     reason = None
     if contract is None and script is None and facts is not None and named_script is None:
