@@ -92,8 +92,8 @@ def _check_flag(report: LintReport, key: str, value: Any) -> None:
         hint = 'write sdpa = true (the kohya_ss GUI\'s xformers = "sdpa") or xformers = true'
     elif isinstance(value, int) and value in (0, 1):
         # The kohya_ss GUI writes switches as 0/1; sd-scripts reads the number's truth value,
-        # so the run does what was meant.
-        report.warn(
+        # so the run does what was meant: a note.
+        report.note(
             key,
             f"'{key}' is a switch: write true or false, not an integer ({value}); sd-scripts "
             f"reads it as {'true' if value else 'false'}",

@@ -68,7 +68,8 @@ def sampling(r: RuleInput) -> None:
             "sample_prompts",
             f"'{asks[0]}' is set but sample_prompts is not: sd-scripts crashes with a "
             "TypeError the first time it samples",
-            'add sample_prompts = "/path/to/prompts.txt", or remove the sampling settings',
+            'add sample_prompts = "/path/to/prompts.txt", or remove the sampling settings (a '
+            "launcher that adds --sample_prompts: validate with --arg sample_prompts=FILE)",
         )
     elif isinstance(prompts, str) and prompts and not prompts.endswith((".txt", ".toml", ".json")):
         report.error(
@@ -101,7 +102,8 @@ def required(r: RuleInput) -> None:
             "train_data_dir",
             "'train_data_dir' is not set (nor dataset_config): sd-scripts has no images to "
             "train on",
-            'add train_data_dir = "/path/to/project/img"',
+            'add train_data_dir = "/path/to/project/img" (a launcher that adds '
+            "--dataset_config: validate with --arg dataset_config=FILE)",
         )
     if "resolution" not in flat and "dataset_config" not in flat:
         report.error(

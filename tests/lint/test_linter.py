@@ -174,15 +174,7 @@ EXPECTED: dict[str, tuple[list[str], list[str]]] = {
         [],
     ),
     # What the kohya_ss GUI saves and sd-scripts runs with: warnings, no errors.
-    "gui_saved_values": (
-        [],
-        [
-            "'gradient_checkpointing' is a switch: write true or false, not an integer (1); "
-            "sd-scripts reads it as true",
-            "'full_bf16' is a switch: write true or false, not an integer (0); "
-            "sd-scripts reads it as false",
-        ],
-    ),
+    "gui_saved_values": ([], []),
     "gui_lora_type": ([], []),
     "gui_lr_restart_cycles": ([], []),
     "gui_lr_warmup": (
@@ -334,7 +326,11 @@ EXPECTED: dict[str, tuple[list[str], list[str]]] = {
 # The notes (sd-scripts ignores the key, and its value changes nothing).
 NOTES: dict[str, list[str]] = {
     "gui_saved_values": [
-        "'epoch' is a kohya_ss GUI name, not an sd-scripts option: sd-scripts ignores it"
+        "'epoch' is a kohya_ss GUI name, not an sd-scripts option: sd-scripts ignores it",
+        "'gradient_checkpointing' is a switch: write true or false, not an integer (1); "
+        "sd-scripts reads it as true",
+        "'full_bf16' is a switch: write true or false, not an integer (0); "
+        "sd-scripts reads it as false",
     ],
     "gui_lora_type": [
         "'LoRA_type' is a kohya_ss GUI name, not an sd-scripts option: sd-scripts ignores it"

@@ -260,3 +260,29 @@ def test_another_scripts_key_is_a_warning_and_an_unknown_one_an_error() -> None:
     assert [p.message for p in report.errors if p.key == "gradient_checkpointng"] == [
         "unknown key 'gradient_checkpointng': sd-scripts ignores it silently"
     ]
+
+
+def test_a_closed_pipe_is_not_a_disk_error(tmp_path: Path) -> None:
+    # `kohya-orch validate FILE | head -1`: the reader is gone before the output is written.
+    import os
+    import subprocess
+    import sys
+
+    path = tmp_path / "config.toml"
+    path.write_text("max_train_epochs = 2\n", encoding="utf-8")
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        run = subprocess.run(
+            [sys.executable, "-m", "kohya_orchestrator", "validate", str(path)],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert run.returncode == 141
+    assert "Free some space" not in run.stderr
+    assert "Broken pipe" not in run.stderr
