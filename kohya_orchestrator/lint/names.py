@@ -34,6 +34,8 @@ _GUI_ONLY: dict[str, str] = {
 ELSEWHERE: dict[str, tuple[str, str]] = {
     "lr_restart_cycles": ("lora-scripts' old name", "lr_scheduler_num_cycles"),
     "batch_size": ("a dataset config key ([[datasets]])", "train_batch_size"),
+    # lora-scripts' launcher picks the script from it; sd-scripts never needs it.
+    "model_train_type": ("lora-scripts' model type", ""),
 }
 # Names the kohya_ss GUI saves in its own configs, and the sd-scripts key each one means:
 # every setting whose GUI field is not its sd-scripts key (from the settings' one
@@ -57,7 +59,13 @@ def foreign_name(
         target = GUI_NAMES[key]
         message, hint = _gui_problem(key, value, contract)
     opt = contract.options.get(target)
-    if key == "noise_offset_type":
+    if key in ELSEWHERE and not target:
+        report.note(
+            key,
+            f"{message}; the script that runs decides the model ({contract.script} here)",
+            "keep it for lora-scripts, or remove it",
+        )
+    elif key == "noise_offset_type":
         report.warn(
             key,
             f"{message}; it applies noise_offset and multires_noise_iterations whenever "

@@ -286,3 +286,16 @@ def test_a_closed_pipe_is_not_a_disk_error(tmp_path: Path) -> None:
     assert run.returncode == 141
     assert "Free some space" not in run.stderr
     assert "Broken pipe" not in run.stderr
+
+
+def test_lora_scripts_model_type_is_a_note() -> None:
+    report = lint({"model_train_type": "sdxl-lora"}, check_files=False)
+    assert [(p.message, p.hint) for p in report.notes] == [
+        (
+            "'model_train_type' is lora-scripts' model type, not an sd-scripts option: "
+            "sd-scripts ignores it; the script that runs decides the model "
+            "(sdxl_train_network.py here)",
+            "keep it for lora-scripts, or remove it",
+        )
+    ]
+    assert not [p for p in report.errors + report.warnings if p.key == "model_train_type"]
