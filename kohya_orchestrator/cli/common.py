@@ -11,7 +11,7 @@ import traceback
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 
@@ -153,6 +153,10 @@ def handle_errors(func: F) -> F:
             if kwargs.get("verbose"):
                 traceback.print_exc(file=sys.stderr)
             raise click.ClickException(exc.render()) from exc
+        except BrokenPipeError as exc:
+            if exc.filename is not None:
+                raise click.ClickException(os_error_text(exc)) from exc
+            closed_pipe_exit()
         except OSError as exc:
             # Last resort: commands turn the OSErrors they expect into OrchErrors that say
             # what was left done; any other one still gets a message, not a traceback.
@@ -161,6 +165,17 @@ def handle_errors(func: F) -> F:
             raise click.ClickException(os_error_text(exc)) from exc
 
     return wrapper  # type: ignore[return-value]
+
+
+def closed_pipe_exit() -> NoReturn:
+    """The reader closed stdout (`kohya-orch validate ... | head`): stop quietly, as `cat`
+    does, with the exit status of a process killed by SIGPIPE (128 + 13)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    sys.exit(141)
 
 
 def os_error_text(exc: OSError) -> str:

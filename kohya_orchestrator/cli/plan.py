@@ -24,7 +24,18 @@ if TYPE_CHECKING:
 
 def render_plan(plan: StepCount) -> list[str]:
     """The human-readable plan, line by line."""
-    lines = [f"folders ({plan.family}, resolution {plan.resolution[0]},{plan.resolution[1]}):"]
+    from kohya_orchestrator.train.dataset_plan import DatasetStepCount
+
+    if isinstance(plan, DatasetStepCount):
+        lines = [f"dataset config {plan.dataset_config} ({plan.family}):"]
+        for d in plan.datasets:
+            lines.append(
+                f"  dataset {d.index}: resolution {d.resolution[0]},{d.resolution[1]}, batch size "
+                f"{d.batch_size}, buckets {'on' if d.enable_bucket else 'off'}, {d.batches} batches"
+            )
+        lines.append("subsets (dataset/folder):")
+    else:
+        lines = [f"folders ({plan.family}, resolution {plan.resolution[0]},{plan.resolution[1]}):"]
     for f in plan.folders:
         kind = "reg  " if f.is_reg else "train"
         if f.skipped:
@@ -91,24 +102,28 @@ def plan_command(
 ) -> None:
     """Count the run before it starts: buckets, steps, warmup, LoRA files, disk.
 
-    TARGET is a project folder (its settings are rendered into a config first) or an
-    sd-scripts training TOML. Image sizes come from file headers only. The numbers follow
-    sd-scripts' own arithmetic (per-bucket batches, repeats, accumulation, processes).
+    TARGET is a project folder (its settings are rendered into a config first), an
+    sd-scripts training TOML, or a dataset config ([[datasets]], each with its own
+    resolution and batch size; subsets with their own repeats). Image sizes come from file
+    headers only. The numbers follow sd-scripts' own arithmetic (per-bucket batches,
+    repeats, accumulation, processes).
 
     \b
     Examples:
       kohya-orch plan ~/lora/yumoto_hakone
       kohya-orch plan ~/lora/yumoto_hakone --set batch_size=2 --json
       kohya-orch plan config.toml --gpus 2
+      kohya-orch plan dataset.toml
     """
-    from kohya_orchestrator.train.steps import count_file, count_project
+    from kohya_orchestrator.train.dataset_plan import count_config_file
+    from kohya_orchestrator.train.steps import count_project
 
     if target.is_dir():
         plan = count_project(target, overrides, num_processes=gpus, sd_scripts=sd_scripts)
     else:
         if overrides:
             raise click.BadParameter("--set works with a project folder only", param_hint="--set")
-        plan = count_file(target, num_processes=gpus, script=script)
+        plan = count_config_file(target, num_processes=gpus, script=script)
     if as_json:
         echo_json(plan.to_dict())
         return

@@ -14,7 +14,9 @@ from kohya_orchestrator.cli.common import (
     sd_scripts_option,
     verbose_option,
 )
+from kohya_orchestrator.errors import OrchError
 from kohya_orchestrator.sdscripts.contract import LINTED_SCRIPTS
+from kohya_orchestrator.sdscripts.script_choice import HEADER_REASON
 
 SCRIPT_CHOICE = click.Choice(LINTED_SCRIPTS)
 PROFILE_CHOICE = click.Choice(["apple-silicon", "cuda", "cpu"])
@@ -26,8 +28,16 @@ PROFILE_CHOICE = click.Choice(["apple-silicon", "cuda", "cpu"])
     "--script",
     type=SCRIPT_CHOICE,
     default=None,
-    help="The training script the file is for (default: the one named in the file's "
-    "header, else sdxl_train_network.py).",
+    help="The training script the file is for (default: chosen from the file: its header, "
+    "network_module, the model; the output says which and why).",
+)
+@click.option(
+    "--arg",
+    "launcher_args",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A key the launcher adds on sd-scripts' command line (it wins over the file's), "
+    "e.g. --arg dataset_config=/path/dataset.toml; a switch alone: --arg KEY. Repeatable.",
 )
 @click.option(
     "--profile",
@@ -51,6 +61,7 @@ PROFILE_CHOICE = click.Choice(["apple-silicon", "cuda", "cpu"])
 def validate_command(
     file: Path,
     script: str | None,
+    launcher_args: tuple[str, ...],
     profile: str | None,
     contract_file: Path | None,
     sd_scripts: Path | None,
@@ -60,11 +71,13 @@ def validate_command(
 ) -> None:
     """Lint an sd-scripts training TOML: every problem at once, errors and warnings apart.
 
-    FILE is a training TOML, or a project folder (its config.toml). Flattens the tables as
-    sd-scripts does, then reports unknown keys (with did-you-mean and
-    the kohya_ss GUI's names), wrong types, values outside the choices, and the rules that
-    make sd-scripts crash or silently train something else. Exit 1 when there is an error,
-    0 with warnings only.
+    FILE is a training TOML, a dataset config ([[datasets]]), or a project folder (its
+    config.toml). Flattens the tables as sd-scripts does, then reports unknown keys (with
+    did-you-mean and the kohya_ss GUI's names), wrong types, values outside the choices, and
+    the rules that make sd-scripts crash or silently train something else. Errors: sd-scripts
+    would crash, refuse, or train something other than the file says; warnings: it starts,
+    likely not as meant; notes: ignored keys that change nothing. Exit 1 when there is an
+    error, 0 otherwise.
 
     \b
     Examples:
@@ -72,12 +85,19 @@ def validate_command(
       kohya-orch validate ~/lora/yumoto_hakone
       kohya-orch validate gui_config.toml --script train_network.py --json
       kohya-orch validate config.toml --profile apple-silicon
+      kohya-orch validate config.toml --arg dataset_config=/data/dataset.toml
     """
+    from kohya_orchestrator.lint.launcher_args import parse_launcher_args
     from kohya_orchestrator.project.validate import validate_target
 
+    try:
+        given = parse_launcher_args(launcher_args)
+    except OrchError as exc:
+        raise click.BadParameter(exc.render(), param_hint="--arg") from None
     file, report = validate_target(
         file,
         script=script,
+        launcher_args=given,
         profile=profile,
         facts=contract_file,
         sd_scripts=sd_scripts,
@@ -88,18 +108,28 @@ def validate_command(
     else:
         shown = f", profile {report.profile}" if report.profile else ""
         click.echo(f"{file}: checked against {report.contract}{shown}")
+        # kohya-orch's own configs name their script in the header: nothing to explain.
+        if report.script_reason and report.script_reason != HEADER_REASON:
+            click.echo(f"script: {report.script} ({report.script_reason})")
         if report.facts:
             click.echo(f"facts: {report.facts}")
-        for title, problems in (("error", report.errors), ("warning", report.warnings)):
+        for title, problems in (
+            ("error", report.errors),
+            ("warning", report.warnings),
+            ("note", report.notes),
+        ):
             for p in problems:
                 click.echo(f"{title}: {p.message}")
                 if p.hint:
                     click.echo(f"  hint: {p.hint}")
-        n_err, n_warn = len(report.errors), len(report.warnings)
+        n_err, n_warn, n_note = len(report.errors), len(report.warnings), len(report.notes)
+        notes = f", {n_note} note{'s' * (n_note != 1)}" if n_note else ""
         if report.ok and not n_warn:
-            click.echo("ok: no problems found")
+            click.echo(f"ok: no problems found{notes}")
         else:
-            click.echo(f"{n_err} error{'s' * (n_err != 1)}, {n_warn} warning{'s' * (n_warn != 1)}")
+            click.echo(
+                f"{n_err} error{'s' * (n_err != 1)}, {n_warn} warning{'s' * (n_warn != 1)}{notes}"
+            )
     if not report.ok:
         click.get_current_context().exit(1)
 

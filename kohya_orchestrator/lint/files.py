@@ -1,13 +1,16 @@
 """The filesystem rules of `validate.lint`: paths that must exist, the concept folders, captions.
 
-Relative paths are reported, not guessed: sd-scripts resolves them against the folder it is
-started in, which the config file does not say.
+Relative paths are resolved as sd-scripts resolves them, from the folder it runs in (here:
+the current folder; `plan` does the same). Windows paths (`C:/...`, `E:\\...`) are absolute,
+and checked only on Windows.
 """
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Mapping
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 from typing import Any
 
 from kohya_orchestrator.errors import ImageFormatError
@@ -29,6 +32,15 @@ PATH_KEYS = (
 MODEL_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".sft")
 
 
+_WINDOWS = re.compile(r"^(?:[A-Za-z]:[\\/]|\\\\)")
+_WSL = re.compile(r"^/mnt/[a-zA-Z](?:/|$)")
+
+
+def is_windows_path(value: str) -> bool:
+    """`C:/...`, `E:\\...` or `\\\\server\\share`: absolute on Windows, not a POSIX path."""
+    return bool(_WINDOWS.match(value))
+
+
 def _looks_like_path(value: str) -> bool:
     return (
         value.startswith(("/", "~", "./", "../", "\\"))
@@ -37,21 +49,54 @@ def _looks_like_path(value: str) -> bool:
     )
 
 
+def resolve(raw: str) -> Path:
+    """A path from the config as sd-scripts opens it: relative ones from the current folder."""
+    path = Path(raw).expanduser()
+    return path if path.is_absolute() else Path.cwd() / path
+
+
+def _path_values(values: Mapping[str, Any]) -> dict[str, str]:
+    keys = [key for key, _ in PATH_KEYS] + ["output_dir"]
+    found = {k: values[k] for k in keys if isinstance(values.get(k), str) and values[k]}
+    for k in ("pretrained_model_name_or_path", "vae"):
+        if k in found and not _looks_like_path(found[k]):
+            del found[k]  # a Hugging Face model id
+    return found
+
+
 def paths(r: RuleInput) -> None:
     values, report = r.values, r.report
+    raws = _path_values(values)
+    windows = [k for k, v in raws.items() if is_windows_path(v)]
+    wsl = [k for k, v in raws.items() if _WSL.match(v)]
+    if windows and wsl:
+        report.warn(
+            wsl[0],
+            f"'{wsl[0]}' = {shown(raws[wsl[0]])} is a WSL path and '{windows[0]}' = "
+            f"{shown(raws[windows[0]])} a Windows drive path: wherever sd-scripts runs, one "
+            "of them does not exist",
+            "write every path the same way: C:/... when sd-scripts runs on Windows, "
+            "/mnt/c/... inside WSL",
+        )
+    if windows and os.name != "nt":
+        report.note(
+            windows[0],
+            f"{len(windows)} Windows path{'s' * (len(windows) != 1)} ({', '.join(windows)}): "
+            "absolute, but not checked on this machine",
+            "run validate on the Windows machine that trains, to check them",
+        )
+    _same_folders(raws, report)
     for key, want_dir in PATH_KEYS:
-        raw = values.get(key)
-        if not isinstance(raw, str) or not raw:
+        raw = raws.get(key)
+        if raw is None or is_windows_path(raw):
             continue
-        if key in ("pretrained_model_name_or_path", "vae") and not _looks_like_path(raw):
-            continue  # a Hugging Face model id
-        path = Path(raw).expanduser()
-        if not path.is_absolute():
+        path = resolve(raw)
+        if not Path(raw).expanduser().is_absolute() and not path.exists():
             report.warn(
                 key,
-                f"'{key}' = {shown(raw)} is a relative path: sd-scripts resolves it against the "
-                "folder it is started in",
-                "write an absolute path",
+                f"'{key}' = {shown(raw)} is a relative path and does not exist from here "
+                f"({Path.cwd()}): sd-scripts resolves it from the folder it is started in",
+                "write an absolute path, or run validate from the folder sd-scripts starts in",
             )
             continue
         if not path.exists():
@@ -60,6 +105,41 @@ def paths(r: RuleInput) -> None:
             report.error(key, f"'{key}' = {shown(raw)} is not a folder", "point it at a folder")
         elif want_dir is False and not path.is_file():
             report.error(key, f"'{key}' = {shown(raw)} is not a file", "point it at a file")
+    out = raws.get("output_dir")
+    if out is not None and not is_windows_path(out) and resolve(out).is_file():
+        report.error(
+            "output_dir",
+            f"'output_dir' = {shown(out)} is a file: sd-scripts saves the LoRA files in a folder",
+            "point output_dir at a folder (sd-scripts creates it when it is missing)",
+        )
+
+
+def _norm(raw: str) -> str:
+    if is_windows_path(raw):
+        return str(PureWindowsPath(raw)).lower().rstrip("\\")
+    return os.path.normpath(str(resolve(raw)))
+
+
+def _same_folders(raws: Mapping[str, str], report: LintReport) -> None:
+    """reg_data_dir naming the training images: they become regularisation images too."""
+    train, reg = raws.get("train_data_dir"), raws.get("reg_data_dir")
+    if train is None or reg is None or "dataset_config" in raws:
+        return
+    train_n, reg_n = _norm(train), _norm(reg)
+    sep = "\\" if is_windows_path(train) else "/"
+    parent, _, name = train_n.rpartition(sep)
+    if reg_n == train_n:
+        what = "is train_data_dir"
+    elif reg_n == parent and re.match(r"^\d+_", name):
+        what = f"holds the concept folder train_data_dir names ({name})"
+    else:
+        return
+    report.error(
+        "reg_data_dir",
+        f"'reg_data_dir' = {shown(reg)} {what}: the training images become regularisation "
+        "images too",
+        "point reg_data_dir at a separate folder of class images (e.g. DEST/reg), or remove it",
+    )
 
 
 RESYNC_HINT = "run `kohya-orch prepare` again (the same command) to sync DEST"
@@ -78,10 +158,10 @@ def gone_links_text(folder: Path, broken: list[Path]) -> str:
 
 def _usable_dir(values: Mapping[str, Any], key: str) -> Path | None:
     raw = values.get(key)
-    if not isinstance(raw, str) or "dataset_config" in values:
+    if not isinstance(raw, str) or not raw or "dataset_config" in values or is_windows_path(raw):
         return None
-    path = Path(raw).expanduser()
-    return path if path.is_absolute() and path.is_dir() else None
+    path = resolve(raw)
+    return path if path.is_dir() else None
 
 
 def folders(r: RuleInput) -> None:

@@ -11,36 +11,11 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from kohya_orchestrator.config.schema import SPECS
+from kohya_orchestrator.lint.names import ELSEWHERE, GUI_NAMES, foreign_name
 from kohya_orchestrator.lint.report import LintReport, shown
-from kohya_orchestrator.sdscripts.contract import Contract, Option
+from kohya_orchestrator.sdscripts import choices
+from kohya_orchestrator.sdscripts.contract import Contract, Option, scripts_with_option
 from kohya_orchestrator.units import decimal_comma
-
-# kohya_ss GUI fields that are not our settings, and the sd-scripts key each one means
-# ("": none; the GUI turns it into something else, see the hints below).
-_GUI_ONLY: dict[str, str] = {
-    "epochs": "max_train_epochs",
-    "LoRA_type": "network_module",
-    "lr_restart_cycles": "lr_scheduler_num_cycles",
-    "learning_rate_te": "text_encoder_lr",
-    "model_list": "pretrained_model_name_or_path",
-    "network_rank": "network_dim",
-    "train_dir": "train_data_dir",
-    "reg_dir": "reg_data_dir",
-    "conv_dim": "network_args",
-    "conv_alpha": "network_args",
-    "sdxl": "",
-    "num_cpu_threads_per_process": "",
-    "additional_parameters": "",
-    "use_wandb": "log_with",
-}
-# Names the kohya_ss GUI saves in its own configs, and the sd-scripts key each one means:
-# every setting whose GUI field is not its sd-scripts key (from the settings' one
-# declaration), then the GUI's fields that are not our settings.
-GUI_NAMES: dict[str, str] = {
-    **{s.gui: s.arg for s in SPECS if s.gui and s.arg and s.gui != s.arg},
-    **_GUI_ONLY,
-}
 
 
 def _kind_of(value: Any) -> str:
@@ -117,8 +92,8 @@ def _check_flag(report: LintReport, key: str, value: Any) -> None:
         hint = 'write sdpa = true (the kohya_ss GUI\'s xformers = "sdpa") or xformers = true'
     elif isinstance(value, int) and value in (0, 1):
         # The kohya_ss GUI writes switches as 0/1; sd-scripts reads the number's truth value,
-        # so the run does what was meant.
-        report.warn(
+        # so the run does what was meant: a note.
+        report.note(
             key,
             f"'{key}' is a switch: write true or false, not an integer ({value}); sd-scripts "
             f"reads it as {'true' if value else 'false'}",
@@ -209,6 +184,15 @@ def _check_choices(
         return
     if key == "dynamo_backend" and not flat.get("torch_compile"):
         return
+    if key == "max_token_length" and isinstance(value, int) and value > 75:
+        used = token_length_used(value)
+        report.warn(
+            key,
+            f"'max_token_length' = {value} is not 75, 150 or 225: sd-scripts reads captions "
+            f"in chunks of 75 tokens and uses {used}",
+            f"write max_token_length = {used}",
+        )
+        return
     listed = ", ".join(shown(c) for c in allowed)
     hint = f"use one of: {listed}"
     if isinstance(value, str):
@@ -224,14 +208,8 @@ def _check_choices(
 def _unknown_key(
     report: LintReport, key: str, value: Any, contract: Contract, flat: Mapping[str, Any]
 ) -> None:
-    if key in GUI_NAMES:
-        message, hint = _gui_problem(key, value, contract)
-        target = GUI_NAMES[key]
-        if _gui_target_set(key, value, target, flat):
-            # A GUI config carries both names; sd-scripts uses its own and the run is right.
-            report.warn(key, message, f"remove it: {target} = {shown(flat[target])} is set")
-        else:
-            report.error(key, message, hint)
+    if key in GUI_NAMES or key in ELSEWHERE:
+        foreign_name(report, key, value, contract, flat)
         return
     if key in ("datasets", "general") or (
         isinstance(value, list) and value and isinstance(value[0], dict)
@@ -241,6 +219,26 @@ def _unknown_key(
             f"unknown key '{key}': [[{key}]] tables belong in a dataset config, "
             "not in the training TOML; sd-scripts ignores them here",
             'move them into a separate file and set dataset_config = "/path/to/it.toml"',
+        )
+        return
+    if value is False or value == "":
+        # A switch the script lacks, turned off, or an empty field: ignored, and it would
+        # change nothing if it were read.
+        report.note(
+            key,
+            f"'{key}' = {shown(value)} is not an option of {contract.script}: sd-scripts "
+            f"ignores it, and {shown(value)} changes nothing",
+            "remove it",
+        )
+        return
+    others = [s for s in scripts_with_option(key) if s != contract.script]
+    if others:
+        # The GUI writes every model family's fields; this script never reads them.
+        report.warn(
+            key,
+            f"'{key}' is an option of {' and '.join(others)}, not of {contract.script}: "
+            "sd-scripts ignores it here",
+            f"remove it (or train with {others[0]})",
         )
         return
     names = contract.names
@@ -256,50 +254,31 @@ def _unknown_key(
     report.error(key, f"unknown key '{key}': sd-scripts ignores it silently", hint)
 
 
-def _gui_target_set(key: str, value: Any, target: str, flat: Mapping[str, Any]) -> bool:
-    """Whether the sd-scripts key the GUI name stands for is there, meaning the same."""
-    if not target or target not in flat:
-        return False
-    if key == "LoRA_type":
-        # Only the GUI's "Standard" is networks.lora; LyCORIS types need another module.
-        return bool(value == "Standard" and flat[target] == "networks.lora")
-    if target == "network_args":
-        args = flat[target]
-        return isinstance(args, list) and any(str(a).startswith(f"{key}=") for a in args)
-    if key in ("model_list", "lr_warmup", "max_resolution"):
-        # Not the same kind of value (a dropdown, a percentage, one side): the target rules.
-        return True
-    # `epoch = 3` beside max_train_epochs = 15 asks for a run sd-scripts will not do.
-    return bool(flat[target] == value)
+def token_length_used(value: int) -> int:
+    """The caption length sd-scripts' tokenizer really uses for a max_token_length (chunks
+    of 75 tokens, as strategy_base._get_input_ids cuts them)."""
+    return 75 * len(range(1, value + 2 - 77 + 2, 75))
 
 
-def _gui_problem(key: str, value: Any, contract: Contract) -> tuple[str, str]:
-    target = GUI_NAMES[key]
-    message = f"'{key}' is a kohya_ss GUI name, not an sd-scripts option: sd-scripts ignores it"
-    tv = shown(value)
-    if key == "lr_warmup":
-        ratio = value / 100 if isinstance(value, int | float) and value > 1 else value
-        return message, (
-            f"use lr_warmup_steps = {shown(ratio)} (a ratio of the steps; "
-            "the GUI's lr_warmup is a percentage)"
+def _ignored_as_unset(report: LintReport, key: str, opt: Option, value: Any) -> bool:
+    """Values sd-scripts reads as "not set": `false` for a path it tests by truth (`if not
+    args.resume`), "" for a list option it loops over (no arguments)."""
+    if value is False and key in choices.TESTED_BY_TRUTH:
+        report.note(
+            key,
+            f"'{key}' = false is not {_TYPE_WORDS.get(opt.type or 'str', ('a string',))[0]}, "
+            f"but sd-scripts reads it as unset (it tests `if not args.{key}`)",
+            f"remove {key}",
         )
-    if key == "LoRA_type":
-        return message, 'use network_module = "networks.lora" (the GUI\'s "Standard" LoRA)'
-    if key in ("conv_dim", "conv_alpha"):
-        return message, f'use network_args = ["{key}={value}"]'
-    if key == "sdxl":
-        return message, "choose the script instead: sdxl_train_network.py for SDXL"
-    if key == "num_cpu_threads_per_process":
-        return message, "it is an accelerate launch flag; remove it from the TOML"
-    if key == "additional_parameters":
-        return message, "write each parameter as its own key in the TOML"
-    if key == "use_wandb":
-        return message, 'use log_with = "wandb"'
-    if key == "max_resolution" and not isinstance(value, str):
-        return message, f'use resolution = "{value},{value}"'
-    if target in contract.options:
-        return message, f"use {target} = {tv}"
-    return message, f"use {target}"
+        return True
+    if value == "" and opt.is_list:
+        report.note(
+            key,
+            f"'{key}' = \"\" is not a list, but sd-scripts reads it as no arguments",
+            f"write {key} = [] or remove it",
+        )
+        return True
+    return False
 
 
 def typed_values(
@@ -320,6 +299,8 @@ def typed_values(
                 good[key] = value
             elif isinstance(value, int) and value in (0, 1):
                 good[key] = bool(value)
+            continue
+        if _ignored_as_unset(report, key, opt, value):
             continue
         ok = (
             _check_list(report, key, opt, value)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from kohya_orchestrator.lint import files, hardware, rules
+from kohya_orchestrator.lint import dataset, files, hardware, rules
 from kohya_orchestrator.lint.report import RuleInput
 
 Rule = Callable[[RuleInput], None]
@@ -35,6 +35,7 @@ RULES: tuple[tuple[str, Rule], ...] = (
 FILE_RULES: tuple[tuple[str, Rule], ...] = (
     ("paths", files.paths),
     ("folders", files.folders),
+    ("dataset config file", dataset.dataset_file),
 )
 
 

@@ -47,7 +47,13 @@ class Problem:
 
 @dataclass
 class LintReport:
-    """Everything `lint` found; `.ok` when there is no error (warnings allowed)."""
+    """Everything `lint` found; `.ok` when there is no error (warnings and notes allowed).
+
+    The severity policy (README, "What validate reports"): an error only where sd-scripts
+    would crash, refuse, or train something other than what the file says; a warning where
+    the run starts but likely not as meant; a note where sd-scripts ignores a key whose
+    value changes nothing.
+    """
 
     script: str
     contract: str
@@ -55,6 +61,9 @@ class LintReport:
     profile: str | None = None
     errors: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
+    notes: list[Problem] = field(default_factory=list)
+    # Which script the file was judged as, and why (script_choice.choose_script).
+    script_reason: str | None = None
     # Which facts were used and why, in one line (facts.FactsChoice.line()).
     facts: str | None = None
 
@@ -68,6 +77,15 @@ class LintReport:
     def warn(self, key: str, message: str, hint: str = "") -> None:
         self.warnings.append(Problem(key, message, hint))
 
+    def note(self, key: str, message: str, hint: str = "") -> None:
+        self.notes.append(Problem(key, message, hint))
+
+    def extend(self, other: LintReport) -> None:
+        """Add every problem of `other` (a second lint of the same run)."""
+        self.errors.extend(other.errors)
+        self.warnings.extend(other.warnings)
+        self.notes.extend(other.notes)
+
     def messages(self) -> list[str]:
         """Every message, errors first (handy in tests and in ProblemsError)."""
         return [p.message for p in self.errors] + [p.message for p in self.warnings]
@@ -76,12 +94,14 @@ class LintReport:
         return {
             "file": self.config_path,
             "script": self.script,
+            "script_reason": self.script_reason,
             "contract": self.contract,
             "facts": self.facts,
             "profile": self.profile,
             "ok": self.ok,
             "errors": [p.to_dict() for p in self.errors],
             "warnings": [p.to_dict() for p in self.warnings],
+            "notes": [p.to_dict() for p in self.notes],
         }
 
 

@@ -23,7 +23,9 @@ REQUIRED_HINTS = {
 
 
 def clip_skip(r: RuleInput) -> None:
-    if not r.trainer.uses_clip_skip and "clip_skip" in r.values:
+    # Only SDXL's script is known to ignore it (sdxl_train_util logs it); Flux and SD3 are
+    # not judged here.
+    if r.trainer.family == "sdxl" and "clip_skip" in r.values:
         r.report.warn(
             "clip_skip",
             f"'clip_skip' = {r.values['clip_skip']} does nothing when training "
@@ -34,7 +36,7 @@ def clip_skip(r: RuleInput) -> None:
 
 def dataset_config(r: RuleInput) -> None:
     values = r.values
-    if "dataset_config" in values and ("train_data_dir" in values or "reg_data_dir" in values):
+    if values.get("dataset_config") and ("train_data_dir" in values or "reg_data_dir" in values):
         r.report.warn(
             "train_data_dir",
             "'train_data_dir' and 'reg_data_dir' are ignored when dataset_config is set",
@@ -66,7 +68,8 @@ def sampling(r: RuleInput) -> None:
             "sample_prompts",
             f"'{asks[0]}' is set but sample_prompts is not: sd-scripts crashes with a "
             "TypeError the first time it samples",
-            'add sample_prompts = "/path/to/prompts.txt", or remove the sampling settings',
+            'add sample_prompts = "/path/to/prompts.txt", or remove the sampling settings (a '
+            "launcher that adds --sample_prompts: validate with --arg sample_prompts=FILE)",
         )
     elif isinstance(prompts, str) and prompts and not prompts.endswith((".txt", ".toml", ".json")):
         report.error(
@@ -82,12 +85,25 @@ def required(r: RuleInput) -> None:
     for key, why in REQUIRED:
         if key not in flat:
             report.error(key, f"'{key}' is not set: {why}", f"add {REQUIRED_HINTS[key]}")
+    for key, when in choices.EMPTY_CRASHES.items():
+        if flat.get(key) == "":
+            hint = (
+                f"add {REQUIRED_HINTS[key]}"
+                if key in REQUIRED_HINTS
+                else f"name a file, or remove the {key} line"
+            )
+            report.error(
+                key,
+                f"'{key}' = \"\" is empty: sd-scripts reads it as a path and crashes {when}",
+                hint,
+            )
     if "train_data_dir" not in flat and "dataset_config" not in flat:
         report.error(
             "train_data_dir",
             "'train_data_dir' is not set (nor dataset_config): sd-scripts has no images to "
             "train on",
-            'add train_data_dir = "/path/to/project/img"',
+            'add train_data_dir = "/path/to/project/img" (a launcher that adds '
+            "--dataset_config: validate with --arg dataset_config=FILE)",
         )
     if "resolution" not in flat and "dataset_config" not in flat:
         report.error(
@@ -113,6 +129,13 @@ def schedule(r: RuleInput) -> None:
             f"{named} with lr_warmup_steps = {shown(warmup)} makes sd-scripts stop with a "
             "ValueError",
             'use lr_scheduler = "constant_with_warmup", or lr_warmup_steps = 0',
+        )
+    if custom and warmup:
+        report.error(
+            "lr_scheduler_type",
+            f"lr_scheduler_type = {shown(custom)} with lr_warmup_steps = {shown(warmup)} makes "
+            "sd-scripts stop with a ValueError (a custom scheduler takes no warmup steps)",
+            "set lr_warmup_steps = 0, or remove lr_scheduler_type",
         )
     if isinstance(warmup, float) and warmup >= 1:
         report.error(
@@ -140,12 +163,15 @@ def epochs(r: RuleInput) -> None:
     values, report = r.values, r.report
     epochs = values.get("max_train_epochs")
     if "max_train_steps" in values and epochs is None:
-        report.warn(
-            "max_train_steps",
-            f"'max_train_steps' = {values['max_train_steps']} without max_train_epochs: the run "
-            "length ignores the dataset size and the saved files are numbered by epoch",
-            "set max_train_epochs (it overrides max_train_steps)",
-        )
+        # Beside the GUI's `epoch`, keys.py says what sd-scripts does instead.
+        if "epoch" not in r.flat:
+            report.warn(
+                "max_train_steps",
+                f"'max_train_steps' = {values['max_train_steps']} without max_train_epochs: "
+                "the run length ignores the dataset size and the saved files are numbered by "
+                "epoch",
+                "set max_train_epochs (it overrides max_train_steps)",
+            )
     elif "max_train_steps" not in values and epochs is None:
         report.warn(
             "max_train_epochs",
@@ -163,6 +189,14 @@ def epochs(r: RuleInput) -> None:
         value = values.get(key)
         if isinstance(value, int) and value < 1:
             report.error(key, f"'{key}' = {value} must be 1 or more", f"set {key} to 1 or more")
+    steps_every = values.get("save_every_n_steps")
+    if steps_every == 0 and not isinstance(steps_every, bool):
+        report.error(
+            "save_every_n_steps",
+            "'save_every_n_steps' = 0 makes sd-scripts stop with a ZeroDivisionError at the "
+            "first step",
+            "remove save_every_n_steps, or set it to 1 or more",
+        )
     every = values.get("save_every_n_epochs")
     if isinstance(every, int) and isinstance(epochs, int) and every > epochs >= 1:
         report.warn(
@@ -212,40 +246,22 @@ def optimizer(r: RuleInput) -> None:
 
 
 def caching(r: RuleInput) -> None:
-    values, report, sdxl = r.values, r.report, r.trainer.family == "sdxl"
-    if sdxl and values.get("cache_text_encoder_outputs"):
-        for key in ("shuffle_caption",):
-            if values.get(key):
-                report.error(
-                    key,
-                    "'cache_text_encoder_outputs' cannot be combined with shuffle_caption: "
-                    "cached outputs are computed once, from unshuffled captions",
-                    "turn off shuffle_caption, or cache_text_encoder_outputs",
-                )
-        for key in ("caption_dropout_rate", "caption_tag_dropout_rate", "token_warmup_step"):
-            value = values.get(key)
-            if isinstance(value, int | float) and value > 0:
-                report.error(
-                    key,
-                    f"'cache_text_encoder_outputs' cannot be combined with {key} = {value}",
-                    f"set {key} = 0, or turn off cache_text_encoder_outputs",
-                )
-        te_lr = values.get("text_encoder_lr")
-        te_lrs = te_lr if isinstance(te_lr, list) else [te_lr]
-        if any(isinstance(v, int | float) and v > 0 for v in te_lrs):
-            report.error(
-                "text_encoder_lr",
-                f"'cache_text_encoder_outputs' cannot be combined with text_encoder_lr = "
-                f"{shown(te_lr)}: cached outputs mean the text encoder is not trained",
-                "remove text_encoder_lr, or turn off cache_text_encoder_outputs",
-            )
-        if not values.get("network_train_unet_only"):
-            report.error(
-                "network_train_unet_only",
-                "'cache_text_encoder_outputs' requires network_train_unet_only = true "
-                "(sd-scripts asserts it)",
-                "add network_train_unet_only = true",
-            )
+    values, report, family = r.values, r.report, r.trainer.family
+    te_key = next(
+        (
+            k
+            for k in ("cache_text_encoder_outputs", "cache_text_encoder_outputs_to_disk")
+            if values.get(k)
+        ),
+        None,
+    )
+    if family in ("sdxl", "flux", "sd3") and te_key:
+        # The SDXL, Flux and SD3 scripts turn cache_text_encoder_outputs on when only
+        # cache_text_encoder_outputs_to_disk is set, then assert the same things.
+        named = f"'{te_key}'" + (
+            " (which turns on cache_text_encoder_outputs)" if te_key.endswith("disk") else ""
+        )
+        _cached_text_rules(r, named)
     if values.get("cache_latents") or values.get("cache_latents_to_disk"):
         for key in ("color_aug", "random_crop"):
             if values.get(key):
@@ -255,6 +271,43 @@ def caching(r: RuleInput) -> None:
                     "computed once, before any augmentation",
                     f"turn off {key}, or cache_latents",
                 )
+
+
+def _cached_text_rules(r: RuleInput, named: str) -> None:
+    values, report = r.values, r.report
+    if values.get("shuffle_caption"):
+        report.error(
+            "shuffle_caption",
+            f"{named} cannot be combined with shuffle_caption: cached outputs are computed "
+            "once, from unshuffled captions (sd-scripts asserts it)",
+            "turn off shuffle_caption, or the text encoder cache",
+        )
+    for key in ("caption_dropout_rate", "caption_tag_dropout_rate", "token_warmup_step"):
+        value = values.get(key)
+        if isinstance(value, int | float) and value > 0:
+            report.error(
+                key,
+                f"{named} cannot be combined with {key} = {value} (sd-scripts asserts it)",
+                f"set {key} = 0, or turn off the text encoder cache",
+            )
+    if r.trainer.family != "sdxl":
+        return
+    if not values.get("network_train_unet_only"):
+        report.error(
+            "network_train_unet_only",
+            f"{named} requires network_train_unet_only = true (sd-scripts asserts it)",
+            "add network_train_unet_only = true",
+        )
+        return
+    te_lr = values.get("text_encoder_lr")
+    te_lrs = te_lr if isinstance(te_lr, list) else [te_lr]
+    if any(isinstance(v, int | float) and v > 0 for v in te_lrs):
+        report.warn(
+            "text_encoder_lr",
+            f"'text_encoder_lr' = {shown(te_lr)} is not used: with {named} and "
+            "network_train_unet_only, the text encoder is not trained",
+            "remove text_encoder_lr",
+        )
 
 
 def resolution(r: RuleInput) -> None:

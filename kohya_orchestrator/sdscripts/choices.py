@@ -10,6 +10,16 @@ from __future__ import annotations
 
 import difflib
 
+# String options sd-scripts tests by truth (`if not args.resume` in train_util /
+# library/args.py), so a `false` in a file reads as unset.
+TESTED_BY_TRUTH: frozenset[str] = frozenset({"resume"})
+# String options sd-scripts tests with `is not None` and then opens: "" crashes there.
+EMPTY_CRASHES: dict[str, str] = {
+    "pretrained_model_name_or_path": "loading the model",
+    "vae": "loading the VAE",
+    "network_weights": "loading the network weights",
+    "dataset_config": "reading the dataset config (file not found)",
+}
 # transformers' SchedulerType (sd-scripts' pins) plus diffusers' piecewise_constant.
 SCHEDULERS: tuple[str, ...] = (
     "linear",

@@ -9,6 +9,7 @@ as `<commit>/<script stem>.json`. facts.py decides which facts a command uses.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Mapping
@@ -195,6 +196,17 @@ def load_contract(
         f"no argument facts for {name} at sd-scripts {commit[:10]}",
         hint=f"shipped: {have}; or run `kohya-orch contract refresh --sd-scripts DIR`",
     )
+
+
+def scripts_with_option(key: str) -> list[str]:
+    """The training scripts whose newest shipped facts have option `key` (for "it belongs to
+    flux_train_network.py" in an SD3 config)."""
+    return [s for s in LINTED_SCRIPTS if key in _newest_options(s)]
+
+
+@functools.cache
+def _newest_options(script: str) -> frozenset[str]:
+    return frozenset(load_contract(script).options)
 
 
 @dataclass(frozen=True)

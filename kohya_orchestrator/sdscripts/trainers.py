@@ -79,6 +79,7 @@ TRAINERS: dict[str, Trainer] = {
             "sd3_train_network.py",
             network_module="networks.lora_sd3",
             uses_clip_skip=False,
+            bucket_multiple=32,
         ),
         Trainer(
             "flux",
@@ -86,10 +87,21 @@ TRAINERS: dict[str, Trainer] = {
             "flux_train_network.py",
             network_module="networks.lora_flux",
             uses_clip_skip=False,
+            bucket_multiple=32,
         ),
     )
 }
 DEFAULT_FAMILY = "sdxl"
+# A config that says neither SD 1.x nor SDXL: checked with the SDXL script's options (they
+# include train_network.py's), and without the rules in which the two differ (clip_skip,
+# bucket steps of 64 or 32).
+UNDETERMINED = Trainer(
+    "sd1-or-sdxl",
+    "SD 1.x or SDXL",
+    "sdxl_train_network.py",
+    uses_clip_skip=True,
+    bucket_multiple=32,
+)
 
 
 def trainer(family: str) -> Trainer:

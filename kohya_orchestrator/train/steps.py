@@ -115,7 +115,7 @@ def _folder(args: Mapping[str, Any], key: str, base_dir: Path | None) -> Path | 
     if not path.is_dir():
         raise DatasetError(
             f"cannot plan: {key} {path} is not a folder",
-            hint="check the path (relative paths are taken from the config file's folder)",
+            hint="check the path (a relative one is read from the current folder)",
         )
     return path
 
@@ -358,7 +358,7 @@ def count_file(path: Path, *, num_processes: int = 1, script: str | None = None)
     return count_steps(
         flatten_like_sd_scripts(doc),
         num_processes=num_processes,
-        base_dir=Path(path).resolve().parent,
+        base_dir=None,  # relative paths from the current folder, as sd-scripts reads them
         script=script or header_hints(text)[0],
     )
 

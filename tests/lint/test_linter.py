@@ -87,15 +87,15 @@ EXPECTED: dict[str, tuple[list[str], list[str]]] = {
     ),
     "cache_te_shuffle": (
         [
-            "'cache_text_encoder_outputs' cannot be combined with shuffle_caption: cached outputs are computed once, from unshuffled captions"
+            "'cache_text_encoder_outputs' cannot be combined with shuffle_caption: cached outputs are computed once, from unshuffled captions (sd-scripts asserts it)"
         ],
         [],
     ),
     "cache_te_text_encoder_lr": (
-        [
-            "'cache_text_encoder_outputs' cannot be combined with text_encoder_lr = 2.5e-05: cached outputs mean the text encoder is not trained"
-        ],
         [],
+        [
+            "'text_encoder_lr' = 2.5e-05 is not used: with 'cache_text_encoder_outputs' and network_train_unet_only, the text encoder is not trained"
+        ],
     ),
     "cache_te_without_unet_only": (
         [
@@ -174,26 +174,9 @@ EXPECTED: dict[str, tuple[list[str], list[str]]] = {
         [],
     ),
     # What the kohya_ss GUI saves and sd-scripts runs with: warnings, no errors.
-    "gui_saved_values": (
-        [],
-        [
-            "'epoch' is a kohya_ss GUI name, not an sd-scripts option: sd-scripts ignores it",
-            "'gradient_checkpointing' is a switch: write true or false, not an integer (1); "
-            "sd-scripts reads it as true",
-            "'full_bf16' is a switch: write true or false, not an integer (0); "
-            "sd-scripts reads it as false",
-        ],
-    ),
-    "gui_lora_type": (
-        [],
-        ["'LoRA_type' is a kohya_ss GUI name, not an sd-scripts option: sd-scripts ignores it"],
-    ),
-    "gui_lr_restart_cycles": (
-        [
-            "'lr_restart_cycles' is a kohya_ss GUI name, not an sd-scripts option: sd-scripts ignores it"
-        ],
-        [],
-    ),
+    "gui_saved_values": ([], []),
+    "gui_lora_type": ([], []),
+    "gui_lr_restart_cycles": ([], []),
     "gui_lr_warmup": (
         ["'lr_warmup' is a kohya_ss GUI name, not an sd-scripts option: sd-scripts ignores it"],
         [],
@@ -340,6 +323,22 @@ EXPECTED: dict[str, tuple[list[str], list[str]]] = {
         ],
     ),
 }
+# The notes (sd-scripts ignores the key, and its value changes nothing).
+NOTES: dict[str, list[str]] = {
+    "gui_saved_values": [
+        "'epoch' is a kohya_ss GUI name, not an sd-scripts option: sd-scripts ignores it",
+        "'gradient_checkpointing' is a switch: write true or false, not an integer (1); "
+        "sd-scripts reads it as true",
+        "'full_bf16' is a switch: write true or false, not an integer (0); "
+        "sd-scripts reads it as false",
+    ],
+    "gui_lora_type": [
+        "'LoRA_type' is a kohya_ss GUI name, not an sd-scripts option: sd-scripts ignores it"
+    ],
+    "gui_lr_restart_cycles": [
+        "'lr_restart_cycles' is lora-scripts' old name, not an sd-scripts option: sd-scripts ignores it; 1 is lr_scheduler_num_cycles's default, so nothing changes"
+    ],
+}
 
 
 def test_corpus_is_complete() -> None:
@@ -359,6 +358,7 @@ def test_broken_config_gives_exact_messages(name: str, project: Path) -> None:
     errors = [p.message.replace(root, "@ROOT@") for p in report.errors]
     warnings = [p.message.replace(root, "@ROOT@") for p in report.warnings]
     assert (errors, warnings) == EXPECTED[name]
+    assert [p.message for p in report.notes] == NOTES.get(name, [])
     assert report.ok == (not EXPECTED[name][0])
     for problem in report.errors + report.warnings:
         assert problem.hint, problem
@@ -369,7 +369,6 @@ def test_hints_name_the_fix(project: Path) -> None:
         "gui_epoch": "use max_train_epochs = 15",
         "gui_optimizer": 'use optimizer_type = "AdamW"',
         "gui_max_resolution": 'use resolution = "512,512"',
-        "gui_lr_restart_cycles": "use lr_scheduler_num_cycles = 1",
         "typo_key": "did you mean 'learning_rate'?",
         "string_learning_rate": "write learning_rate = 2.5e-05 without quotes",
         "int_resolution": 'write resolution = "512,512"',
@@ -429,9 +428,9 @@ def test_kohya_ss_gui_style_config_is_caught(tmp_path: Path) -> None:
     path = tmp_path / "gui.toml"
     path.write_text(
         'LoRA_type = "Standard"\nepoch = 15\noptimizer = "AdamW"\n'
-        'max_resolution = "512,512"\nlr_warmup = 5\nlr_restart_cycles = 1\n'
+        'max_resolution = "512,512"\nlr_warmup = 5\nlr_restart_cycles = 3\n'
         "learning_rate = 2.5e-05\ntrain_batch_size = 4\nsdxl = true\n"
-        'xformers = "sdpa"\noptimizer_args = ""\n',
+        'xformers = "sdpa"\noptimizer_args = "lr=1"\n',
         encoding="utf-8",
     )
     report = lint_file(path)
@@ -485,9 +484,11 @@ def test_train_network_has_no_text_encoder_cache_option() -> None:
     report = lint(
         {"cache_text_encoder_outputs": True}, script="train_network.py", check_files=False
     )
-    assert report.errors[0].message == (
-        "unknown key 'cache_text_encoder_outputs': sd-scripts ignores it silently"
-    )
+    assert [p.message for p in report.warnings if p.key == "cache_text_encoder_outputs"] == [
+        "'cache_text_encoder_outputs' is an option of sdxl_train_network.py and "
+        "sd3_train_network.py and flux_train_network.py, not of train_network.py: sd-scripts "
+        "ignores it here"
+    ]
 
 
 def test_clip_skip_is_fine_for_sd1() -> None:
@@ -545,7 +546,7 @@ def test_persistent_workers_need_workers() -> None:
 
 def test_gui_names_beside_their_target_warn_only_when_they_mean_the_same(project: Path) -> None:
     report = lint_file(_materialise("gui_saved_values", project))
-    assert report.warnings[0].hint == "remove it: max_train_epochs = 15 is set"
+    assert report.notes[0].hint == "remove it: max_train_epochs = 15 is set"
     doc = {"LoRA_type": "LyCORIS/LoCon", "network_module": "networks.lora"}
     report = lint(doc, check_files=False)
     assert [p.message for p in report.errors if p.key == "LoRA_type"] == [
@@ -556,16 +557,25 @@ def test_gui_names_beside_their_target_warn_only_when_they_mean_the_same(project
     report = lint({"conv_dim": 4, "network_args": ["conv_alpha=1"]}, check_files=False)
     assert "conv_dim" in [p.key for p in report.errors]
     report = lint({"conv_dim": 4, "network_args": ["conv_dim=4"]}, check_files=False)
-    assert [p.key for p in report.warnings if p.key == "conv_dim"] == ["conv_dim"]
+    assert [p.key for p in report.notes if p.key == "conv_dim"] == ["conv_dim"]
     assert "conv_dim" not in [p.key for p in report.errors]
 
 
-def test_relative_paths_warn_instead_of_guessing() -> None:
+def test_relative_paths_resolve_from_the_current_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
     report = lint({"train_data_dir": "img"}, check_files=True)
-    assert (
-        "'train_data_dir' = \"img\" is a relative path: sd-scripts resolves it against the "
-        "folder it is started in" in report.messages()
+    assert report.warnings[-1].message == (
+        f"'train_data_dir' = \"img\" is a relative path and does not exist from here "
+        f"({tmp_path}): sd-scripts resolves it from the folder it is started in"
     )
+    (tmp_path / "img" / "7_yh").mkdir(parents=True)
+    report = lint({"train_data_dir": "img"}, check_files=True)
+    assert [p.key for p in report.warnings + report.errors if p.key == "train_data_dir"] == [
+        "train_data_dir"
+    ]
+    assert "has no <repeats>_<name> folder with images" in report.errors[-1].message
 
 
 def test_hugging_face_model_id_is_not_a_missing_path() -> None:
@@ -602,6 +612,9 @@ def test_cli_exit_codes_and_output(runner: CliRunner, project: Path) -> None:
     bad = runner.invoke(cli, ["validate", str(_materialise("gui_epoch", project))])
     assert bad.exit_code == 1
     assert bad.output.splitlines()[1:] == [
+        "script: sdxl_train_network.py (nothing in the file says SD 1.x or SDXL: checked with "
+        "sdxl_train_network.py's options (they include train_network.py's), without the rules "
+        "in which the two differ; pass --script to choose)",
         "facts: sd-scripts 6721028c (kohya_ss v26 pin): no sd-scripts checkout found, so the "
         "pinned commit's facts",
         "error: 'epoch' is a kohya_ss GUI name, not an sd-scripts option: sd-scripts ignores it",

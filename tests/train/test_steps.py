@@ -382,8 +382,13 @@ def test_image_size_unreadable(tmp_path: Path) -> None:
     assert info.value.message == f"cannot read the size of {bad}: not a readable image"
 
 
-def test_plan_file_relative_paths_and_cli(dataset: Path, tmp_path: Path, runner: CliRunner) -> None:
-    config = tmp_path / "config.toml"
+def test_plan_file_relative_paths_and_cli(
+    dataset: Path, tmp_path: Path, runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Relative paths are read from the current folder, as sd-scripts reads them.
+    config = tmp_path / "configs" / "config.toml"
+    config.parent.mkdir()
+    monkeypatch.chdir(tmp_path)
     config.write_text(
         '[dataset]\ntrain_data_dir = "img"\nresolution = "512,512"\nenable_bucket = true\n'
         "[training]\ntrain_batch_size = 4\nmax_train_epochs = 2\nsave_every_n_epochs = 1\n"
