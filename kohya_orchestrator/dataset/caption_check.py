@@ -31,6 +31,7 @@ from kohya_orchestrator.dataset.names import fold_name
 from kohya_orchestrator.dataset.rename import require_no_pending_rename
 from kohya_orchestrator.dataset.scan import (
     IMAGE_EXTENSIONS,
+    IMAGES_HINT,
     ImageEntry,
     scan_folder,
     shown_folder,
@@ -84,7 +85,7 @@ def require_images(folder: Path) -> list[ImageEntry]:
     if not entries:
         raise DatasetError(
             f"No images in {shown_folder(folder)}.",
-            "Images are files ending in .webp, .jpg, .jpeg or .png (any case).",
+            IMAGES_HINT,
         )
     return entries
 

@@ -312,7 +312,7 @@ def test_no_images(runner: CliRunner, tmp_path: Path) -> None:
         assert result.exit_code == 1
         assert result.stderr == (
             f"Error: No images in {tmp_path}.\n"
-            "  hint: Images are files ending in .webp, .jpg, .jpeg or .png (any case).\n"
+            "  hint: Images are files ending in .png, .jpg, .jpeg, .webp or .bmp (any case).\n"
         )
 
 
