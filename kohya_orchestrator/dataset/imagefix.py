@@ -4,8 +4,9 @@ The copy is what sd-scripts should have seen: the first frame, turned upright
 (`ImageOps.exif_transpose`), 16-bit and float values scaled to 8 bits, CMYK converted
 through its colour profile when it has one, transparency flattened on a background colour,
 8-bit RGB. A JPEG source gives a JPEG copy (quality 95: the source was lossy already);
-everything else a PNG. PNGs are written here rather than by Pillow: Pillow's adaptive
-filtering costs about 10x a plain zlib pass, and `prepare` makes these copies inline. The
+everything else a PNG. PNGs are written here rather than by Pillow, uncompressed (see
+PNG_LEVEL): Pillow's adaptive filtering costs about 10x a decode, and `prepare` makes these
+copies inline. The
 caption goes in too, through the same lossless embedding `caption` uses. Nothing here
 touches the source; the caller writes the bytes atomically.
 """
@@ -28,8 +29,10 @@ if TYPE_CHECKING:
 COLOURS = {"white": (255, 255, 255), "black": (0, 0, 0), "gray": (128, 128, 128)}
 # EXIF orientation -> the transpose that makes it upright (as ImageOps.exif_transpose).
 _TRANSPOSE = {2: 0, 3: 3, 4: 1, 5: 5, 6: 4, 7: 6, 8: 2}
-# zlib level of the PNG copies: 1 is the fastest that still compresses.
-PNG_LEVEL = 1
+# zlib level of the PNG copies: 0 stores the rows uncompressed (3 bytes a pixel). Even
+# level 1 costs about 40 ms per 1024x1024 photo-like image, 5x its decode, and `prepare`
+# makes these inline; the copies are a few files in DEST, read by the trainer once.
+PNG_LEVEL = 0
 
 
 @dataclass(frozen=True)
@@ -85,19 +88,18 @@ def fix_image(
             f"cannot make a corrected copy of {source.name}: {exc}",
             hint="re-save it as PNG or JPEG, or move it out of the folder",
         ) from exc
-    if fixed_suffix(source) == ".jpg":
-        import io
+    if fixed_suffix(source) != ".jpg":
+        return Fixed(encode_png(rgb, caption), "png", tuple(done))
+    import io
 
-        out = io.BytesIO()
-        rgb.save(out, "JPEG", quality=95)
-        data, fmt = out.getvalue(), "jpeg"
-    else:
-        data, fmt = encode_png(rgb), "png"
+    out = io.BytesIO()
+    rgb.save(out, "JPEG", quality=95)
+    data = out.getvalue()
     if caption:
         from kohya_orchestrator.dataset.metadata import embed_caption
 
         data = embed_caption(data, caption).data
-    return Fixed(data, fmt, tuple(done))
+    return Fixed(data, "jpeg", tuple(done))
 
 
 def _to_rgb(img: Image.Image, background: tuple[int, int, int], done: list[str]) -> Image.Image:
@@ -105,29 +107,31 @@ def _to_rgb(img: Image.Image, background: tuple[int, int, int], done: list[str])
 
     mode = img.mode
     if mode in ("I;16", "I;16B", "I;16L", "I"):
-        import numpy as np
-
-        arr = np.asarray(img).astype(np.uint32)
-        scale = 257 if mode != "I" or int(arr.max(initial=0)) > 255 else 1
-        img = Image.fromarray(((arr + scale // 2) // scale).clip(0, 255).astype(np.uint8), "L")
+        # Pillow's point() on 32-bit integers takes a linear map; convert("L") then clips.
+        wide = img.convert("I")
+        scale = 1 / 257 if mode != "I" or _top(wide) > 255 else 1
+        img = wide.point(lambda v: v * scale + 0.5).convert("L")
         done.append("16-bit to 8-bit" if mode != "I" else "32-bit to 8-bit")
     elif mode == "F":
-        import numpy as np
-
-        arr = np.asarray(img)
-        top = 1.0 if float(arr.max(initial=0.0)) <= 1.0 else 255.0
-        img = Image.fromarray((arr / top * 255).round().clip(0, 255).astype(np.uint8), "L")
+        top = 1.0 if _top(img) <= 1.0 else 255.0
+        img = img.point(lambda v: v * (255 / top) + 0.5).convert("L")
         done.append("float to 8-bit")
     elif mode == "CMYK":
         img = _cmyk_to_rgb(img, done)
     alpha = img.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in img.info
     if alpha:
-        rgba = img.convert("RGBA")
+        rgba = img if img.mode == "RGBA" else img.convert("RGBA")
         flat = Image.new("RGB", rgba.size, background)
-        flat.paste(rgba, mask=rgba.getchannel("A"))
+        flat.paste(rgba, (0, 0), rgba)
         done.append(f"transparency flattened on #{bytes(background).hex()}")
         return flat
     return img if img.mode == "RGB" else img.convert("RGB")
+
+
+def _top(img: Image.Image) -> float:
+    """The largest value of a one-band image."""
+    high = img.getextrema()[1]
+    return float(high if isinstance(high, (int, float)) else high[0])
 
 
 def _cmyk_to_rgb(img: Image.Image, done: list[str]) -> Image.Image:
@@ -151,23 +155,49 @@ def _cmyk_to_rgb(img: Image.Image, done: list[str]) -> Image.Image:
     return img.convert("RGB")
 
 
-def encode_png(img: Image.Image, level: int = PNG_LEVEL) -> bytes:
-    """An 8-bit RGB PNG of `img`: the Up filter and one zlib pass (see the module docstring)."""
-    import numpy as np
+def encode_png(img: Image.Image, caption: str | None = None, level: int | None = None) -> bytes:
+    """An 8-bit RGB PNG of `img` with `caption` embedded: no row filter, zlib at `level`
+    (default PNG_LEVEL). Stored rows are written as one deflate block each, so the image
+    bytes are copied once, not once per stage."""
+    rgb = img if img.mode == "RGB" else img.convert("RGB")
+    width, height = rgb.size
+    ihdr = _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+    head = _SIGNATURE + ihdr
+    if caption:
+        # The caption chunks `caption` writes, taken from a PNG with an empty IDAT: they
+        # go before the first IDAT, so everything before the empty IDAT is the new head.
+        from kohya_orchestrator.dataset.metadata import embed_caption
 
-    arr = np.asarray(img.convert("RGB"), dtype=np.uint8)
-    height, width = arr.shape[:2]
-    rows = arr.reshape(height, width * 3)
-    filtered = np.empty((height, width * 3 + 1), dtype=np.uint8)
-    filtered[:, 0] = 2  # Up: each byte minus the one above it
-    filtered[0, 1:] = rows[0]
-    np.subtract(rows[1:], rows[:-1], out=filtered[1:, 1:])
-    compressor = zlib.compressobj(level, zlib.DEFLATED, 15, 9, zlib.Z_RLE)
-    body = compressor.compress(filtered.tobytes()) + compressor.flush()
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"".join(
-        [b"\x89PNG\r\n\x1a\n", _chunk(b"IHDR", ihdr), _chunk(b"IDAT", body), _chunk(b"IEND", b"")]
-    )
+        tail = _chunk(b"IDAT", b"") + _chunk(b"IEND", b"")
+        embedded = embed_caption(head + tail, caption).data
+        assert embedded.endswith(tail)
+        head = embedded[: -len(tail)]
+    raw = memoryview(rgb.tobytes())
+    stride = width * 3
+    pieces: list[bytes | memoryview] = []
+    if (PNG_LEVEL if level is None else level) == 0 and stride < 65535:
+        pieces.append(b"\x78\x01")
+        adler = 1
+        for y in range(height):
+            row = raw[y * stride : (y + 1) * stride]
+            last = 1 if y == height - 1 else 0
+            size = stride + 1
+            pieces.append(struct.pack("<BHH", last, size, size ^ 0xFFFF) + b"\x00")
+            pieces.append(row)
+            adler = zlib.adler32(row, zlib.adler32(b"\x00", adler))
+        pieces.append(struct.pack(">I", adler))
+    else:
+        rows = b"".join(b"\x00" + raw[y * stride : (y + 1) * stride] for y in range(height))
+        pieces.append(zlib.compress(rows, PNG_LEVEL if level is None else level))
+    crc = zlib.crc32(b"IDAT")
+    for piece in pieces:
+        crc = zlib.crc32(piece, crc)
+    length = sum(len(piece) for piece in pieces)
+    idat = [struct.pack(">I", length) + b"IDAT", *pieces, struct.pack(">I", crc)]
+    return b"".join([head, *idat, _chunk(b"IEND", b"")])
+
+
+_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def _chunk(kind: bytes, body: bytes) -> bytes:

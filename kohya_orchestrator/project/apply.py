@@ -154,8 +154,13 @@ def _apply(plan: PreparePlan, step: _Step) -> InitialSettings:
         manifest.pop(target, None)
         touched.add((dest / target).parent)
     replacing = {link.target for link in plan.replace}
-    copies = start_fixes(plan.fixes, [*plan.replace, *plan.add], plan.request.background)
-    for link in plan.replace + plan.add:
+    # The corrected copies are made in threads meanwhile, and written last.
+    todo = plan.replace + plan.add
+    copies = start_fixes(plan.fixes, todo, plan.request.background)
+    todo = [link for link in todo if link.target not in copies] + [
+        link for link in todo if link.target in copies
+    ]
+    for link in todo:
         step.doing = link.target
         old = plan.manifest.get(link.target) if link.target in replacing else None
         data = copies[link.target].result() if link.target in copies else None
