@@ -1,7 +1,8 @@
 """Captioning a folder: plan each image's caption, then write images and `.txt` files safely.
 
 `plan_captions` reads the folder and decides, per image, where its caption comes from
-(the `.txt`, else a caption this tool embedded earlier, else --tags, else nothing), the new
+(the `.txt`, else a caption this tool embedded earlier, else nothing; --tags are added to
+it, the ones it lacks, or replace it with `replace_tags`), the new
 caption with the trigger first, and whether the image and/or the caption file change. It
 writes nothing. `apply_captions` carries a plan out: each image is re-read and checked
 against the plan (size, mtime and CRC-32), the caption is embedded without re-encoding
@@ -41,6 +42,7 @@ from kohya_orchestrator.dataset.caption_write import (
 from kohya_orchestrator.dataset.captions import (
     Trigger,
     caption_with_trigger,
+    merge_tags,
     parse_trigger,
     split_tags,
 )
@@ -92,6 +94,8 @@ class ImageCaption:
     txt_changes: bool = False
     warnings: tuple[str, ...] = ()
     error: str | None = None
+    # The --tags this image's caption did not have (all of them with --replace).
+    tags_added: tuple[str, ...] = ()
     image_stamp: FileStamp | None = None
     txt_stamp: FileStamp | None = None
 
@@ -121,6 +125,7 @@ class ImageCaption:
             "caption_file_changes": self.txt_changes,
             "warnings": list(self.warnings),
             "error": self.error,
+            "tags_added": list(self.tags_added),
         }
 
 
@@ -137,6 +142,8 @@ class CaptionPlan:
     stale_temps: tuple[Path, ...] = ()
     # Captioned bytes computed while planning, reused by apply when the file is unchanged.
     embedded_data: dict[Path, bytes] = field(default_factory=dict, repr=False, compare=False)
+    # --tags with --replace: the tags replace each caption instead of adding to it.
+    replace_tags: bool = False
 
     @property
     def pending(self) -> list[ImageCaption]:
@@ -178,6 +185,7 @@ def plan_captions(
     ext: str = ".txt",
     overwrite_generation_info: bool = False,
     *,
+    replace_tags: bool = False,
     iterate: Iterate | None = None,
 ) -> CaptionPlan:
     """Read `folder` and plan every image's caption (see the module docstring)."""
@@ -201,13 +209,15 @@ def plan_captions(
         if error:
             items.append(ImageCaption(entry.image, caption_file, error=error))
             continue
-        item, data = _plan_one(entry.image, caption_file, trig, tags, overwrite_generation_info)
+        item, data = _plan_one(
+            entry.image, caption_file, trig, (tags, replace_tags), overwrite_generation_info
+        )
         items.append(item)
         if data is not None and cached + len(data) <= EMBED_CACHE_BYTES:
             cache[entry.image] = data
             cached += len(data)
     return CaptionPlan(
-        folder, trig, ext, tags, overwrite_generation_info, tuple(items), stale, cache
+        folder, trig, ext, tags, overwrite_generation_info, tuple(items), stale, cache, replace_tags
     )
 
 
@@ -266,7 +276,7 @@ def _plan_one(
     image: Path,
     caption_file: Path,
     trigger: Trigger,
-    tags: str | None,
+    given: tuple[str | None, bool],
     overwrite_generation_info: bool,
 ) -> tuple[ImageCaption, bytes | None]:
     from kohya_orchestrator.dataset.metadata import embed_caption, read_embedded
@@ -284,7 +294,14 @@ def _plan_one(
             warnings.insert(0, label)
         old_txt, txt_stamp = _read_caption_file(caption_file)
         item = replace(item, old_txt=old_txt, txt_stamp=txt_stamp)
-        source, text = _choose_source(old_txt, info.caption, tags, caption_file.name)
+        source, text = _choose_source(old_txt, info.caption, caption_file.name)
+        tags, replace_tags = given
+        added: tuple[str, ...] = ()
+        if tags is not None:
+            text, added = merge_tags(text, tags, replace=replace_tags)
+            folded = {t.casefold() for t in trigger.tokens}
+            added = tuple(t for t in added if t.casefold() not in folded)
+            source = "tags" if source == "empty" or replace_tags else source
         caption = caption_with_trigger(text, trigger)
         embedded = embed_caption(data, caption, overwrite_generation_info=overwrite_generation_info)
         warnings.extend(w for w in embedded.warnings if w not in warnings)
@@ -301,6 +318,7 @@ def _plan_one(
             image_changes=embedded.changed,
             txt_changes=txt_changes,
             warnings=tuple(warnings),
+            tags_added=added,
         )
         return planned, embedded.data if embedded.changed else None
     except OrchError as exc:
@@ -321,7 +339,7 @@ def _read_caption_file(path: Path) -> tuple[str | None, FileStamp | None]:
 
 
 def _choose_source(
-    old_txt: str | None, embedded: str | None, tags: str | None, txt_name: str
+    old_txt: str | None, embedded: str | None, txt_name: str
 ) -> tuple[CaptionSource, str]:
     # A caption file that is empty (or only commas and spaces) counts as no caption.
     if old_txt is not None:
@@ -336,8 +354,6 @@ def _choose_source(
                 return "embedded", embedded
         except CaptionError as exc:
             raise CaptionError(f"embedded caption: {exc.message}", exc.hint) from exc
-    if tags is not None and split_tags(tags):
-        return "tags", tags
     return "empty", ""
 
 

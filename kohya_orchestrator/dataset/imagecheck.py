@@ -21,15 +21,18 @@ from __future__ import annotations
 
 import os
 import struct
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from kohya_orchestrator.dataset.scan import CONVERTIBLE_SUFFIXES
-from kohya_orchestrator.errors import ImageFormatError
+from kohya_orchestrator.errors import ImageFormatError, OrchError
 from kohya_orchestrator.fsutil import open_regular
 
 NEEDS_HEIF = (".heic", ".heif")
+# Images named in a misread warning before "(and N more)".
+MISREAD_SHOWN = 5
 
 # EXIF orientation -> what it means for a picture trained as stored.
 ORIENTATIONS = {
@@ -129,6 +132,26 @@ def image_issues(facts: ImageFacts, suffix: str = "") -> list[ImageIssue]:
     return out
 
 
+def misread_warnings(images: Iterable[Path], *, hint: str) -> list[str]:
+    """A head line (the count and `hint`), then one line per image sd-scripts would misread
+    (the first MISREAD_SHOWN)."""
+    lines = []
+    for image in images:
+        try:
+            issues = image_issues(inspect_image(image), image.suffix)
+        except OrchError:
+            continue  # unreadable: reported where sizes are read
+        if issues:
+            lines.append(f"{image.name}: " + "; ".join(i.message for i in issues))
+    if not lines:
+        return []
+    more = f" (and {len(lines) - MISREAD_SHOWN} more)" if len(lines) > MISREAD_SHOWN else ""
+    head = (
+        f"{len(lines)} image{'s' if len(lines) != 1 else ''} sd-scripts would misread{more}; {hint}"
+    )
+    return [head, *lines[:MISREAD_SHOWN]]
+
+
 def _depth_name(mode: str) -> str:
     return "32-bit float" if mode == "F" else "32-bit" if mode == "I" else "16-bit"
 
@@ -162,7 +185,7 @@ def _png(fh: BinaryIO) -> ImageFacts | None:
     while True:
         header = fh.read(8)
         if len(header) < 8:
-            return None
+            break  # no image data: what the header says is all sd-scripts sees too
         length, kind = struct.unpack(">I4s", header)
         if kind == b"IHDR":
             data = fh.read(length)
@@ -306,14 +329,18 @@ def _pillow_facts(path: Path) -> ImageFacts:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as img:
                 transparency = img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info
-                orientation = int(img.getexif().get(0x0112, 1) or 1)
+                # Header only: no frame count (GIF counts by decoding) and EXIF only where
+                # it sits in the header.
+                fmt = str(img.format or path.suffix.lstrip(".").upper())
+                orientation = 1
+                if fmt in ("TIFF", "HEIF", "AVIF", "MPO", "JPEG"):
+                    orientation = int(img.getexif().get(0x0112, 1) or 1)
                 return ImageFacts(
-                    str(img.format or path.suffix.lstrip(".").upper()),
+                    fmt,
                     (int(img.size[0]), int(img.size[1])),
                     orientation if 1 <= orientation <= 8 else 1,
                     img.mode,
                     transparency,
-                    int(getattr(img, "n_frames", 1) or 1),
                 )
     except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as exc:
         raise ImageFormatError(
