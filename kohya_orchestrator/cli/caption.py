@@ -24,6 +24,7 @@ from kohya_orchestrator.cli.common import (
     json_option,
     verbose_option,
     warn,
+    warn_left_alone,
 )
 from kohya_orchestrator.dataset.captions import Trigger, split_tags
 from kohya_orchestrator.errors import CaptionError
@@ -179,6 +180,7 @@ def _caption(
     if not (quiet or as_json):
         for w in plan.warnings:
             warn(w.line())
+        warn_left_alone(folder, "caption")
     if dry_run:
         _report_dry_run(plan, verbose=verbose, quiet=quiet, as_json=as_json)
         return None

@@ -52,6 +52,8 @@ from kohya_orchestrator.locking import leftover_temps
 
 CaptionSource = Literal["txt", "embedded", "tags", "empty"]
 
+BMP_NOTE = "a BMP holds no metadata: its caption is in the caption file only"
+
 # Up to this many bytes of captioned images are kept from planning for apply; beyond it,
 # apply embeds again (same result) instead of holding a large folder in memory.
 EMBED_CACHE_BYTES = 256 * 1024 * 1024
@@ -279,22 +281,26 @@ def _plan_one(
     given: tuple[str | None, bool],
     overwrite_generation_info: bool,
 ) -> tuple[ImageCaption, bytes | None]:
-    from kohya_orchestrator.dataset.metadata import embed_caption, read_embedded
+    from kohya_orchestrator.dataset.metadata import EmbedResult, embed_caption, read_embedded
 
     item = ImageCaption(image, caption_file)
     try:
         data, stamp = read_stamped(image)
-        info = read_embedded(data)
-        item = replace(item, format=info.format, embedded=info.caption, image_stamp=stamp)
-        if still_written := still_being_written(list(info.warnings), stamp):
+        # A BMP (sd-scripts trains it) has no metadata: its caption is the caption file only.
+        bmp = data[:2] == b"BM" and image.suffix.lower() == ".bmp"
+        info = None if bmp else read_embedded(data)
+        before = info.caption if info is not None else None
+        fmt = info.format if info is not None else "bmp"
+        item = replace(item, format=fmt, embedded=before, image_stamp=stamp)
+        warnings = list(info.warnings) if info is not None else [BMP_NOTE]
+        if still_written := still_being_written(warnings, stamp):
             raise CaptionError(still_written, None)
-        warnings = list(info.warnings)
-        label = mislabel_warning(image, info.format)
+        label = None if bmp else mislabel_warning(image, fmt)
         if label:
             warnings.insert(0, label)
         old_txt, txt_stamp = _read_caption_file(caption_file)
         item = replace(item, old_txt=old_txt, txt_stamp=txt_stamp)
-        source, text = _choose_source(old_txt, info.caption, caption_file.name)
+        source, text = _choose_source(old_txt, before, caption_file.name)
         tags, replace_tags = given
         added: tuple[str, ...] = ()
         if tags is not None:
@@ -303,7 +309,11 @@ def _plan_one(
             added = tuple(t for t in added if t.casefold() not in folded)
             source = "tags" if source == "empty" or replace_tags else source
         caption = caption_with_trigger(text, trigger)
-        embedded = embed_caption(data, caption, overwrite_generation_info=overwrite_generation_info)
+        embedded = (
+            EmbedResult("png", data, False)
+            if bmp
+            else embed_caption(data, caption, overwrite_generation_info=overwrite_generation_info)
+        )
         warnings.extend(w for w in embedded.warnings if w not in warnings)
         if embedded.changed and os.stat(image).st_nlink > 1:
             warnings.append(

@@ -257,13 +257,16 @@ def _read_one(image: Path, caption_file: Path) -> _Read:
     generation_info = False
     try:
         data = read_stamped(image)[0]
-        info = read_embedded(data)
-        fmt, embedded = info.format, info.caption
-        generation_info = info.generation_info is not None
-        label = mislabel_warning(image, info.format)
-        if label:
-            flags.append("extension")
-            problems.append(label)
+        if data[:2] == b"BM" and image.suffix.lower() == ".bmp":
+            fmt = "bmp"  # no metadata: the caption file is all there is (below)
+        else:
+            info = read_embedded(data)
+            fmt, embedded = info.format, info.caption
+            generation_info = info.generation_info is not None
+            label = mislabel_warning(image, info.format)
+            if label:
+                flags.append("extension")
+                problems.append(label)
         issues = image_issues(inspect_image(image), image.suffix)
         if issues:
             flags.append("misread")
@@ -288,7 +291,7 @@ def _read_one(image: Path, caption_file: Path) -> _Read:
         problems.append(f"{caption_file.name}: {exc.strerror}")
         txt = None
     if "unreadable" not in flags:
-        _flag_captions(caption_file, txt, embedded, flags, problems)
+        _flag_captions(caption_file, txt, txt if fmt == "bmp" else embedded, flags, problems)
     return _Read(image, caption_file, fmt, txt, embedded, generation_info, flags, problems)
 
 

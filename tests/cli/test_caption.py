@@ -535,3 +535,25 @@ def test_caption_file_linking_to_a_missing_file(runner: CliRunner, folder: Path)
     assert result.exit_code == 1
     row = json.loads(result.stdout)["images"][1]
     assert (row["flags"], row["problems"]) == (["unreadable"], [problem])
+
+
+def test_bmp_and_left_alone(runner: CliRunner, tmp_path: Path) -> None:
+    from PIL import Image
+
+    Image.new("RGB", (8, 8), "red").save(tmp_path / "a.bmp")
+    Image.new("RGB", (8, 8), "red").save(tmp_path / "b.gif")
+    (tmp_path / "c.heic").write_bytes(b"\x00\x00\x00\x18ftypheic" + b"\x00" * 16)
+    result = runner.invoke(cli, ["caption", "hero", str(tmp_path), "--tags", "red"])
+    assert result.exit_code == 0
+    assert result.stderr == (
+        "warning: a.bmp: a BMP holds no metadata: its caption is in the caption file only\n"
+        "warning: caption left 2 files alone: b.gif, c.heic: sd-scripts does not read HEIC, "
+        "HEIF, AVIF, GIF or TIFF; `kohya-orch prepare` converts them into PNG copies\n"
+    )
+    assert (tmp_path / "a.txt").read_text(encoding="utf-8") == "hero, red\n"
+    result = runner.invoke(cli, ["captions", str(tmp_path), "--trigger", "hero"])
+    assert (result.exit_code, result.stdout.splitlines()[-1]) == (0, "1 image, 1 fine.")
+    result = runner.invoke(cli, ["rename", "hero", str(tmp_path), "--yes"])
+    assert result.exit_code == 0
+    assert (tmp_path / "hero_1.bmp").exists() and (tmp_path / "b.gif").exists()
+    assert "warning: rename left 2 files alone: b.gif, c.heic" in result.stderr
