@@ -15,20 +15,22 @@ processed.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from kohya_orchestrator import fsutil
 from kohya_orchestrator.dataset.caption_check import (
+    CaptionSource,
     FileStamp,
     Iterate,
     caption_case_problem,
-    dangling_link_problem,
-    decode_caption_file,
+    choose_source,
     mislabel_warning,
     normalise_ext,
+    read_caption_file,
     read_stamped,
     require_images,
     shared_stems,
@@ -42,6 +44,7 @@ from kohya_orchestrator.dataset.caption_write import (
 from kohya_orchestrator.dataset.captions import (
     Trigger,
     caption_with_trigger,
+    join_tags,
     merge_tags,
     parse_trigger,
     split_tags,
@@ -50,7 +53,8 @@ from kohya_orchestrator.dataset.rename import require_no_pending_rename
 from kohya_orchestrator.errors import CaptionError, InputError, OrchError
 from kohya_orchestrator.locking import leftover_temps
 
-CaptionSource = Literal["txt", "embedded", "tags", "empty"]
+# A bulk edit of each caption's tags (dataset/tagedit.py): tags in, tags out.
+Transform = Callable[[list[str]], list[str]]
 
 BMP_NOTE = "a BMP holds no metadata: its caption is in the caption file only"
 
@@ -188,6 +192,7 @@ def plan_captions(
     overwrite_generation_info: bool = False,
     *,
     replace_tags: bool = False,
+    transform: Transform | None = None,
     iterate: Iterate | None = None,
 ) -> CaptionPlan:
     """Read `folder` and plan every image's caption (see the module docstring)."""
@@ -212,7 +217,11 @@ def plan_captions(
             items.append(ImageCaption(entry.image, caption_file, error=error))
             continue
         item, data = _plan_one(
-            entry.image, caption_file, trig, (tags, replace_tags), overwrite_generation_info
+            entry.image,
+            caption_file,
+            trig,
+            (tags, replace_tags, transform),
+            overwrite_generation_info,
         )
         items.append(item)
         if data is not None and cached + len(data) <= EMBED_CACHE_BYTES:
@@ -278,7 +287,7 @@ def _plan_one(
     image: Path,
     caption_file: Path,
     trigger: Trigger,
-    given: tuple[str | None, bool],
+    given: tuple[str | None, bool, Transform | None],
     overwrite_generation_info: bool,
 ) -> tuple[ImageCaption, bytes | None]:
     from kohya_orchestrator.dataset.metadata import EmbedResult, embed_caption, read_embedded
@@ -298,11 +307,13 @@ def _plan_one(
         label = None if bmp else mislabel_warning(image, fmt)
         if label:
             warnings.insert(0, label)
-        old_txt, txt_stamp = _read_caption_file(caption_file)
+        old_txt, txt_stamp = read_caption_file(caption_file)
         item = replace(item, old_txt=old_txt, txt_stamp=txt_stamp)
-        source, text = _choose_source(old_txt, before, caption_file.name)
-        tags, replace_tags = given
+        source, text = choose_source(old_txt, before, caption_file.name)
+        tags, replace_tags, transform = given
         added: tuple[str, ...] = ()
+        if transform is not None:
+            text = join_tags(transform(split_tags(text)))
         if tags is not None:
             text, added = merge_tags(text, tags, replace=replace_tags)
             folded = {t.casefold() for t in trigger.tokens}
@@ -335,36 +346,6 @@ def _plan_one(
         return replace(item, error=exc.message), None
     except OSError as exc:
         return replace(item, error=os_message(exc, image)), None
-
-
-def _read_caption_file(path: Path) -> tuple[str | None, FileStamp | None]:
-    if dangling := dangling_link_problem(path):
-        raise CaptionError(dangling, None)
-    if not os.path.lexists(path):
-        return None, None
-    if not path.is_file():
-        raise CaptionError(f"{path.name} exists but is not a file", None)
-    data, stamp = read_stamped(path)
-    return decode_caption_file(data, path.name), stamp
-
-
-def _choose_source(
-    old_txt: str | None, embedded: str | None, txt_name: str
-) -> tuple[CaptionSource, str]:
-    # A caption file that is empty (or only commas and spaces) counts as no caption.
-    if old_txt is not None:
-        try:
-            if split_tags(old_txt):
-                return "txt", old_txt
-        except CaptionError as exc:
-            raise CaptionError(f"{txt_name}: {exc.message}", exc.hint) from exc
-    if embedded is not None:
-        try:
-            if split_tags(embedded):
-                return "embedded", embedded
-        except CaptionError as exc:
-            raise CaptionError(f"embedded caption: {exc.message}", exc.hint) from exc
-    return "empty", ""
 
 
 @dataclass

@@ -16,7 +16,7 @@ import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from kohya_orchestrator import fsutil
 from kohya_orchestrator.dataset.caption_report import FLAGS, CaptionCheck, CheckRow, TriggerSource
@@ -43,6 +43,7 @@ from kohya_orchestrator.errors import CaptionError, DatasetError, InputError, Or
 __all__ = ["FLAGS", "CaptionCheck", "CheckRow", "TriggerSource", "check_captions"]
 
 Iterate = Callable[[list[Any]], Iterable[Any]]
+CaptionSource = Literal["txt", "embedded", "tags", "empty"]
 
 FORMAT_NAMES = {"jpeg": "JPEG", "png": "PNG", "webp": "WebP"}
 
@@ -330,3 +331,35 @@ def _flag_captions(
         if line != normalise_caption(txt):
             flags.append("untidy")
             problems.append(f"{caption_file.name} is not one clean line (run caption to tidy it)")
+
+
+def read_caption_file(path: Path) -> tuple[str | None, FileStamp | None]:
+    """A caption file's text and stamp; (None, None) when there is none."""
+    if dangling := dangling_link_problem(path):
+        raise CaptionError(dangling, None)
+    if not os.path.lexists(path):
+        return None, None
+    if not path.is_file():
+        raise CaptionError(f"{path.name} exists but is not a file", None)
+    data, stamp = read_stamped(path)
+    return decode_caption_file(data, path.name), stamp
+
+
+def choose_source(
+    old_txt: str | None, embedded: str | None, txt_name: str
+) -> tuple[CaptionSource, str]:
+    """Where an image's caption comes from: its caption file, else the embedded one."""
+    # A caption file that is empty (or only commas and spaces) counts as no caption.
+    if old_txt is not None:
+        try:
+            if split_tags(old_txt):
+                return "txt", old_txt
+        except CaptionError as exc:
+            raise CaptionError(f"{txt_name}: {exc.message}", exc.hint) from exc
+    if embedded is not None:
+        try:
+            if split_tags(embedded):
+                return "embedded", embedded
+        except CaptionError as exc:
+            raise CaptionError(f"embedded caption: {exc.message}", exc.hint) from exc
+    return "empty", ""
