@@ -23,6 +23,7 @@ HELP_CACHE = Path(__file__).with_name("help.txt")
 _COMMAND_MODULES = (
     "rename",
     "caption",
+    "tag",
     "tags",
     "prepare",
     "config",

@@ -50,7 +50,7 @@ def render_stats(stats: Any, *, limit: int | None) -> str:
     return "\n".join(lines)
 
 
-def _trigger_of(folder: Path, trigger: Trigger | None, ext: str) -> Trigger:
+def trigger_of(folder: Path, trigger: Trigger | None, ext: str) -> Trigger:
     if trigger is not None:
         return trigger
     from kohya_orchestrator.dataset.tagstats import tag_stats
@@ -132,7 +132,7 @@ def tags_command(
         raise click.UsageError(
             "Give one operation (add, remove, replace, first) or --prune-traits."
         )
-    trig = _trigger_of(folder, trigger, ext)
+    trig = trigger_of(folder, trigger, ext)
     if prune_traits:
         from kohya_orchestrator.dataset.tagstats import tag_stats, trait_candidates
 
@@ -155,34 +155,49 @@ def tags_command(
     assert operation is not None
     transform = edit(operation, values)
     if dry_run:
-        _run(
-            folder, trig, transform, ext, operation, dry_run=True, verbose=verbose, as_json=as_json
+        run_edit(
+            folder,
+            trig,
+            transform,
+            ext,
+            captionless=operation == "add",
+            dry_run=True,
+            verbose=verbose,
+            as_json=as_json,
         )
         return
     from kohya_orchestrator.locking import folder_lock
 
     with folder_lock(folder, "tags"):
-        _run(
-            folder, trig, transform, ext, operation, dry_run=False, verbose=verbose, as_json=as_json
+        run_edit(
+            folder,
+            trig,
+            transform,
+            ext,
+            captionless=operation == "add",
+            dry_run=False,
+            verbose=verbose,
+            as_json=as_json,
         )
 
 
-def _run(
+def run_edit(
     folder: Path,
     trigger: Trigger,
     transform: Any,
     ext: str,
-    operation: str,
     *,
+    captionless: bool,
     dry_run: bool,
     verbose: bool,
     as_json: bool,
 ) -> None:
+    """Plan the edit, show it (and unless `dry_run`, apply it); exit 1 on failures."""
     from kohya_orchestrator.dataset.caption_apply import apply_captions
     from kohya_orchestrator.dataset.tagedit import plan_tag_edit
 
     with ExitStack() as stack:
-        plan = plan_tag_edit(folder, trigger, transform, ext, captionless=operation == "add")
+        plan = plan_tag_edit(folder, trigger, transform, ext, captionless=captionless)
         pending = plan.pending
         if not dry_run:
             result = apply_captions(plan, iterate=iterate_with(stack, "Editing", as_json))

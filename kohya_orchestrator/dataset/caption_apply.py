@@ -53,8 +53,9 @@ from kohya_orchestrator.dataset.rename import require_no_pending_rename
 from kohya_orchestrator.errors import CaptionError, InputError, OrchError
 from kohya_orchestrator.locking import leftover_temps
 
-# A bulk edit of each caption's tags (dataset/tagedit.py): tags in, tags out.
-Transform = Callable[[list[str]], list[str]]
+# A bulk edit of each caption's tags (dataset/tagedit.py, `tag`'s merge): the image and
+# its tags in, its new tags out.
+Transform = Callable[[Path, list[str]], list[str]]
 
 BMP_NOTE = "a BMP holds no metadata: its caption is in the caption file only"
 
@@ -313,7 +314,7 @@ def _plan_one(
         tags, replace_tags, transform = given
         added: tuple[str, ...] = ()
         if transform is not None:
-            text = join_tags(transform(split_tags(text)))
+            text = join_tags(transform(image, split_tags(text)))
         if tags is not None:
             text, added = merge_tags(text, tags, replace=replace_tags)
             folded = {t.casefold() for t in trigger.tokens}

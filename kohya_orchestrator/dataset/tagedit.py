@@ -54,7 +54,7 @@ def edit(operation: str, values: Sequence[str]) -> Transform:
         )
     folded = [t.casefold() for t in tags]
 
-    def apply(current: list[str]) -> list[str]:
+    def apply(image: Path, current: list[str]) -> list[str]:
         if operation == "add":
             have = {t.casefold() for t in current}
             return [*current, *(t for t in tags if t.casefold() not in have)]
@@ -96,3 +96,21 @@ def plan_tag_edit(
         for i in plan.items
     )
     return replace(plan, items=items)
+
+
+def merge_tagged(tagged: dict[Path, str], *, replace: bool = False) -> Transform:
+    """`tag`'s merge: each image's tagger tags added to its caption (the ones it lacks,
+    compared ignoring case), or with `replace` instead of it. Images the tagger gave no
+    tags keep their caption."""
+
+    def apply(image: Path, current: list[str]) -> list[str]:
+        text = tagged.get(image)
+        if text is None:
+            return current
+        new = split_tags(text)
+        if replace:
+            return list(dict.fromkeys(new))
+        have = {t.casefold() for t in current}
+        return [*current, *dict.fromkeys(t for t in new if t.casefold() not in have)]
+
+    return apply

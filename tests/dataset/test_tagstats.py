@@ -11,6 +11,8 @@ from kohya_orchestrator.dataset.tagedit import edit
 from kohya_orchestrator.dataset.tagstats import count_tags, is_trait, trait_candidates
 from kohya_orchestrator.errors import InputError
 
+P = Path("x.png")
+
 
 def test_count_tags_and_trigger() -> None:
     texts = {
@@ -44,12 +46,16 @@ def test_traits() -> None:
 
 
 def test_edits() -> None:
-    assert edit("add", ["glasses, smile"])(["hero", "Smile"]) == ["hero", "Smile", "glasses"]
-    assert edit("remove", ["SMILE"])(["hero", "smile", "suit"]) == ["hero", "suit"]
-    assert edit("replace", ["black_hair", "black hair"])(["black_hair", "black hair"]) == [
+    assert edit("add", ["glasses, smile"])(P, ["hero", "Smile"]) == ["hero", "Smile", "glasses"]
+    assert edit("remove", ["SMILE"])(P, ["hero", "smile", "suit"]) == ["hero", "suit"]
+    assert edit("replace", ["black_hair", "black hair"])(P, ["black_hair", "black hair"]) == [
         "black hair"
     ]
-    assert edit("first", ["suit", "absent"])(["hero", "smile", "suit"]) == ["suit", "hero", "smile"]
+    assert edit("first", ["suit", "absent"])(P, ["hero", "smile", "suit"]) == [
+        "suit",
+        "hero",
+        "smile",
+    ]
     with pytest.raises(InputError) as err:
         edit("replace", ["a"])
     assert err.value.render() == (
