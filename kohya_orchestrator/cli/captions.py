@@ -146,7 +146,7 @@ def _stats(
     verbose: bool,
     as_json: bool,
 ) -> None:
-    from kohya_orchestrator.cli.tags import render_stats
+    from kohya_orchestrator.cli.tag_table import render_stats
     from kohya_orchestrator.dataset.tagstats import tag_stats
 
     docs = {}
