@@ -78,6 +78,24 @@ ext_option = click.option(
     help="A frequency table instead: each tag, how many captions have it and their share; "
     "where the trigger stands; captions that are the trigger alone.",
 )
+@click.option(
+    "--duplicates",
+    is_flag=True,
+    help="List groups of near-identical images instead (perceptual hash; needs the "
+    "`dupes` extra). Nothing is deleted.",
+)
+@click.option(
+    "--threshold",
+    type=click.IntRange(0, 32),
+    default=6,
+    show_default=True,
+    help="--duplicates: the most hash bits (of 64) two near-duplicates differ in.",
+)
+@click.option(
+    "--move-to",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="--duplicates: move the extras (and their captions) into this folder, journaled.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Only the summary line.")
 @verbose_option
 @json_option
@@ -87,6 +105,9 @@ def captions_command(
     trigger: Trigger | None,
     ext: str,
     stats: bool,
+    duplicates: bool,
+    threshold: int,
+    move_to: Path | None,
     quiet: bool,
     verbose: bool,
     as_json: bool,
@@ -107,6 +128,7 @@ def captions_command(
       kohya-orch captions . --trigger "takeru_higa, takeru higa, takeru, higa"
       kohya-orch captions . --json
       kohya-orch captions . --stats
+      kohya-orch captions . --duplicates --move-to ../dupes
 
     FOLDER may be a project folder (DEST): every concept folder in DEST/img/ is checked.
     """
@@ -114,6 +136,11 @@ def captions_command(
 
     img = folder / "img"
     concepts = [c.path for c in used_concepts(img)] if img.is_dir() else []
+    if duplicates or move_to is not None:
+        from kohya_orchestrator.cli.tag_table import run_duplicates
+
+        run_duplicates(folder, threshold, move_to, as_json=as_json)
+        return
     if stats:
         _stats(concepts or [folder], folder, trigger, ext, verbose=verbose, as_json=as_json)
         return
