@@ -6,9 +6,10 @@ STAMP := $(VENV)/.installed-stamp
 # The tests also drive the real `accelerate launch`, so the test venv gets the CPU build of
 # torch and accelerate. Set TRAIN_DEPS= (empty) to skip them; those tests are then skipped.
 TRAIN_DEPS ?= torch==2.13.0 accelerate
-# The optional extras the tests cover: the loss reader (tensorboard) and the loss plot
-# (matplotlib). Their tests skip cleanly without them.
-TEST_EXTRAS ?= dev,loss,plot
+# The optional extras the tests cover: the loss reader (tensorboard), the loss plot
+# (matplotlib), HEIC conversion (pillow-heif), near-duplicates (imagehash) and the tiny
+# ONNX tagger (onnx, onnxruntime). Their tests skip cleanly (or check the refusal) without.
+TEST_EXTRAS ?= dev,loss,plot,heif,dupes,tagger
 # The demo's own venv: the core install only (no torch, no extras).
 DEMO_VENV ?= .venv-demo
 DEMO_STAMP := $(DEMO_VENV)/.installed-stamp

@@ -23,6 +23,8 @@ HELP_CACHE = Path(__file__).with_name("help.txt")
 _COMMAND_MODULES = (
     "rename",
     "caption",
+    "tag",
+    "tags",
     "prepare",
     "config",
     "validate",
@@ -45,6 +47,8 @@ def cli() -> None:
     Workflow:
       kohya-orch rename yumoto_hakone DIR     rename images to yumoto_hakone_<n>
       kohya-orch caption yumoto_hakone DIR    trigger-first captions, .txt and embedded
+      kohya-orch tag DIR [TRIGGER]            auto-tag with sd-scripts' WD14 tagger
+      kohya-orch tags DIR add|remove|...      bulk tag edits; captions DIR --stats
       kohya-orch prepare ...                  the kohya folder layout and settings
       kohya-orch config / validate / plan     render, lint and count the training run
       kohya-orch settings [NAME]              every setting and its kohya_ss GUI name

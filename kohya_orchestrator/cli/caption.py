@@ -24,6 +24,7 @@ from kohya_orchestrator.cli.common import (
     json_option,
     verbose_option,
     warn,
+    warn_left_alone,
 )
 from kohya_orchestrator.dataset.captions import Trigger, split_tags
 from kohya_orchestrator.errors import CaptionError
@@ -47,7 +48,15 @@ def _tags_param(ctx: click.Context, param: click.Parameter, value: str | None) -
 @click.option(
     "--tags",
     callback=_tags_param,
-    help="Caption for images that have neither a caption file nor an embedded caption.",
+    help="Tags to add to every caption (those it lacks, at the end); with --replace, the "
+    "caption of every image becomes TRIGGER, --tags.",
+)
+@click.option(
+    "--replace",
+    "replace_tags",
+    is_flag=True,
+    help="With --tags: replace each caption (its caption file and the embedded one) "
+    "instead of adding to it.",
 )
 @ext_option
 @click.option(
@@ -66,6 +75,7 @@ def caption_command(
     trigger: Trigger,
     folder: Path,
     tags: str | None,
+    replace_tags: bool,
     ext: str,
     overwrite_generation_info: bool,
     dry_run: bool,
@@ -77,7 +87,9 @@ def caption_command(
     """Write trigger-first captions to <stem>.txt and embed them in the images.
 
     Each image's caption is its existing caption file; else the caption this tool
-    embedded earlier; else --tags; else empty. TRIGGER then goes first, exactly once:
+    embedded earlier; else empty. --tags adds the tags a caption lacks (compared ignoring
+    case) at its end; --tags with --replace makes every caption TRIGGER, --tags, whatever
+    it was. The summary says how many tags went where. TRIGGER then goes first, exactly once:
     a caption that starts with it is kept, a trigger found later is moved to the front.
     TRIGGER may be several comma-separated tokens, kept together as one block; its
     token count is the keep_tokens value to train with. Spaces and duplicate commas
@@ -94,23 +106,43 @@ def caption_command(
       kohya-orch caption yumoto_hakone demo/yumoto_hakone --dry-run
       kohya-orch caption yumoto_hakone demo/yumoto_hakone
       kohya-orch caption "takeru_higa, takeru higa, takeru, higa" . --tags "1boy, glasses"
+      kohya-orch caption yumoto_hakone . --tags "glasses, black hair" --replace
       kohya-orch caption yumoto_hakone . --ext .caption
       caption_all yumoto_hakone
     """
     if check:
         run_check(folder, trigger, ext, quiet=quiet, verbose=verbose, as_json=as_json)
         return
+    if replace_tags and tags is None:
+        raise click.BadParameter("--replace needs --tags.", param_hint="'--replace'")
+    tags_given = (tags, replace_tags)
     from kohya_orchestrator.dataset.scan import require_folder
     from kohya_orchestrator.locking import folder_lock
 
     if dry_run:
         _caption(
-            trigger, folder, tags, ext, overwrite_generation_info, True, quiet, verbose, as_json
+            trigger,
+            folder,
+            tags_given,
+            ext,
+            overwrite_generation_info,
+            True,
+            quiet,
+            verbose,
+            as_json,
         )
         return
     with folder_lock(require_folder(folder), "caption") as held:
         result = _caption(
-            trigger, folder, tags, ext, overwrite_generation_info, False, quiet, verbose, as_json
+            trigger,
+            folder,
+            tags_given,
+            ext,
+            overwrite_generation_info,
+            False,
+            quiet,
+            verbose,
+            as_json,
         )
         assert result is not None
         result.removed_temps = held.removed
@@ -120,7 +152,7 @@ def caption_command(
 def _caption(
     trigger: Trigger,
     folder: Path,
-    tags: str | None,
+    tags_given: tuple[str | None, bool],
     ext: str,
     overwrite_generation_info: bool,
     dry_run: bool,
@@ -136,9 +168,10 @@ def _caption(
             plan = plan_captions(
                 folder,
                 trigger,
-                tags,
+                tags_given[0],
                 ext,
                 overwrite_generation_info,
+                replace_tags=tags_given[1],
                 iterate=iterate_with(stack, "Reading", quiet or as_json),
             )
     except KeyboardInterrupt:
@@ -147,6 +180,7 @@ def _caption(
     if not (quiet or as_json):
         for w in plan.warnings:
             warn(w.line())
+        warn_left_alone(folder, "caption")
     if dry_run:
         _report_dry_run(plan, verbose=verbose, quiet=quiet, as_json=as_json)
         return None
@@ -184,7 +218,7 @@ def _report(result: Any, folder: Path, *, verbose: bool, quiet: bool, as_json: b
             f"{count(len(result.images_written), 'image')} embedded, "
             f"{count(len(result.captions_written), plan.ext + ' file')} written, "
             f"{len([i for i in plan.items if not i.changes and i.error is None])} already "
-            f"up to date{_failed(result.failures)}. "
+            f"up to date{_failed(result.failures)}.{tags_summary(plan)} "
             f"Train with keep_tokens = {plan.trigger.keep_tokens}."
         )
     if result.interrupted:
@@ -220,7 +254,7 @@ def _report_dry_run(plan: Any, *, verbose: bool, quiet: bool, as_json: bool) -> 
         click.echo(
             f"Dry run: {len(pending)} of {len(plan.items)} images would change "
             f"({count(n_img, 'image')} to embed, {count(n_txt, plan.ext + ' file')} "
-            f"to write){_failed(plan.failures)}; nothing was written. "
+            f"to write){_failed(plan.failures)}; nothing was written.{tags_summary(plan)} "
             f"Train with keep_tokens = {plan.trigger.keep_tokens}."
         )
     _fail_if(plan.failures, len(plan.items), "cannot be captioned")
@@ -251,6 +285,20 @@ def _plan_json(plan: Any, *, dry_run: bool) -> dict[str, Any]:
         "images": [i.to_dict() for i in plan.items],
         "failures": [{"image": str(f.path), "message": f.message} for f in plan.failures],
     }
+
+
+def tags_summary(plan: Any) -> str:
+    """What --tags did (or would do), as a sentence after the summary; "" without --tags."""
+    if plan.tags is None:
+        return ""
+    ok = [i for i in plan.items if i.error is None]
+    if plan.replace_tags:
+        return f" --tags --replace: {count(len(ok), 'caption')} set to the trigger and --tags."
+    got = [i for i in ok if i.tags_added]
+    had = len(ok) - len(got)
+    n_tags = sum(len(i.tags_added) for i in got)
+    tail = f"; {had} already had them all" if had else ""
+    return f" --tags: added {count(n_tags, 'tag')} to {count(len(got), 'image')}{tail}."
 
 
 def _fail_if(failures: list[Any], total: int, what: str) -> None:

@@ -23,6 +23,8 @@ from kohya_orchestrator.errors import InputError
 
 # Captions longer than this are cut in the check table unless --verbose.
 TABLE_CAPTION_WIDTH = 44
+# Tags shown by --stats unless --verbose.
+STATS_ROWS = 40
 
 
 def trigger_param(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
@@ -70,12 +72,45 @@ ext_option = click.option(
     help="The trigger captions must start with (default: guessed from the captions).",
 )
 @ext_option
+@click.option(
+    "--stats",
+    is_flag=True,
+    help="A frequency table instead: each tag, how many captions have it and their share; "
+    "where the trigger stands; captions that are the trigger alone.",
+)
+@click.option(
+    "--duplicates",
+    is_flag=True,
+    help="List groups of near-identical images instead (perceptual hash; needs the "
+    "`dupes` extra). Nothing is deleted.",
+)
+@click.option(
+    "--threshold",
+    type=click.IntRange(0, 32),
+    default=6,
+    show_default=True,
+    help="--duplicates: the most hash bits (of 64) two near-duplicates differ in.",
+)
+@click.option(
+    "--move-to",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="--duplicates: move the extras (and their captions) into this folder, journaled.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Only the summary line.")
 @verbose_option
 @json_option
 @handle_errors
 def captions_command(
-    folder: Path, trigger: Trigger | None, ext: str, quiet: bool, verbose: bool, as_json: bool
+    folder: Path,
+    trigger: Trigger | None,
+    ext: str,
+    stats: bool,
+    duplicates: bool,
+    threshold: int,
+    move_to: Path | None,
+    quiet: bool,
+    verbose: bool,
+    as_json: bool,
 ) -> None:
     """Check the captions: every image's caption file and embedded caption, side by side.
 
@@ -92,6 +127,8 @@ def captions_command(
       kohya-orch captions demo/yumoto_hakone
       kohya-orch captions . --trigger "takeru_higa, takeru higa, takeru, higa"
       kohya-orch captions . --json
+      kohya-orch captions . --stats
+      kohya-orch captions . --duplicates --move-to ../dupes
 
     FOLDER may be a project folder (DEST): every concept folder in DEST/img/ is checked.
     """
@@ -99,6 +136,14 @@ def captions_command(
 
     img = folder / "img"
     concepts = [c.path for c in used_concepts(img)] if img.is_dir() else []
+    if duplicates or move_to is not None:
+        from kohya_orchestrator.cli.tag_table import run_duplicates
+
+        run_duplicates(folder, threshold, move_to, as_json=as_json)
+        return
+    if stats:
+        _stats(concepts or [folder], folder, trigger, ext, verbose=verbose, as_json=as_json)
+        return
     if not concepts:
         run_check(folder, trigger, ext, quiet=quiet, verbose=verbose, as_json=as_json)
         return
@@ -117,6 +162,30 @@ def captions_command(
         echo_json(docs)
     if flagged:
         raise SystemExit(1)
+
+
+def _stats(
+    folders: list[Path],
+    base: Path,
+    trigger: Trigger | None,
+    ext: str,
+    *,
+    verbose: bool,
+    as_json: bool,
+) -> None:
+    from kohya_orchestrator.cli.tag_table import render_stats
+    from kohya_orchestrator.dataset.tagstats import tag_stats
+
+    docs = {}
+    for folder in folders:
+        found = tag_stats(folder, trigger, ext)
+        docs[folder.relative_to(base).as_posix() if folder != base else "."] = found.to_dict()
+        if not as_json:
+            if folder != base:
+                click.echo(f"== {folder.relative_to(base).as_posix()}")
+            click.echo(render_stats(found, limit=None if verbose else STATS_ROWS))
+    if as_json:
+        echo_json(docs["."] if list(docs) == ["."] else docs)
 
 
 def run_check(

@@ -199,6 +199,19 @@ def warn(message: str) -> None:
     click.echo(f"warning: {message}", err=True)
 
 
+def warn_left_alone(folder: Path, command: str) -> None:
+    """rename and caption: the files in formats sd-scripts does not read, and why."""
+    from kohya_orchestrator.dataset.scan import left_alone
+
+    names = left_alone(folder)
+    if names:
+        warn(
+            f"{command} left {count(len(names), 'file')} alone: {', '.join(names)}: sd-scripts "
+            "does not read HEIC, HEIF, AVIF, GIF or TIFF; `kohya-orch prepare` converts them "
+            "into PNG copies"
+        )
+
+
 @contextmanager
 def progress(
     items: Iterable[Any], *, length: int, label: str, quiet: bool = False

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from kohya_orchestrator.cli.common import (
+    count,
     echo_json,
     handle_errors,
     json_option,
@@ -73,6 +75,19 @@ if TYPE_CHECKING:
 )
 @click.option("--hardlink", "mode", flag_value="hardlink", help="Link with hard links.")
 @click.option("--copy", "mode", flag_value="copy", help="Copy the files instead of linking.")
+@click.option(
+    "--fix-images/--no-fix-images",
+    default=True,
+    help="Put a corrected copy into DEST for each image sd-scripts would misread (EXIF "
+    "rotation, transparency, 16-bit, CMYK, animation; HEIC/AVIF/GIF/TIFF converted); on "
+    "by default. The sources never change.",
+)
+@click.option(
+    "--background",
+    default="white",
+    show_default=True,
+    help="The colour transparency is flattened on: white, black, gray or #rrggbb.",
+)
 @set_option("A setting for the new kohya-orch.toml (repeatable).")
 @click.option("--dry-run", is_flag=True, help="Print what would change and change nothing.")
 @verbose_option
@@ -90,6 +105,8 @@ def prepare_command(
     reg_repeats: int | None,
     class_prompt: str | None,
     mode: str,
+    fix_images: bool,
+    background: str,
     overrides: tuple[str, ...],
     dry_run: bool,
     verbose: bool,
@@ -141,6 +158,7 @@ def prepare_command(
     )
     for note in import_notes:
         warn(note)
+    request = replace(request, fix_images=fix_images, background=background)
     plan, settings = run_prepare(request, dry_run=dry_run)
     settings_note: list[str] = []
     settings_written: bool | None = None
@@ -262,6 +280,14 @@ def _report(plan: PreparePlan, *, dry_run: bool, verbose: bool, written: bool | 
             click.echo(f"  ~ {link.target}")
         for target in plan.remove:
             click.echo(f"  - {target}")
+    if plan.fixes:
+        verb = "would get" if dry_run else "get"
+        click.echo(
+            f"  {count(len(plan.fixes), 'image')} sd-scripts would misread {verb} a corrected "
+            "copy instead of a link (the sources are unchanged):"
+        )
+        for fix in plan.fixes.values():
+            click.echo(f"    {fix.line()} -> {fix.remedy(plan.request.background)}")
     settings = plan.dest / "kohya-orch.toml"
     if dry_run:
         state = "kept (yours)" if settings.exists() else "would be written"
@@ -295,6 +321,14 @@ def _as_json(
         "settings_written": written,
         "warnings": plan.warnings + notes[1:],
         "left_untouched": plan.skipped,
+        "corrected_copies": [
+            {
+                "source": str(fix.source),
+                "issues": [{"kind": i.kind, "message": i.message} for i in fix.issues],
+                "remedy": fix.remedy(plan.request.background),
+            }
+            for fix in plan.fixes.values()
+        ],
     }
 
 

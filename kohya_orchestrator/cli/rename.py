@@ -18,6 +18,7 @@ from kohya_orchestrator.cli.common import (
     json_option,
     progress,
     verbose_option,
+    warn_left_alone,
 )
 
 if TYPE_CHECKING:
@@ -167,6 +168,7 @@ def _rename(
 
 
 def _report(plan: RenamePlan, folder: Path, *, dry_run: bool, verbose: bool) -> None:
+    warn_left_alone(folder, "rename")
     if not plan.moves:
         click.echo(
             f"Nothing to rename: all {plan.images} images in {folder} are already "

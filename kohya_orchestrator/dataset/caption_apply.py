@@ -1,7 +1,8 @@
 """Captioning a folder: plan each image's caption, then write images and `.txt` files safely.
 
 `plan_captions` reads the folder and decides, per image, where its caption comes from
-(the `.txt`, else a caption this tool embedded earlier, else --tags, else nothing), the new
+(the `.txt`, else a caption this tool embedded earlier, else nothing; --tags are added to
+it, the ones it lacks, or replace it with `replace_tags`), the new
 caption with the trigger first, and whether the image and/or the caption file change. It
 writes nothing. `apply_captions` carries a plan out: each image is re-read and checked
 against the plan (size, mtime and CRC-32), the caption is embedded without re-encoding
@@ -14,20 +15,22 @@ processed.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from kohya_orchestrator import fsutil
 from kohya_orchestrator.dataset.caption_check import (
+    CaptionSource,
     FileStamp,
     Iterate,
     caption_case_problem,
-    dangling_link_problem,
-    decode_caption_file,
+    choose_source,
     mislabel_warning,
     normalise_ext,
+    read_caption_file,
     read_stamped,
     require_images,
     shared_stems,
@@ -41,6 +44,8 @@ from kohya_orchestrator.dataset.caption_write import (
 from kohya_orchestrator.dataset.captions import (
     Trigger,
     caption_with_trigger,
+    join_tags,
+    merge_tags,
     parse_trigger,
     split_tags,
 )
@@ -48,7 +53,11 @@ from kohya_orchestrator.dataset.rename import require_no_pending_rename
 from kohya_orchestrator.errors import CaptionError, InputError, OrchError
 from kohya_orchestrator.locking import leftover_temps
 
-CaptionSource = Literal["txt", "embedded", "tags", "empty"]
+# A bulk edit of each caption's tags (dataset/tagedit.py, `tag`'s merge): the image and
+# its tags in, its new tags out.
+Transform = Callable[[Path, list[str]], list[str]]
+
+BMP_NOTE = "a BMP holds no metadata: its caption is in the caption file only"
 
 # Up to this many bytes of captioned images are kept from planning for apply; beyond it,
 # apply embeds again (same result) instead of holding a large folder in memory.
@@ -92,6 +101,8 @@ class ImageCaption:
     txt_changes: bool = False
     warnings: tuple[str, ...] = ()
     error: str | None = None
+    # The --tags this image's caption did not have (all of them with --replace).
+    tags_added: tuple[str, ...] = ()
     image_stamp: FileStamp | None = None
     txt_stamp: FileStamp | None = None
 
@@ -121,6 +132,7 @@ class ImageCaption:
             "caption_file_changes": self.txt_changes,
             "warnings": list(self.warnings),
             "error": self.error,
+            "tags_added": list(self.tags_added),
         }
 
 
@@ -137,6 +149,8 @@ class CaptionPlan:
     stale_temps: tuple[Path, ...] = ()
     # Captioned bytes computed while planning, reused by apply when the file is unchanged.
     embedded_data: dict[Path, bytes] = field(default_factory=dict, repr=False, compare=False)
+    # --tags with --replace: the tags replace each caption instead of adding to it.
+    replace_tags: bool = False
 
     @property
     def pending(self) -> list[ImageCaption]:
@@ -178,6 +192,8 @@ def plan_captions(
     ext: str = ".txt",
     overwrite_generation_info: bool = False,
     *,
+    replace_tags: bool = False,
+    transform: Transform | None = None,
     iterate: Iterate | None = None,
 ) -> CaptionPlan:
     """Read `folder` and plan every image's caption (see the module docstring)."""
@@ -201,13 +217,19 @@ def plan_captions(
         if error:
             items.append(ImageCaption(entry.image, caption_file, error=error))
             continue
-        item, data = _plan_one(entry.image, caption_file, trig, tags, overwrite_generation_info)
+        item, data = _plan_one(
+            entry.image,
+            caption_file,
+            trig,
+            (tags, replace_tags, transform),
+            overwrite_generation_info,
+        )
         items.append(item)
         if data is not None and cached + len(data) <= EMBED_CACHE_BYTES:
             cache[entry.image] = data
             cached += len(data)
     return CaptionPlan(
-        folder, trig, ext, tags, overwrite_generation_info, tuple(items), stale, cache
+        folder, trig, ext, tags, overwrite_generation_info, tuple(items), stale, cache, replace_tags
     )
 
 
@@ -266,27 +288,44 @@ def _plan_one(
     image: Path,
     caption_file: Path,
     trigger: Trigger,
-    tags: str | None,
+    given: tuple[str | None, bool, Transform | None],
     overwrite_generation_info: bool,
 ) -> tuple[ImageCaption, bytes | None]:
-    from kohya_orchestrator.dataset.metadata import embed_caption, read_embedded
+    from kohya_orchestrator.dataset.metadata import EmbedResult, embed_caption, read_embedded
 
     item = ImageCaption(image, caption_file)
     try:
         data, stamp = read_stamped(image)
-        info = read_embedded(data)
-        item = replace(item, format=info.format, embedded=info.caption, image_stamp=stamp)
-        if still_written := still_being_written(list(info.warnings), stamp):
+        # A BMP (sd-scripts trains it) has no metadata: its caption is the caption file only.
+        bmp = data[:2] == b"BM" and image.suffix.lower() == ".bmp"
+        info = None if bmp else read_embedded(data)
+        before = info.caption if info is not None else None
+        fmt = info.format if info is not None else "bmp"
+        item = replace(item, format=fmt, embedded=before, image_stamp=stamp)
+        warnings = list(info.warnings) if info is not None else [BMP_NOTE]
+        if still_written := still_being_written(warnings, stamp):
             raise CaptionError(still_written, None)
-        warnings = list(info.warnings)
-        label = mislabel_warning(image, info.format)
+        label = None if bmp else mislabel_warning(image, fmt)
         if label:
             warnings.insert(0, label)
-        old_txt, txt_stamp = _read_caption_file(caption_file)
+        old_txt, txt_stamp = read_caption_file(caption_file)
         item = replace(item, old_txt=old_txt, txt_stamp=txt_stamp)
-        source, text = _choose_source(old_txt, info.caption, tags, caption_file.name)
+        source, text = choose_source(old_txt, before, caption_file.name)
+        tags, replace_tags, transform = given
+        added: tuple[str, ...] = ()
+        if transform is not None:
+            text = join_tags(transform(image, split_tags(text)))
+        if tags is not None:
+            text, added = merge_tags(text, tags, replace=replace_tags)
+            folded = {t.casefold() for t in trigger.tokens}
+            added = tuple(t for t in added if t.casefold() not in folded)
+            source = "tags" if source == "empty" or replace_tags else source
         caption = caption_with_trigger(text, trigger)
-        embedded = embed_caption(data, caption, overwrite_generation_info=overwrite_generation_info)
+        embedded = (
+            EmbedResult("png", data, False)
+            if bmp
+            else embed_caption(data, caption, overwrite_generation_info=overwrite_generation_info)
+        )
         warnings.extend(w for w in embedded.warnings if w not in warnings)
         if embedded.changed and os.stat(image).st_nlink > 1:
             warnings.append(
@@ -301,44 +340,13 @@ def _plan_one(
             image_changes=embedded.changed,
             txt_changes=txt_changes,
             warnings=tuple(warnings),
+            tags_added=added,
         )
         return planned, embedded.data if embedded.changed else None
     except OrchError as exc:
         return replace(item, error=exc.message), None
     except OSError as exc:
         return replace(item, error=os_message(exc, image)), None
-
-
-def _read_caption_file(path: Path) -> tuple[str | None, FileStamp | None]:
-    if dangling := dangling_link_problem(path):
-        raise CaptionError(dangling, None)
-    if not os.path.lexists(path):
-        return None, None
-    if not path.is_file():
-        raise CaptionError(f"{path.name} exists but is not a file", None)
-    data, stamp = read_stamped(path)
-    return decode_caption_file(data, path.name), stamp
-
-
-def _choose_source(
-    old_txt: str | None, embedded: str | None, tags: str | None, txt_name: str
-) -> tuple[CaptionSource, str]:
-    # A caption file that is empty (or only commas and spaces) counts as no caption.
-    if old_txt is not None:
-        try:
-            if split_tags(old_txt):
-                return "txt", old_txt
-        except CaptionError as exc:
-            raise CaptionError(f"{txt_name}: {exc.message}", exc.hint) from exc
-    if embedded is not None:
-        try:
-            if split_tags(embedded):
-                return "embedded", embedded
-        except CaptionError as exc:
-            raise CaptionError(f"embedded caption: {exc.message}", exc.hint) from exc
-    if tags is not None and split_tags(tags):
-        return "tags", tags
-    return "empty", ""
 
 
 @dataclass

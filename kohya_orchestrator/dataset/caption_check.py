@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from kohya_orchestrator import fsutil
+from kohya_orchestrator.dataset.caption_report import FLAGS, CaptionCheck, CheckRow, TriggerSource
 from kohya_orchestrator.dataset.captions import (
     Trigger,
     guess_trigger,
@@ -27,18 +28,22 @@ from kohya_orchestrator.dataset.captions import (
     split_tags,
     starts_with_trigger,
 )
+from kohya_orchestrator.dataset.imagecheck import image_issues, inspect_image
 from kohya_orchestrator.dataset.names import fold_name
 from kohya_orchestrator.dataset.rename import require_no_pending_rename
 from kohya_orchestrator.dataset.scan import (
     IMAGE_EXTENSIONS,
+    IMAGES_HINT,
     ImageEntry,
     scan_folder,
     shown_folder,
 )
 from kohya_orchestrator.errors import CaptionError, DatasetError, InputError, OrchError
 
-TriggerSource = Literal["given", "guessed"]
+__all__ = ["FLAGS", "CaptionCheck", "CheckRow", "TriggerSource", "check_captions"]
+
 Iterate = Callable[[list[Any]], Iterable[Any]]
+CaptionSource = Literal["txt", "embedded", "tags", "empty"]
 
 FORMAT_NAMES = {"jpeg": "JPEG", "png": "PNG", "webp": "WebP"}
 
@@ -84,7 +89,7 @@ def require_images(folder: Path) -> list[ImageEntry]:
     if not entries:
         raise DatasetError(
             f"No images in {shown_folder(folder)}.",
-            "Images are files ending in .webp, .jpg, .jpeg or .png (any case).",
+            IMAGES_HINT,
         )
     return entries
 
@@ -155,20 +160,6 @@ def mislabel_warning(path: Path, fmt: str) -> str | None:
 
 
 # Flag names (stable, for --json) and what they mean.
-FLAGS = {
-    "unreadable": "the image or its caption file cannot be read",
-    "shared-stem": "another image has the same stem: they would share one caption file",
-    "no-caption": "no caption file and nothing embedded",
-    "no-caption-file": "embedded caption but no caption file: sd-scripts reads only the file",
-    "not-embedded": "caption file but nothing embedded in the image",
-    "mismatch": "the caption file and the embedded caption differ",
-    "no-trigger": "the caption does not start with the trigger",
-    "untidy": "the caption file is not one clean line (line breaks, empty tags, BOM)",
-    "extension": "the file's content is another format than its extension says",
-    "caption-case": "the caption file's extension differs in case (.TXT): sd-scripts skips it",
-}
-
-
 def caption_case_problem(entry: ImageEntry, ext: str) -> str | None:
     """A message when `<stem><ext>` is missing but a caption file differing only in the
     case of its extension (`p_1.TXT`) is there: sd-scripts would not read it, and writing
@@ -183,80 +174,6 @@ def caption_case_problem(entry: ImageEntry, ext: str) -> str | None:
                 f"rename {side.name} to {caption_file.name}"
             )
     return None
-
-
-@dataclass(frozen=True)
-class CheckRow:
-    """One image: its captions and what is flagged."""
-
-    image: Path
-    caption_file: Path
-    format: str | None
-    txt: str | None
-    embedded: str | None
-    generation_info: bool
-    flags: tuple[str, ...]
-    problems: tuple[str, ...]
-
-    @property
-    def caption(self) -> str | None:
-        """The caption sd-scripts would use (the file's), else the embedded one."""
-        return self.txt if self.txt is not None else self.embedded
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "image": str(self.image),
-            "caption_file": str(self.caption_file),
-            "format": self.format,
-            "caption_file_text": self.txt,
-            "embedded": self.embedded,
-            "generation_info": self.generation_info,
-            "flags": list(self.flags),
-            "problems": list(self.problems),
-        }
-
-
-@dataclass(frozen=True)
-class CaptionCheck:
-    """The whole folder's check."""
-
-    folder: Path
-    ext: str
-    trigger: Trigger | None
-    trigger_source: TriggerSource | None
-    rows: tuple[CheckRow, ...]
-
-    @property
-    def flagged(self) -> list[CheckRow]:
-        return [r for r in self.rows if r.flags]
-
-    def flag_counts(self) -> dict[str, int]:
-        counts = {name: 0 for name in FLAGS}
-        for row in self.rows:
-            for flag in row.flags:
-                counts[flag] += 1
-        return {k: v for k, v in counts.items() if v}
-
-    def to_dict(self) -> dict[str, Any]:
-        trig = None
-        if self.trigger is not None:
-            trig = {
-                "text": self.trigger.text,
-                "tokens": list(self.trigger.tokens),
-                "keep_tokens": self.trigger.keep_tokens,
-                "source": self.trigger_source,
-            }
-        return {
-            "folder": str(self.folder),
-            "caption_extension": self.ext,
-            "trigger": trig,
-            "images": [r.to_dict() for r in self.rows],
-            "summary": {
-                "images": len(self.rows),
-                "flagged": len(self.flagged),
-                "flags": self.flag_counts(),
-            },
-        }
 
 
 @dataclass(frozen=True)
@@ -311,6 +228,12 @@ def check_captions(
             if not ok:
                 r.flags.append("no-trigger")
                 r.problems.append(f"does not start with the trigger '{trig.text}'")
+            elif ok and _only_trigger(caption, trig):
+                r.flags.append("trigger-only")
+                r.problems.append(
+                    "the caption is the trigger alone: add tags that describe the image "
+                    "(kohya-orch tag, or caption --tags)"
+                )
         rows.append(
             CheckRow(
                 r.image,
@@ -335,13 +258,20 @@ def _read_one(image: Path, caption_file: Path) -> _Read:
     generation_info = False
     try:
         data = read_stamped(image)[0]
-        info = read_embedded(data)
-        fmt, embedded = info.format, info.caption
-        generation_info = info.generation_info is not None
-        label = mislabel_warning(image, info.format)
-        if label:
-            flags.append("extension")
-            problems.append(label)
+        if data[:2] == b"BM" and image.suffix.lower() == ".bmp":
+            fmt = "bmp"  # no metadata: the caption file is all there is (below)
+        else:
+            info = read_embedded(data)
+            fmt, embedded = info.format, info.caption
+            generation_info = info.generation_info is not None
+            label = mislabel_warning(image, info.format)
+            if label:
+                flags.append("extension")
+                problems.append(label)
+        issues = image_issues(inspect_image(image), image.suffix)
+        if issues:
+            flags.append("misread")
+            problems.extend(f"{i.message} (prepare makes a corrected copy)" for i in issues)
     except (OrchError, OSError) as exc:
         flags.append("unreadable")
         problems.append(exc.message if isinstance(exc, OrchError) else str(exc.strerror))
@@ -362,8 +292,15 @@ def _read_one(image: Path, caption_file: Path) -> _Read:
         problems.append(f"{caption_file.name}: {exc.strerror}")
         txt = None
     if "unreadable" not in flags:
-        _flag_captions(caption_file, txt, embedded, flags, problems)
+        _flag_captions(caption_file, txt, txt if fmt == "bmp" else embedded, flags, problems)
     return _Read(image, caption_file, fmt, txt, embedded, generation_info, flags, problems)
+
+
+def _only_trigger(caption: str, trigger: Trigger) -> bool:
+    try:
+        return tuple(split_tags(caption)) == trigger.tokens
+    except CaptionError:
+        return False
 
 
 def _flag_captions(
@@ -394,3 +331,35 @@ def _flag_captions(
         if line != normalise_caption(txt):
             flags.append("untidy")
             problems.append(f"{caption_file.name} is not one clean line (run caption to tidy it)")
+
+
+def read_caption_file(path: Path) -> tuple[str | None, FileStamp | None]:
+    """A caption file's text and stamp; (None, None) when there is none."""
+    if dangling := dangling_link_problem(path):
+        raise CaptionError(dangling, None)
+    if not os.path.lexists(path):
+        return None, None
+    if not path.is_file():
+        raise CaptionError(f"{path.name} exists but is not a file", None)
+    data, stamp = read_stamped(path)
+    return decode_caption_file(data, path.name), stamp
+
+
+def choose_source(
+    old_txt: str | None, embedded: str | None, txt_name: str
+) -> tuple[CaptionSource, str]:
+    """Where an image's caption comes from: its caption file, else the embedded one."""
+    # A caption file that is empty (or only commas and spaces) counts as no caption.
+    if old_txt is not None:
+        try:
+            if split_tags(old_txt):
+                return "txt", old_txt
+        except CaptionError as exc:
+            raise CaptionError(f"{txt_name}: {exc.message}", exc.hint) from exc
+    if embedded is not None:
+        try:
+            if split_tags(embedded):
+                return "embedded", embedded
+        except CaptionError as exc:
+            raise CaptionError(f"embedded caption: {exc.message}", exc.hint) from exc
+    return "empty", ""

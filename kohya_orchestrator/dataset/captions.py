@@ -161,6 +161,18 @@ def caption_with_trigger(text: str, trigger: Trigger) -> str:
     return join_tags(put_trigger_first(split_tags(text), trigger))
 
 
+def merge_tags(text: str, extra: str, *, replace: bool = False) -> tuple[str, tuple[str, ...]]:
+    """`caption --tags`: the caption with the tags of `extra` it lacks added at the end
+    (compared ignoring case), or with `replace` `extra` alone; and the tags that are new."""
+    have = split_tags(text)
+    folded = {t.casefold() for t in have}
+    wanted = split_tags(extra)
+    body = wanted if replace else [*have, *(t for t in wanted if t.casefold() not in folded)]
+    body = list(dict.fromkeys(body))
+    added = tuple(t for t in body if t.casefold() not in folded)
+    return join_tags(body), added
+
+
 def guess_trigger(captions: Iterable[str]) -> Trigger | None:
     """The trigger the captions seem to use, or None when they do not agree.
 

@@ -27,6 +27,7 @@ from pathlib import Path
 from kohya_orchestrator.dataset import journal as jr
 from kohya_orchestrator.dataset.names import fold_name, validate_file_prefix
 from kohya_orchestrator.dataset.scan import (
+    IMAGES_HINT,
     ImageEntry,
     escaped,
     group_sidecars,
@@ -228,7 +229,7 @@ def plan_folder(folder: Path, prefix: str) -> RenamePlan:
     if plan.images == 0:
         raise DatasetError(
             f"No images in {shown_folder(folder)}.",
-            "Images are files ending in .webp, .jpg, .jpeg or .png (any case).",
+            IMAGES_HINT,
         )
     return plan
 

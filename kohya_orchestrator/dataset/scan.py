@@ -9,9 +9,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kohya_orchestrator.errors import DatasetError
+from kohya_orchestrator.sdscripts.concepts import IMAGE_SUFFIXES
 
-# What the user's folders hold and what sd-scripts trains on (.bmp is sd-scripts-only).
-IMAGE_EXTENSIONS = frozenset({".webp", ".jpg", ".jpeg", ".png"})
+# Images people have that sd-scripts does not read: `prepare` converts them to PNG copies,
+# rename and caption leave them alone and say so. HEIC/HEIF need the pillow-heif extra.
+CONVERTIBLE_SUFFIXES = (".heic", ".heif", ".avif", ".gif", ".tif", ".tiff")
+
+# What sd-scripts trains on (sdscripts/concepts.py), in any case here: the user's folders
+# may hold `.PNG`; `prepare` lower-cases the suffix in DEST.
+IMAGE_EXTENSIONS = frozenset(IMAGE_SUFFIXES)
+
+# The hint when a folder has no images (one wording for rename, caption and prepare).
+IMAGES_HINT = "Images are files ending in .png, .jpg, .jpeg, .webp or .bmp (any case)."
 
 _DIGITS = re.compile(r"(\d+)")
 
@@ -28,9 +37,23 @@ def natural_key(name: str) -> tuple[tuple[int, int | str], ...]:
     return tuple(parts)
 
 
-def is_image_name(name: str) -> bool:
-    """True for a file name with one of the image extensions, in any case."""
-    return not name.startswith(".") and Path(name).suffix.lower() in IMAGE_EXTENSIONS
+def is_image_name(name: str, *, convertible: bool = False) -> bool:
+    """True for a file name with one of the image extensions, in any case (with
+    `convertible`, also the formats `prepare` converts)."""
+    if name.startswith("."):
+        return False
+    suffix = Path(name).suffix.lower()
+    return suffix in IMAGE_EXTENSIONS or (convertible and suffix in CONVERTIBLE_SUFFIXES)
+
+
+def left_alone(folder: Path) -> list[str]:
+    """The files of `folder` in a format sd-scripts does not read (HEIC, AVIF, GIF, TIFF),
+    naturally sorted: rename and caption leave them alone and say so."""
+    names = (e.name for e in folder.iterdir() if _is_regular(e))
+    return sorted(
+        (n for n in names if is_image_name(n, convertible=True) and not is_image_name(n)),
+        key=natural_key,
+    )
 
 
 @dataclass(frozen=True)
@@ -76,25 +99,32 @@ def require_folder(folder: Path) -> Path:
     return folder
 
 
-def scan_folder(folder: Path) -> list[ImageEntry]:
+def scan_folder(folder: Path, *, convertible: bool = False) -> list[ImageEntry]:
     """The images directly in `folder` (not subfolders), naturally sorted, with sidecars.
 
     A sidecar is any other regular file whose name is `<image stem>.<anything>` and is
     not itself an image. Hidden files (dot-prefixed) are ignored. When two images share a
-    stem, both list the same sidecars; callers that move files refuse that case.
+    stem, both list the same sidecars; callers that move files refuse that case. With
+    `convertible`, HEIC, AVIF, GIF and TIFF files are images too (`prepare` converts them).
     """
     require_folder(folder)
     names = sorted((e.name for e in folder.iterdir() if _is_regular(e)), key=natural_key)
-    return group_sidecars(folder, names)
+    return group_sidecars(folder, names, convertible=convertible)
 
 
-def group_sidecars(folder: Path, names: Iterable[str]) -> list[ImageEntry]:
+def group_sidecars(
+    folder: Path, names: Iterable[str], *, convertible: bool = False
+) -> list[ImageEntry]:
     """Pure grouping of a folder listing into images and their sidecars."""
     names = list(names)
-    images = [n for n in names if is_image_name(n)]
+    images = [n for n in names if is_image_name(n, convertible=convertible)]
     by_stem: dict[str, list[str]] = {}
     for n in names:
-        if n.startswith(".") or is_image_name(n) or "." not in n.lstrip("."):
+        if (
+            n.startswith(".")
+            or is_image_name(n, convertible=convertible)
+            or "." not in n.lstrip(".")
+        ):
             continue
         by_stem.setdefault(_stem_of_sidecar(n), []).append(n)
     entries = []

@@ -19,6 +19,7 @@ from kohya_orchestrator.errors import FileSystemError, PlanConflictError
 from kohya_orchestrator.fsutil import fsync_dir, temp_path_for
 from kohya_orchestrator.layout import Layout
 from kohya_orchestrator.locking import folder_lock
+from kohya_orchestrator.project.fixes import start_fixes
 from kohya_orchestrator.project.manifest import (
     MANIFEST_NAME,
     Link,
@@ -153,10 +154,17 @@ def _apply(plan: PreparePlan, step: _Step) -> InitialSettings:
         manifest.pop(target, None)
         touched.add((dest / target).parent)
     replacing = {link.target for link in plan.replace}
-    for link in plan.replace + plan.add:
+    # The corrected copies are made in threads meanwhile, and written last.
+    todo = plan.replace + plan.add
+    copies = start_fixes(plan.fixes, todo, plan.request.background)
+    todo = [link for link in todo if link.target not in copies] + [
+        link for link in todo if link.target in copies
+    ]
+    for link in todo:
         step.doing = link.target
         old = plan.manifest.get(link.target) if link.target in replacing else None
-        record = _make(link, dest / link.target, old)
+        data = copies[link.target].result() if link.target in copies else None
+        record = _make(link, dest / link.target, old, data)
         if record is None:
             plan.skipped.append(link.target)
             if old is None:
@@ -177,7 +185,9 @@ def _apply(plan: PreparePlan, step: _Step) -> InitialSettings:
     return settings
 
 
-def _make(link: Link, target: Path, old: dict[str, Any] | None) -> dict[str, Any] | None:
+def _make(
+    link: Link, target: Path, old: dict[str, Any] | None, data: bytes | None = None
+) -> dict[str, Any] | None:
     """Create one file in DEST, or atomically replace the one prepare made (`old` is its
     record); return its manifest record, or None when a file the plan did not expect is
     there now (it is left untouched).
@@ -195,6 +205,11 @@ def _make(link: Link, target: Path, old: dict[str, Any] | None) -> dict[str, Any
             os.symlink(link.source, tmp)
         elif link.mode == "hardlink":
             os.link(link.source, tmp)
+        elif data is not None:  # a corrected copy (project/fixes.py)
+            with open(tmp, "xb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
         else:
             source = os.stat(link.source)
             shutil.copyfile(link.source, tmp)

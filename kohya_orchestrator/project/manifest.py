@@ -27,7 +27,9 @@ class Link:
 
     target: str
     source: Path
-    mode: str
+    mode: str  # symlink, hardlink, copy, or fixed (a corrected copy: project/fixes.py)
+    # A fixed copy's recipe (background, caption): a different one remakes the copy.
+    fix: str = ""
 
 
 def read_manifest(dest: Path) -> dict[str, dict[str, Any]]:
@@ -63,6 +65,16 @@ def matches(link: Link, target: Path, record: dict[str, Any] | None) -> bool:
         if link.mode == "hardlink":
             return os.path.samefile(target, link.source)
         src, dst = link.source.stat(), target.stat()
+        if link.mode == "fixed" or (record is not None and record.get("mode") == "fixed"):
+            return (
+                record is not None
+                and record.get("mode") == link.mode
+                and record.get("fix") == link.fix
+                and record.get("size") == dst.st_size
+                and record.get("mtime_ns") == dst.st_mtime_ns
+                and record.get("source_size") == src.st_size
+                and record.get("source_mtime_ns") == src.st_mtime_ns
+            )
         if (src.st_ino, src.st_dev) == (dst.st_ino, dst.st_dev):
             return False  # a hard link is not a copy: editing it would edit the source
         if record is not None and record.get("mode") == "copy" and "size" in record:
@@ -89,6 +101,8 @@ def unchanged(target: Path, record: dict[str, Any]) -> bool:
             if "ino" not in record:  # recorded by an older version before it was made
                 return os.path.samefile(target, str(record.get("source")))
             return st.st_ino == record.get("ino") and st.st_dev == record.get("dev")
+        if record.get("mode") == "fixed" and "size" not in record:
+            return True  # recorded just before it was made: a kill came in between
         if "size" not in record:  # likewise: compare with its source, if that is still there
             source = Path(str(record.get("source")))
             return (
@@ -105,6 +119,8 @@ def expected_record(link: Link) -> dict[str, Any]:
     later run cannot tell is prepare's. A hard link shares its source's inode, and a copy
     keeps its source's size and time (the apply step sets it)."""
     record: dict[str, Any] = {"source": str(link.source), "mode": link.mode}
+    if link.mode == "fixed":
+        return record | {"fix": link.fix}  # its size is known once it is made
     if link.mode == "symlink":
         return record
     src = link.source.stat()
@@ -118,6 +134,8 @@ def expected_record(link: Link) -> dict[str, Any]:
 def record_of(link: Link, target: Path) -> dict[str, Any]:
     """The manifest record of a file in DEST made from `link` (stats it and its source)."""
     record: dict[str, Any] = {"source": str(link.source), "mode": link.mode}
+    if link.mode == "fixed":
+        record["fix"] = link.fix
     if link.mode != "symlink":
         st, src = target.stat(), link.source.stat()
         record.update(ino=st.st_ino, dev=st.st_dev, size=st.st_size, mtime_ns=st.st_mtime_ns)

@@ -24,11 +24,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kohya_orchestrator.config.concepts import Concept
+from kohya_orchestrator.dataset.imagecheck import needs_conversion
 from kohya_orchestrator.dataset.names import fold_name, validate_file_prefix
 from kohya_orchestrator.dataset.rename import require_no_pending_rename
 from kohya_orchestrator.dataset.scan import ImageEntry, escaped, undecodable
 from kohya_orchestrator.errors import InputError, LayoutError
 from kohya_orchestrator.layout import Layout
+from kohya_orchestrator.project.fixes import ImageFix, fixes_for
 from kohya_orchestrator.project.manifest import (
     MANIFEST_NAME,
     Link,
@@ -74,6 +76,10 @@ class PrepareRequest:
     concepts: tuple[Concept, ...] = ()
     reg_concepts: tuple[Concept, ...] = ()
     imported: Mapping[str, Any] | None = None
+    # Corrected copies for images sd-scripts would misread (project/fixes.py), flattened
+    # on this background; False links every image as it is (and warns).
+    fix_images: bool = True
+    background: str = "white"
 
 
 @dataclass
@@ -99,18 +105,26 @@ class PreparePlan:
     # Files the apply step left alone: they appeared in DEST, or were changed there,
     # between the plan and the apply.
     skipped: list[str] = field(default_factory=list)
+    # The images that get a corrected copy instead of a link, by source path.
+    fixes: dict[Path, ImageFix] = field(default_factory=dict)
 
     @property
     def changes(self) -> int:
         return len(self.add) + len(self.replace) + len(self.remove)
 
 
-def _links(folder: Path, subdir: str, entries: list[ImageEntry], mode: str) -> list[Link]:
+def _links(
+    folder: Path, subdir: str, entries: list[ImageEntry], mode: str, fixes: dict[Path, ImageFix]
+) -> list[Link]:
     links = []
     for e in entries:
-        links.append(
-            Link(f"{subdir}/{e.stem}{e.image.suffix.lower()}", folder / e.image.name, mode)
-        )
+        fix = fixes.get(e.image)
+        if fix is not None:
+            links.append(Link(f"{subdir}/{e.stem}{fix.suffix}", e.image, "fixed", fix.signature))
+        elif not needs_conversion(e.image):
+            links.append(
+                Link(f"{subdir}/{e.stem}{e.image.suffix.lower()}", folder / e.image.name, mode)
+            )
         for side in e.sidecars:
             suffix = side.name[len(e.stem) :].lower()
             if suffix in CAPTION_SUFFIXES:
@@ -195,8 +209,15 @@ def plan_prepare(request: PrepareRequest) -> PreparePlan:
     desired: list[Link] = []
     warnings: list[str] = []
     several = len([s for s in sources if not s.is_reg]) > 1
+    fixes = fixes_for(
+        [e for s in sources for e in s.entries],
+        request.fix_images,
+        request.background,
+        CAPTION_SUFFIXES,
+        warnings,
+    )
     for source in sources:
-        desired += _links(source.path, source.subdir, source.entries, request.mode)
+        desired += _links(source.path, source.subdir, source.entries, request.mode, fixes)
         if not source.is_reg:
             found = caption_warnings(source.entries, request.trigger or request.name, source.subdir)
             warnings += [f"{source.subdir}: {w}" if several else w for w in found]
@@ -209,6 +230,7 @@ def plan_prepare(request: PrepareRequest) -> PreparePlan:
     plan = PreparePlan(request, dest, dirs, [], [], [], 0, desired, manifest, warnings)
     plan.layout = layout
     plan.sources = sources
+    plan.fixes = fixes
     plan.model_label = model.label
     plan.images = sum(len(s.entries) for s in sources if not s.is_reg)
     plan.reg_images = sum(len(s.entries) for s in sources if s.is_reg)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from kohya_orchestrator.config.concepts import Concept
 from kohya_orchestrator.dataset.names import fold_name, validate_file_prefix
-from kohya_orchestrator.dataset.scan import ImageEntry, scan_folder, shown_folder
+from kohya_orchestrator.dataset.scan import IMAGES_HINT, ImageEntry, scan_folder, shown_folder
 from kohya_orchestrator.errors import DatasetError, LayoutError
 
 
@@ -68,12 +68,12 @@ def source_folders(
             tokens = concept.class_tokens or default
             validate_file_prefix(tokens, what="class prompt" if is_reg else "class tokens")
             real = Path(os.path.realpath(os.path.expanduser(concept.images)))
-            entries = scan_folder(real)
+            entries = scan_folder(real, convertible=True)
             if not entries:
                 what = "the regularisation folder " if is_reg else ""
                 raise DatasetError(
                     f"No images in {what}{shown_folder(Path(concept.images))}.",
-                    "Images are files ending in .webp, .jpg, .jpeg or .png (any case).",
+                    IMAGES_HINT,
                 )
             check_folders(None if is_reg else real, dest, real if is_reg else None)
             subdir = f"{'reg' if is_reg else 'img'}/{concept.folder_name(tokens)}"

@@ -96,6 +96,14 @@ def _check_dataset(report: PreflightReport, values: Mapping[str, Any]) -> None:
     report.add("dataset", "ok", f"{count} image(s) in {summary}")
     if skipped:
         report.add("dataset", "warn", f"sd-scripts will skip folder(s) {', '.join(skipped)}")
+    from kohya_orchestrator.dataset.imagecheck import misread_warnings
+
+    misread = misread_warnings(
+        (p for c in concepts for p in c.images),
+        hint=f"prepare makes corrected copies: {RESYNC_HINT}",
+    )
+    if misread:
+        report.add("images", "warn", "\n      ".join(misread))
 
 
 def _check_model(report: PreflightReport, values: Mapping[str, Any], script: str) -> str | None:

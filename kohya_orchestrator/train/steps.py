@@ -164,7 +164,9 @@ def count_steps(
     script: str | None = None,
 ) -> StepCount:
     """The run sd-scripts will do with these flattened arguments (image headers read only)."""
+    from kohya_orchestrator.dataset.imagecheck import misread_warnings
     from kohya_orchestrator.dataset.imagesize import BOMB_PIXELS, image_size, is_bomb
+    from kohya_orchestrator.train.images import upscaled_warning
 
     if args.get("dataset_config"):
         raise ConfigError(
@@ -222,8 +224,7 @@ def count_steps(
 
     warnings: list[str] = []
     notes: list[str] = []
-    smallest = selector.smallest
-    small = 0
+    small: list[tuple[Path, Reso, Reso]] = []
     off_size = 0
     table: dict[Reso, list[int]] = {}
     bombs: list[str] = []
@@ -235,8 +236,8 @@ def count_steps(
         row = table.setdefault(bucket, [0, 0])
         row[0] += 1
         row[1] += repeats
-        if smallest is not None and w * h < smallest[0] * smallest[1]:
-            small += 1
+        if enable and (w < bucket[0] or h < bucket[1]) and all(s[0] != img for s in small):
+            small.append((img, (w, h), bucket))
         if not enable and (w, h) != reso:
             off_size += 1
     buckets = [
@@ -280,11 +281,10 @@ def count_steps(
         warnings.append(f"total steps {total} is fewer than {FEW_STEPS}: the LoRA may learn little")
     if total == 0:
         warnings.append("no images found: sd-scripts has nothing to train on")
-    if small and smallest is not None:
-        warnings.append(
-            f"{small} image{'s are' if small != 1 else ' is'} smaller than the smallest bucket "
-            f"({smallest[0]}x{smallest[1]}): upscaled to fit"
-        )
+    warnings += upscaled_warning(small) + misread_warnings(
+        dict.fromkeys(img for img, _ in weighted),
+        hint="`kohya-orch prepare` makes corrected copies",
+    )
     if off_size:
         warnings.append(
             f"buckets are off and {off_size} image{'s are' if off_size != 1 else ' is'} not "

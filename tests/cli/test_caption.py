@@ -64,10 +64,13 @@ def test_caption_then_again(runner: CliRunner, folder: Path) -> None:
     assert result.exit_code == 0
     assert result.stdout == (
         f"3 images in {folder}: 3 images embedded, 3 .txt files written, "
-        "0 already up to date. Train with keep_tokens = 1.\n"
+        "0 already up to date. --tags: added 5 tags to 3 images. Train with keep_tokens = 1.\n"
     )
     assert (folder / "yumoto_hakone_2.txt").read_text(encoding="utf-8") == (
         "yumoto_hakone, 1boy, glasses\n"
+    )
+    assert (folder / "yumoto_hakone_1.txt").read_text(encoding="utf-8") == (
+        "yumoto_hakone, glasses, suit, 1boy\n"
     )
     assert read_embedded((folder / "yumoto_hakone_3.webp").read_bytes()).caption == (
         "yumoto_hakone, 1boy, glasses"
@@ -76,14 +79,44 @@ def test_caption_then_again(runner: CliRunner, folder: Path) -> None:
     result = runner.invoke(cli, [*args, "--verbose"], catch_exceptions=False)
     assert result.exit_code == 0
     assert result.stdout == (
-        "yumoto_hakone_1.jpg: up to date: yumoto_hakone, glasses, suit\n"
+        "yumoto_hakone_1.jpg: up to date: yumoto_hakone, glasses, suit, 1boy\n"
         "yumoto_hakone_2.png: up to date: yumoto_hakone, 1boy, glasses\n"
         "yumoto_hakone_3.webp: up to date: yumoto_hakone, 1boy, glasses\n"
         f"3 images in {folder}: 0 images embedded, 0 .txt files written, "
-        "3 already up to date. Train with keep_tokens = 1.\n"
+        "3 already up to date. --tags: added 0 tags to 0 images; 3 already had them all. "
+        "Train with keep_tokens = 1.\n"
     )
     after = sorted((p.name, p.stat().st_ino, p.stat().st_mtime_ns) for p in folder.iterdir())
     assert after == stamps
+
+
+def test_tags_after_a_first_caption_and_replace(runner: CliRunner, folder: Path) -> None:
+    runner.invoke(cli, ["caption", "yumoto_hakone", str(folder), "-q"], catch_exceptions=False)
+    for txt in folder.glob("*.txt"):
+        txt.unlink()  # the embedded captions remain
+    args = ["caption", "yumoto_hakone", str(folder), "--tags", "glasses, black hair"]
+    result = runner.invoke(cli, args, catch_exceptions=False)
+    assert result.stdout == (
+        f"3 images in {folder}: 3 images embedded, 3 .txt files written, "
+        "0 already up to date. --tags: added 5 tags to 3 images. Train with keep_tokens = 1.\n"
+    )
+    assert (folder / "yumoto_hakone_2.txt").read_text(encoding="utf-8") == (
+        "yumoto_hakone, glasses, black hair\n"
+    )
+    result = runner.invoke(cli, [*args[:-1], "1boy", "--replace"], catch_exceptions=False)
+    assert result.stdout == (
+        f"3 images in {folder}: 3 images embedded, 3 .txt files written, "
+        "0 already up to date. --tags --replace: 3 captions set to the trigger and --tags. "
+        "Train with keep_tokens = 1.\n"
+    )
+    assert {p.read_text(encoding="utf-8") for p in folder.glob("*.txt")} == {
+        "yumoto_hakone, 1boy\n"
+    }
+    result = runner.invoke(cli, ["caption", "yumoto_hakone", str(folder), "--replace"])
+    assert (result.exit_code, result.output.splitlines()[-1]) == (
+        2,
+        "Error: Invalid value for '--replace': --replace needs --tags.",
+    )
 
 
 def test_quiet_prints_nothing(runner: CliRunner, folder: Path) -> None:
@@ -231,7 +264,7 @@ def test_check_table(runner: CliRunner, folder: Path) -> None:
         "yumoto_hakone_2.png   glasses                                       yumoto_hakone  "
         "mismatch, no-trigger\n"
         "yumoto_hakone_3.webp  -                                             yumoto_hakone  "
-        "no-caption-file\n"
+        "no-caption-file, trigger-only\n"
         "\n"
         "Problems:\n"
         "  extra.jpg: shares its stem with extra.png: both would use the caption file "
@@ -246,15 +279,30 @@ def test_check_table(runner: CliRunner, folder: Path) -> None:
         "  yumoto_hakone_2.png: does not start with the trigger 'yumoto_hakone'\n"
         "  yumoto_hakone_3.webp: caption embedded, but no yumoto_hakone_3.txt "
         "(sd-scripts reads that)\n"
+        "  yumoto_hakone_3.webp: the caption is the trigger alone: add tags that describe the "
+        "image (kohya-orch tag, or caption --tags)\n"
         "\n"
         "Trigger: yumoto_hakone (guessed from the captions); keep_tokens = 1.\n"
         "6 images, 1 fine, 5 flagged (shared-stem 2, no-caption 2, no-caption-file 1, "
-        "not-embedded 1, mismatch 1, no-trigger 1, untidy 1).\n"
+        "not-embedded 1, mismatch 1, no-trigger 1, untidy 1, trigger-only 1).\n"
     )
 
 
 def test_check_all_fine_exits_0(runner: CliRunner, folder: Path) -> None:
     runner.invoke(cli, ["caption", "yumoto_hakone", str(folder), "-q"], catch_exceptions=False)
+    result = runner.invoke(
+        cli, ["caption", "yumoto_hakone", str(folder), "--check", "-q"], catch_exceptions=False
+    )
+    # Two of the three captions are the trigger alone: flagged, not fine.
+    assert (result.exit_code, result.stdout) == (
+        1,
+        "Trigger: yumoto_hakone; keep_tokens = 1.\n3 images, 1 fine, 2 flagged (trigger-only 2).\n",
+    )
+    runner.invoke(
+        cli,
+        ["caption", "yumoto_hakone", str(folder), "-q", "--tags", "glasses"],
+        catch_exceptions=False,
+    )
     result = runner.invoke(
         cli, ["caption", "yumoto_hakone", str(folder), "--check", "-q"], catch_exceptions=False
     )
@@ -312,7 +360,7 @@ def test_no_images(runner: CliRunner, tmp_path: Path) -> None:
         assert result.exit_code == 1
         assert result.stderr == (
             f"Error: No images in {tmp_path}.\n"
-            "  hint: Images are files ending in .webp, .jpg, .jpeg or .png (any case).\n"
+            "  hint: Images are files ending in .png, .jpg, .jpeg, .webp or .bmp (any case).\n"
         )
 
 
@@ -487,3 +535,25 @@ def test_caption_file_linking_to_a_missing_file(runner: CliRunner, folder: Path)
     assert result.exit_code == 1
     row = json.loads(result.stdout)["images"][1]
     assert (row["flags"], row["problems"]) == (["unreadable"], [problem])
+
+
+def test_bmp_and_left_alone(runner: CliRunner, tmp_path: Path) -> None:
+    from PIL import Image
+
+    Image.new("RGB", (8, 8), "red").save(tmp_path / "a.bmp")
+    Image.new("RGB", (8, 8), "red").save(tmp_path / "b.gif")
+    (tmp_path / "c.heic").write_bytes(b"\x00\x00\x00\x18ftypheic" + b"\x00" * 16)
+    result = runner.invoke(cli, ["caption", "hero", str(tmp_path), "--tags", "red"])
+    assert result.exit_code == 0
+    assert result.stderr == (
+        "warning: a.bmp: a BMP holds no metadata: its caption is in the caption file only\n"
+        "warning: caption left 2 files alone: b.gif, c.heic: sd-scripts does not read HEIC, "
+        "HEIF, AVIF, GIF or TIFF; `kohya-orch prepare` converts them into PNG copies\n"
+    )
+    assert (tmp_path / "a.txt").read_text(encoding="utf-8") == "hero, red\n"
+    result = runner.invoke(cli, ["captions", str(tmp_path), "--trigger", "hero"])
+    assert (result.exit_code, result.stdout.splitlines()[-1]) == (0, "1 image, 1 fine.")
+    result = runner.invoke(cli, ["rename", "hero", str(tmp_path), "--yes"])
+    assert result.exit_code == 0
+    assert (tmp_path / "hero_1.bmp").exists() and (tmp_path / "b.gif").exists()
+    assert "warning: rename left 2 files alone: b.gif, c.heic" in result.stderr

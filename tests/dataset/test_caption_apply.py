@@ -115,9 +115,10 @@ def test_sources_in_order(folder: Path) -> None:
     assert (folder / "b.txt").read_text(encoding="utf-8") == "yumoto_hakone, glasses, suit\n"
     (folder / "b.txt").unlink()
     image_before = (folder / "b.png").stat()
-    plan, _ = run(folder, tags="other")
+    plan, _ = run(folder, tags="Glasses")  # had it (ignoring case): nothing added
     item = next(i for i in plan.items if i.image.name == "b.png")
     assert (item.source, item.image_changes, item.txt_changes) == ("embedded", False, True)
+    assert item.tags_added == ()
     assert (folder / "b.txt").read_text(encoding="utf-8") == "yumoto_hakone, glasses, suit\n"
     assert (folder / "b.png").stat().st_ino == image_before.st_ino
     # An edited .txt wins over the embedded caption, which is then updated.
@@ -126,6 +127,27 @@ def test_sources_in_order(folder: Path) -> None:
     item = next(i for i in plan.items if i.image.name == "b.png")
     assert (item.source, item.caption) == ("txt", "yumoto_hakone, smile")
     assert embedded(folder / "b.png") == "yumoto_hakone, smile"
+
+
+def test_tags_add_what_is_missing_or_replace(folder: Path) -> None:
+    run(folder)
+    (folder / "b.txt").write_text("yumoto_hakone, smile\n", encoding="utf-8")
+    plan, _ = run(folder, tags="glasses, black hair, smile")
+    item = next(i for i in plan.items if i.image.name == "b.png")
+    assert (item.source, item.caption) == ("txt", "yumoto_hakone, smile, glasses, black hair")
+    assert item.tags_added == ("glasses", "black hair")
+    assert embedded(folder / "b.png") == "yumoto_hakone, smile, glasses, black hair"
+    # The .txt deleted: the embedded caption is the base, --replace ignores it.
+    (folder / "b.txt").unlink()
+    plan, _ = run(folder, tags="1boy", replace_tags=True)
+    item = next(i for i in plan.items if i.image.name == "b.png")
+    assert (item.source, item.caption, item.tags_added) == (
+        "tags",
+        "yumoto_hakone, 1boy",
+        ("1boy",),
+    )
+    assert (folder / "b.txt").read_text(encoding="utf-8") == "yumoto_hakone, 1boy\n"
+    assert embedded(folder / "b.png") == "yumoto_hakone, 1boy"
 
 
 def test_empty_caption_file_counts_as_none(folder: Path) -> None:
@@ -426,7 +448,7 @@ def test_every_kind_of_file(tmp_path: Path) -> None:
             assert pixels(path) == before_pixels[name], name
     assert len(failures) == sum(1 for k in ALL_KINDS if KINDS[k].format is None)
     before = snapshot(tmp_path)
-    plan, result = run(tmp_path, tags="ignored now")
+    plan, result = run(tmp_path, tags="smile 😀, 眼鏡")  # had them all: nothing to write
     assert plan.pending == [] and result.images_written == []
     assert snapshot(tmp_path) == before
 

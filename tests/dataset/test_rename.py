@@ -221,7 +221,7 @@ def test_plan_folder_errors(tmp_path: Path) -> None:
         plan_folder(tmp_path, "p")
     assert info.value.render() == (
         f"No images in {tmp_path}.\n"
-        "  hint: Images are files ending in .webp, .jpg, .jpeg or .png (any case)."
+        "  hint: Images are files ending in .png, .jpg, .jpeg, .webp or .bmp (any case)."
     )
 
 

@@ -778,6 +778,73 @@ def _doctor(root: Path) -> list[str]:
     return ["doctor", str(project(root)), "--python", str(root / "no-python")]
 
 
+# ------------------------------------------- issue 13: tag, tags, captions --stats/--duplicates
+
+
+@case("tags-no-folder", "Error: Folder not found: {root}/nope")
+def _tags_no_folder(root: Path) -> list[str]:
+    return ["tags", str(root / "nope"), "add", "x"]
+
+
+@case("tags-control-character", "Error: tags: caption contains the control character U+0007")
+def _tags_control(root: Path) -> list[str]:
+    return ["tags", str(images(root / "d")), "add", "a\x07b", "--trigger", "hero"]
+
+
+@case("tags-replace-three", "Error: tags replace takes two tags, OLD and NEW; got 3.")
+def _tags_replace_three(root: Path) -> list[str]:
+    return ["tags", str(images(root / "d")), "replace", "a", "b", "c", "--trigger", "hero"]
+
+
+@case("tags-unknown-trigger", "Error: Cannot tell the trigger of the captions in {root}/d.")
+def _tags_no_trigger(root: Path) -> list[str]:
+    folder = images(root / "d", ("a.png", "b.jpg"))
+    (folder / "a.txt").write_text("one, two\n", encoding="utf-8")
+    (folder / "b.txt").write_text("three\n", encoding="utf-8")
+    return ["tags", str(folder), "remove", "two"]
+
+
+@case("tags-binary-caption", "warning: a.png: a.txt is not UTF-8 text (byte 0xFF at offset 5)")
+def _tags_binary_caption(root: Path) -> list[str]:
+    folder = images(root / "d", ("a.png",))
+    (folder / "a.txt").write_bytes(b"hero\x00\xff\n")
+    return ["tags", str(folder), "add", "x", "--trigger", "hero"]
+
+
+@case("tag-no-sd-scripts", "Error: Cannot run the WD14 tagger; nothing was changed:")
+def _tag_no_sd_scripts(root: Path) -> list[str]:
+    return ["tag", str(images(root / "d")), "hero", "--sd-scripts", str(root / "none")]
+
+
+@case("stats-empty-folder", "Error: No images in {root}/empty.")
+def _stats_empty(root: Path) -> list[str]:
+    (root / "empty").mkdir()
+    return ["captions", str(root / "empty"), "--stats"]
+
+
+@case("duplicates-move-to-a-file", "Error: Invalid value for '--move-to'", exit_code=2)
+def _dupes_move_to_file(root: Path) -> list[str]:
+    (root / "f").write_text("x")
+    return ["captions", str(images(root / "d")), "--move-to", str(root / "f")]
+
+
+@case("prepare-bad-background", "Error: --background: 'nope' is not a colour")
+def _prepare_background(root: Path) -> list[str]:
+    imgs = images(root / "imgs")
+    model = checkpoint(root / "m.safetensors")
+    return ["prepare", "hero", "--images", str(imgs), "--dest", str(root / "dest"),
+            "--model", str(model), "--background", "nope"]  # fmt: skip
+
+
+@case("prepare-broken-heic", "phone.heic")  # unreadable, or pillow-heif missing: refused
+def _prepare_broken_heic(root: Path) -> list[str]:
+    imgs = images(root / "imgs")
+    (imgs / "phone.heic").write_bytes(b"\x00\x00\x00\x18ftypheic" + b"\x00" * 16)
+    model = checkpoint(root / "m.safetensors")
+    return ["prepare", "hero", "--images", str(imgs), "--dest", str(root / "dest"),
+            "--model", str(model)]  # fmt: skip
+
+
 # ------------------------------------------------------------------------------ the test
 
 

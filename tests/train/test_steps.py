@@ -307,7 +307,8 @@ def test_warnings(tmp_path: Path) -> None:
     plan = count_steps(_args(img, max_train_epochs=1))
     assert plan.warnings == [
         "total steps 1 is fewer than 100: the LoRA may learn little",
-        "1 image is smaller than the smallest bucket (256x832): upscaled to fit",
+        "1 image is smaller than its bucket and will be upscaled (soft detail): "
+        "small.png 200x200 -> 512x512",
     ]
     many = count_steps(_args(img, max_train_epochs=20_000))
     assert many.warnings[0] == "total steps 20000 is more than 10,000: a very long run"
