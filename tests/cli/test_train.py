@@ -480,7 +480,8 @@ def test_ctrl_c_stops_the_trainer(
     monkeypatch.setenv("FAKE_TRAINER_PIDFILE", str(project / "pid"))
 
     def interrupt() -> None:
-        for _ in range(600):
+        # accelerate and torch start slowly on a loaded machine: wait up to 2 minutes for "ready".
+        for _ in range(2400):
             logs = list((project / "log").glob("train-*.log"))
             if logs and b"ready" in logs[0].read_bytes():
                 os.kill(os.getpid(), signal.SIGINT)

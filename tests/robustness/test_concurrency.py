@@ -42,6 +42,7 @@ from testpaths import FAKE_TRAINER
 from kohya_orchestrator.dataset.journal import JOURNAL_NAME
 from kohya_orchestrator.fsutil import TEMP_PREFIX
 from kohya_orchestrator.locking import LOCK_NAME
+from kohya_orchestrator.project.manifest import MANIFEST_NAME
 
 PAIRS = 20
 IMAGES = 120
@@ -87,6 +88,8 @@ def snapshot(folder: Path, root: Path) -> Snapshot:
             continue
         elif path.name == JOURNAL_NAME:
             out[rel] = ("journal", str(json.loads(path.read_text(encoding="utf-8"))["state"]))
+        elif path.name == MANIFEST_NAME:
+            out[rel] = ("manifest", _manifest_text(path, mark))
         elif path.is_symlink():
             out[rel] = ("link", str(path.readlink()).replace(str(root), "<ROOT>"))
         elif path.is_file():
@@ -94,6 +97,19 @@ def snapshot(folder: Path, root: Path) -> Snapshot:
     runs = folder / "runs"
     out["<records>"] = ("count", str(len(list(runs.glob("*.json"))) if runs.exists() else 0))
     return out
+
+
+# The stat of a file prepare made (a copy, a corrected copy) differs from run to run.
+_VOLATILE = ("ino", "dev", "mtime_ns")
+
+
+def _manifest_text(path: Path, mark: bytes) -> str:
+    """The manifest as it reads, without the inode and time of each file made in DEST."""
+    doc = json.loads(path.read_bytes().replace(mark, b"<ROOT>"))
+    for record in (doc.get("files") or {}).values():
+        for key in _VOLATILE:
+            record.pop(key, None)
+    return sha(json.dumps(doc, sort_keys=True).encode())
 
 
 # ------------------------------------------------------------------------------ set-ups
