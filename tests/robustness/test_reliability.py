@@ -493,11 +493,11 @@ import os, sys
 from kohya_orchestrator.project import apply
 real = apply._make
 made = [0]
-def make(link, target, old):
+def make(link, target, old, *rest):
     if made[0] == 3:
         os._exit(137)  # as SIGKILL: nothing after this runs
     made[0] += 1
-    return real(link, target, old)
+    return real(link, target, old, *rest)
 apply._make = make
 from kohya_orchestrator.cli import main
 sys.argv = ["kohya-orch", *sys.argv[1:]]
