@@ -26,7 +26,7 @@ STATS = OUT / "stats_src"
 DUPES = OUT / "dupes_src"
 CAPTIONS = 10_000
 IMAGES = 1_000
-_STAMP = "v1"
+_STAMP = "v2"
 
 
 def _stats_dataset() -> Path:
@@ -54,7 +54,7 @@ def _dupes_dataset() -> Path:
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    sources: list[Path] = module.generate()
+    sources = [p for p in module.generate() if p.suffix in (".jpg", ".png", ".webp")]
     if DUPES.exists():
         shutil.rmtree(DUPES)
     DUPES.mkdir(parents=True)
