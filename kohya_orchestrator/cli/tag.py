@@ -137,7 +137,7 @@ def tag_command(
     )
     where = Path(os.path.abspath(model_dir or tg.default_model_dir(os.environ, Path.home())))
     images = [e.image for e in scan_folder(folder)]
-    with folder_lock(folder, "tag") if not dry_run else nullcontext():
+    with nullcontext() if dry_run else folder_lock(folder, "tag"):
         tagged = tg.run_tagger(images, py, found, options, where, os.environ)
         run_edit(
             folder,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from contextlib import ExitStack
+from contextlib import ExitStack, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -125,28 +125,16 @@ def tags_command(
         operation, values = "remove", tuple(r.tag for r in found)
     assert operation is not None
     transform = edit(operation, values)
-    if dry_run:
-        run_edit(
-            folder,
-            trig,
-            transform,
-            ext,
-            captionless=operation == "add",
-            dry_run=True,
-            verbose=verbose,
-            as_json=as_json,
-        )
-        return
     from kohya_orchestrator.locking import folder_lock
 
-    with folder_lock(folder, "tags"):
+    with nullcontext() if dry_run else folder_lock(folder, "tags"):
         run_edit(
             folder,
             trig,
             transform,
             ext,
             captionless=operation == "add",
-            dry_run=False,
+            dry_run=dry_run,
             verbose=verbose,
             as_json=as_json,
         )

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kohya_orchestrator.dataset.captions import Trigger, guess_trigger, split_tags
-from kohya_orchestrator.dataset.scan import scan_folder
+from kohya_orchestrator.dataset.captions import Trigger, guess_trigger_of_tags, split_tags
+from kohya_orchestrator.dataset.scan import IMAGES_HINT, is_image_name, natural_key, require_folder
 from kohya_orchestrator.errors import CaptionError, DatasetError
 
 # Tags that describe the character rather than the picture: hair, eyes, skin, body marks and
@@ -74,20 +74,28 @@ def is_trait(tag: str) -> bool:
 
 
 def read_captions(folder: Path, ext: str = ".txt") -> tuple[dict[str, str], list[str]]:
-    """{caption file name: text} of every image's caption file, and the uncaptioned images."""
+    """{caption file name: text} of every image's caption file, and the uncaptioned images.
+
+    One directory listing and one open per caption (no stat per file, no Path objects):
+    10,000 captions read in a fraction of a second."""
+    require_folder(folder)
+    with os.scandir(folder) as it:
+        names = {e.name for e in it if not e.name.startswith(".")}
+    images = sorted((n for n in names if is_image_name(n)), key=natural_key)
     texts: dict[str, str] = {}
     missing: list[str] = []
-    for entry in scan_folder(folder):
-        path = folder / f"{entry.stem}{ext}"
+    for name in images:
+        caption = name.rsplit(".", 1)[0] + ext
+        if caption not in names:
+            missing.append(name)
+            continue
         try:
-            with open(path, encoding="utf-8-sig") as fh:
-                texts[path.name] = fh.read()
-        except FileNotFoundError:
-            missing.append(entry.image.name)
+            with open(os.path.join(folder, caption), "rb") as fh:
+                texts[caption] = fh.read().decode("utf-8-sig")
         except (OSError, UnicodeDecodeError):
-            texts[path.name] = "\x00"  # counted as unreadable below
-    if not texts and not missing:
-        raise DatasetError(f"No images in {os.path.abspath(folder)}.", None)
+            texts[caption] = "\x00"  # counted as unreadable below
+    if not images:
+        raise DatasetError(f"No images in {os.path.abspath(folder)}.", IMAGES_HINT)
     return texts, missing
 
 
@@ -102,7 +110,7 @@ def count_tags(
             lists[name] = split_tags(text)
         except CaptionError:
             unreadable.append(name)
-    trig = trigger or guess_trigger(", ".join(t) for t in lists.values())
+    trig = trigger or guess_trigger_of_tags(list(lists.values()))
     counts: Counter[str] = Counter()
     for tags in lists.values():
         counts.update(dict.fromkeys(tags, 1))

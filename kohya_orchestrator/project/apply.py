@@ -209,6 +209,9 @@ def _make(
             with open(tmp, "xb") as fh:
                 fh.write(data)
                 fh.flush()
+                # The source's time, as a copy keeps it: the same run gives the same record.
+                source = os.stat(link.source)
+                os.utime(fh.fileno(), ns=(source.st_atime_ns, source.st_mtime_ns))
                 os.fsync(fh.fileno())
         else:
             source = os.stat(link.source)

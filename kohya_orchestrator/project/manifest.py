@@ -134,10 +134,12 @@ def expected_record(link: Link) -> dict[str, Any]:
 def record_of(link: Link, target: Path) -> dict[str, Any]:
     """The manifest record of a file in DEST made from `link` (stats it and its source)."""
     record: dict[str, Any] = {"source": str(link.source), "mode": link.mode}
-    if link.mode == "fixed":
-        record["fix"] = link.fix
     if link.mode != "symlink":
         st, src = target.stat(), link.source.stat()
-        record.update(ino=st.st_ino, dev=st.st_dev, size=st.st_size, mtime_ns=st.st_mtime_ns)
+        if link.mode != "fixed":  # a fixed copy is known by its size, time and recipe
+            record.update(ino=st.st_ino, dev=st.st_dev)
+        record.update(size=st.st_size, mtime_ns=st.st_mtime_ns)
         record.update(source_size=src.st_size, source_mtime_ns=src.st_mtime_ns)
+    if link.mode == "fixed":
+        record["fix"] = link.fix
     return record

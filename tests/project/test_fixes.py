@@ -88,6 +88,10 @@ def test_corrected_copies_match_exif_transpose(tmp_path: Path) -> None:
         upright = np.asarray(ImageOps.exif_transpose(src).convert("RGB"), dtype=np.int16)
     copy = _pixels(img / "rotated.jpg")
     assert copy.shape == (96, 64, 3)
+    # plan reads headers: it buckets the copy by its upright size.
+    from kohya_orchestrator.dataset.imagesize import image_size
+
+    assert image_size(img / "rotated.jpg") == (64, 96)
     assert np.abs(copy - upright).mean() < 2.0
     # RGBA PNG: flattened on white, exactly.
     with Image.open(sources["clear"]) as src:
